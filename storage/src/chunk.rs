@@ -1,0 +1,715 @@
+//! Chunk encodings: the streaming head chunk and the compact sealed chunk.
+//!
+//! A series' samples are cut into chunks of at most [`CHUNK_SAMPLES`] samples.
+//!
+//! - While a chunk is open it lives in memory as a [`HeadChunk`]: timestamps as residuals
+//!   against the first delta in fixed buckets, values XOR-encoded as in Gorilla. Appending is
+//!   O(1) and needs no look-ahead.
+//! - When it is sealed (full, idle, or checkpointed) [`seal`] re-encodes it with everything known:
+//!   timestamps as residuals against the median step with a per-chunk bit width, and values as
+//!   the smallest of Gorilla XOR, or, when every value is a decimal with at most
+//!   [`MAX_DECIMAL_SCALE`] fractional digits, scaled integers as deltas or delta-of-deltas with
+//!   a per-chunk bit width. Timestamps and values are separate byte-aligned sections, so series
+//!   scraped together (identical timestamp sections) compress well under RocksDB's block
+//!   compression.
+//!
+//! Every `f64` bit pattern round-trips exactly (the decimal form is used only when decoding
+//! reproduces each value's bits), including Prometheus's stale marker NaN. The byte layout is in
+//! `storage/FORMAT.md` ("Sealed chunk").
+
+use crate::error::StorageError;
+use crate::varint::{self, Reader};
+use crate::Sample;
+
+/// The most samples a chunk holds.
+pub const CHUNK_SAMPLES: usize = 120;
+/// Largest number of decimal digits the decimal value encoding tries.
+pub const MAX_DECIMAL_SCALE: u32 = 9;
+
+const ENC_XOR: u8 = 0;
+const ENC_DEC_DELTA: u8 = 1;
+const ENC_DEC_DOD: u8 = 2;
+
+// ---------------------------------------------------------------------------------------------
+// Bit streams
+
+/// Big-endian bit writer. Grows its buffer a few bytes at a time so that thousands of open
+/// chunks do not each waste half their capacity.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BitWriter {
+    buf: Vec<u8>,
+    nbits: u32,
+}
+
+impl BitWriter {
+    fn write_bits(&mut self, v: u64, n: u32) {
+        debug_assert!(n <= 64);
+        let mut left = n;
+        while left > 0 {
+            let used = self.nbits % 8;
+            if used == 0 {
+                if self.buf.len() == self.buf.capacity() {
+                    self.buf.reserve_exact(16);
+                }
+                self.buf.push(0);
+            }
+            let free = 8 - used;
+            let take = free.min(left);
+            let bits = ((v >> (left - take)) & ((1u64 << take) - 1)) as u8;
+            *self.buf.last_mut().expect("pushed above") |= bits << (free - take);
+            left -= take;
+            self.nbits += take;
+        }
+    }
+
+    fn write_bit(&mut self, b: bool) {
+        self.write_bits(u64::from(b), 1);
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    fn heap_size(&self) -> usize {
+        self.buf.capacity()
+    }
+}
+
+/// Reader matching [`BitWriter`].
+#[derive(Debug, Clone)]
+pub(crate) struct BitReader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> BitReader<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        BitReader { buf, pos: 0 }
+    }
+
+    fn read_bits(&mut self, n: u32) -> Option<u64> {
+        let mut v: u64 = 0;
+        let mut left = n;
+        while left > 0 {
+            let byte = *self.buf.get(self.pos / 8)?;
+            let used = (self.pos % 8) as u32;
+            let avail = 8 - used;
+            let take = avail.min(left);
+            let bits = (u64::from(byte) >> (avail - take)) & ((1u64 << take) - 1);
+            v = if take == 64 { bits } else { (v << take) | bits };
+            left -= take;
+            self.pos += take as usize;
+        }
+        Some(v)
+    }
+
+    fn read_bit(&mut self) -> Option<bool> {
+        self.read_bits(1).map(|b| b == 1)
+    }
+}
+
+fn sign_extend(v: u64, bits: u32) -> i64 {
+    if bits == 0 {
+        return 0;
+    }
+    let shift = 64 - bits;
+    ((v << shift) as i64) >> shift
+}
+
+/// Bits needed to hold `x` in two's complement.
+fn signed_width(x: i64) -> u32 {
+    if x == 0 {
+        0
+    } else if x > 0 {
+        65 - x.leading_zeros()
+    } else {
+        65 - (!x).leading_zeros()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gorilla XOR values (shared by head and sealed chunks)
+
+#[derive(Debug, Clone, Copy)]
+struct XorState {
+    prev: u64,
+    leading: u8,
+    trailing: u8,
+}
+
+impl XorState {
+    const NONE: u8 = 0xff;
+
+    fn first(w: &mut BitWriter, v: u64) -> Self {
+        w.write_bits(v, 64);
+        XorState {
+            prev: v,
+            leading: Self::NONE,
+            trailing: 0,
+        }
+    }
+
+    fn push(&mut self, w: &mut BitWriter, v: u64) {
+        let delta = v ^ self.prev;
+        self.prev = v;
+        if delta == 0 {
+            w.write_bit(false);
+            return;
+        }
+        w.write_bit(true);
+        let leading = (delta.leading_zeros() as u8).min(31);
+        let trailing = delta.trailing_zeros() as u8;
+        if self.leading != Self::NONE && leading >= self.leading && trailing >= self.trailing {
+            w.write_bit(false);
+            let sig = 64 - u32::from(self.leading) - u32::from(self.trailing);
+            w.write_bits(delta >> self.trailing, sig);
+        } else {
+            w.write_bit(true);
+            let sig = 64 - u32::from(leading) - u32::from(trailing);
+            w.write_bits(u64::from(leading), 5);
+            // 64 significant bits are written as 0; 0 cannot occur because delta != 0.
+            w.write_bits(u64::from(sig) & 63, 6);
+            w.write_bits(delta >> trailing, sig);
+            self.leading = leading;
+            self.trailing = trailing;
+        }
+    }
+
+    fn read_first(r: &mut BitReader<'_>) -> Option<Self> {
+        Some(XorState {
+            prev: r.read_bits(64)?,
+            leading: Self::NONE,
+            trailing: 0,
+        })
+    }
+
+    fn read_next(&mut self, r: &mut BitReader<'_>) -> Option<u64> {
+        if !r.read_bit()? {
+            return Some(self.prev);
+        }
+        if r.read_bit()? {
+            self.leading = r.read_bits(5)? as u8;
+            let mut sig = r.read_bits(6)? as u32;
+            if sig == 0 {
+                sig = 64;
+            }
+            self.trailing = (64 - u32::from(self.leading) - sig) as u8;
+        } else if self.leading == Self::NONE {
+            return None;
+        }
+        let sig = 64 - u32::from(self.leading) - u32::from(self.trailing);
+        let bits = r.read_bits(sig)?;
+        self.prev ^= bits << self.trailing;
+        Some(self.prev)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Head chunk
+
+/// Fixed buckets for head timestamp residuals: (prefix, prefix length, payload bits).
+const HEAD_TS_BUCKETS: [(u64, u32, u32); 4] = [
+    (0b10, 2, 5),
+    (0b110, 3, 14),
+    (0b1110, 4, 24),
+    (0b1111, 4, 64),
+];
+
+/// An open chunk being appended to. Not thread-safe by itself; the head locks around it.
+#[derive(Debug, Clone)]
+pub struct HeadChunk {
+    t_first: i64,
+    t_last: i64,
+    step: i64,
+    count: u16,
+    ts: BitWriter,
+    values: BitWriter,
+    xor: XorState,
+}
+
+impl HeadChunk {
+    /// Starts a chunk with its first sample.
+    pub fn new(t: i64, v: f64) -> Self {
+        let mut values = BitWriter::default();
+        let xor = XorState::first(&mut values, v.to_bits());
+        HeadChunk {
+            t_first: t,
+            t_last: t,
+            step: 0,
+            count: 1,
+            ts: BitWriter::default(),
+            values,
+            xor,
+        }
+    }
+
+    /// Appends a sample. The caller guarantees `t > self.max_t()` and that the chunk is not full.
+    pub fn append(&mut self, t: i64, v: f64) {
+        debug_assert!(t > self.t_last && !self.is_full());
+        let delta = t - self.t_last;
+        if self.count == 1 {
+            self.step = delta;
+        } else {
+            let r = delta.wrapping_sub(self.step);
+            if r == 0 {
+                self.ts.write_bit(false);
+            } else {
+                let width = signed_width(r);
+                let &(prefix, plen, bits) = HEAD_TS_BUCKETS
+                    .iter()
+                    .find(|b| width <= b.2)
+                    .expect("last bucket holds 64 bits");
+                self.ts.write_bits(prefix, plen);
+                self.ts.write_bits(r as u64, bits);
+            }
+        }
+        self.xor.push(&mut self.values, v.to_bits());
+        self.t_last = t;
+        self.count += 1;
+    }
+
+    pub fn is_full(&self) -> bool {
+        usize::from(self.count) >= CHUNK_SAMPLES
+    }
+
+    pub fn len(&self) -> usize {
+        usize::from(self.count)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    pub fn min_t(&self) -> i64 {
+        self.t_first
+    }
+
+    pub fn max_t(&self) -> i64 {
+        self.t_last
+    }
+
+    /// Bytes of heap this chunk holds.
+    pub fn heap_size(&self) -> usize {
+        self.ts.heap_size() + self.values.heap_size()
+    }
+
+    /// Decodes every sample, appending to `out`.
+    pub fn decode_into(&self, out: &mut Vec<Sample>) {
+        let mut ts = BitReader::new(self.ts.bytes());
+        let mut vals = BitReader::new(self.values.bytes());
+        // The head wrote these bits itself, so decoding cannot fail.
+        let Some(mut xor) = XorState::read_first(&mut vals) else {
+            return;
+        };
+        let mut t = self.t_first;
+        out.push(Sample::new(t, f64::from_bits(xor.prev)));
+        for i in 1..self.count {
+            let delta = if i == 1 {
+                self.step
+            } else {
+                let r = match read_head_residual(&mut ts) {
+                    Some(r) => r,
+                    None => return,
+                };
+                self.step.wrapping_add(r)
+            };
+            t += delta;
+            let Some(v) = xor.read_next(&mut vals) else {
+                return;
+            };
+            out.push(Sample::new(t, f64::from_bits(v)));
+        }
+    }
+
+    /// All samples, decoded.
+    pub fn samples(&self) -> Vec<Sample> {
+        let mut out = Vec::with_capacity(self.len());
+        self.decode_into(&mut out);
+        out
+    }
+
+    /// Re-encodes the chunk in the sealed format.
+    pub fn seal(&self) -> Vec<u8> {
+        seal(&self.samples())
+    }
+}
+
+fn read_head_residual(r: &mut BitReader<'_>) -> Option<i64> {
+    let mut ones = 0;
+    while ones < 4 && r.read_bit()? {
+        ones += 1;
+    }
+    if ones == 0 {
+        return Some(0);
+    }
+    let bits = HEAD_TS_BUCKETS[ones - 1].2;
+    Some(sign_extend(r.read_bits(bits)?, bits))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sealed chunk
+
+/// Cost in bits of coding `xs` with width `w`: zero → `0`, fits → `10`+w bits, else `11`+64.
+fn width_cost(widths: &[u32], w: u32) -> u64 {
+    widths
+        .iter()
+        .map(|&x| match x {
+            0 => 1,
+            x if x <= w => 2 + u64::from(w),
+            _ => 66,
+        })
+        .sum()
+}
+
+fn best_width(xs: &[i64]) -> (u32, u64) {
+    let widths: Vec<u32> = xs.iter().map(|&x| signed_width(x)).collect();
+    let mut candidates: Vec<u32> = widths.clone();
+    candidates.push(0);
+    candidates.sort_unstable();
+    candidates.dedup();
+    candidates
+        .into_iter()
+        .map(|w| (w, width_cost(&widths, w)))
+        .min_by_key(|&(w, cost)| (cost, w))
+        .expect("at least one candidate")
+}
+
+/// Writes `xs` width-coded. A section of only zeros is written as nothing at all: readers
+/// treat an exhausted section as zeros.
+fn write_width_coded(w: &mut BitWriter, xs: &[i64], width: u32) {
+    if xs.iter().all(|&x| x == 0) {
+        return;
+    }
+    for &x in xs {
+        let need = signed_width(x);
+        if need == 0 {
+            w.write_bit(false);
+        } else if need <= width {
+            w.write_bits(0b10, 2);
+            w.write_bits(x as u64, width);
+        } else {
+            w.write_bits(0b11, 2);
+            w.write_bits(x as u64, 64);
+        }
+    }
+}
+
+fn read_width_coded(r: &mut BitReader<'_>, width: u32) -> Option<i64> {
+    if r.buf.is_empty() {
+        return Some(0);
+    }
+    if !r.read_bit()? {
+        return Some(0);
+    }
+    if !r.read_bit()? {
+        return Some(sign_extend(r.read_bits(width)?, width));
+    }
+    Some(r.read_bits(64)? as i64)
+}
+
+/// Finds the smallest decimal scale `k` such that every value is `w / 10^k` for an integer `w`
+/// with `|w| < 2^53`, reproducing each value's exact bits.
+fn decimal_form(samples: &[Sample]) -> Option<(u32, Vec<i64>)> {
+    'scale: for k in 0..=MAX_DECIMAL_SCALE {
+        let pow = 10f64.powi(k as i32);
+        let mut ints = Vec::with_capacity(samples.len());
+        for s in samples {
+            if !s.v.is_finite() {
+                return None;
+            }
+            let w = (s.v * pow).round();
+            if w.abs() >= 9_007_199_254_740_992.0 || (w / pow).to_bits() != s.v.to_bits() {
+                continue 'scale;
+            }
+            ints.push(w as i64);
+        }
+        return Some((k, ints));
+    }
+    None
+}
+
+fn diffs(xs: &[i64]) -> Vec<i64> {
+    xs.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect()
+}
+
+fn encode_values(samples: &[Sample]) -> (u8, Vec<u8>) {
+    let mut xor_bits = BitWriter::default();
+    let mut xor = XorState::first(&mut xor_bits, samples[0].v.to_bits());
+    for s in &samples[1..] {
+        xor.push(&mut xor_bits, s.v.to_bits());
+    }
+    let mut best = (ENC_XOR, xor_bits.buf);
+
+    if let Some((k, ints)) = decimal_form(samples) {
+        let deltas = diffs(&ints);
+        // Delta-of-delta with an implicit zero delta before the first.
+        let mut dods = Vec::with_capacity(deltas.len());
+        let mut prev = 0i64;
+        for &d in &deltas {
+            dods.push(d.wrapping_sub(prev));
+            prev = d;
+        }
+        for (enc, xs) in [(ENC_DEC_DELTA, &deltas), (ENC_DEC_DOD, &dods)] {
+            let (width, cost) = best_width(xs);
+            // Header: scale, first value, width; then the bits.
+            let mut out = Vec::with_capacity((cost as usize).div_ceil(8) + 12);
+            out.push(k as u8);
+            varint::put_varint(&mut out, ints[0]);
+            out.push(width as u8);
+            let mut bits = BitWriter::default();
+            write_width_coded(&mut bits, xs, width);
+            out.extend_from_slice(&bits.buf);
+            if out.len() < best.1.len() {
+                best = (enc, out);
+            }
+        }
+    }
+    best
+}
+
+/// Encodes strictly time-ordered samples (1..=65535 of them) as a sealed chunk.
+pub fn seal(samples: &[Sample]) -> Vec<u8> {
+    assert!(!samples.is_empty() && samples.len() <= usize::from(u16::MAX));
+    let ts: Vec<i64> = samples.iter().map(|s| s.t).collect();
+    let deltas = diffs(&ts);
+    let step = if deltas.is_empty() {
+        0
+    } else {
+        let mut sorted = deltas.clone();
+        sorted.sort_unstable();
+        sorted[sorted.len() / 2]
+    };
+    let residuals: Vec<i64> = deltas.iter().map(|d| d.wrapping_sub(step)).collect();
+    let (ts_width, _) = best_width(&residuals);
+    let mut ts_bits = BitWriter::default();
+    write_width_coded(&mut ts_bits, &residuals, ts_width);
+
+    let (enc, values) = encode_values(samples);
+
+    let mut out = Vec::with_capacity(24 + ts_bits.buf.len() + values.len());
+    out.push(enc);
+    varint::put_uvarint(&mut out, samples.len() as u64);
+    varint::put_varint(&mut out, ts[0]);
+    varint::put_uvarint(&mut out, ts[ts.len() - 1].wrapping_sub(ts[0]) as u64);
+    varint::put_varint(&mut out, step);
+    out.push(ts_width as u8);
+    varint::put_uvarint(&mut out, ts_bits.buf.len() as u64);
+    out.extend_from_slice(&ts_bits.buf);
+    out.extend_from_slice(&values);
+    out
+}
+
+/// The fixed-position facts of a sealed chunk, readable without decoding samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkMeta {
+    pub count: usize,
+    pub min_t: i64,
+    pub max_t: i64,
+}
+
+fn corrupt(detail: &str) -> StorageError {
+    StorageError::corrupt("chunk", detail)
+}
+
+/// Reads a sealed chunk's header.
+pub fn meta(bytes: &[u8]) -> Result<ChunkMeta, StorageError> {
+    let mut r = Reader::new(bytes);
+    r.u8().ok_or_else(|| corrupt("empty"))?;
+    let count = r.uvarint().ok_or_else(|| corrupt("truncated count"))? as usize;
+    let min_t = r.varint().ok_or_else(|| corrupt("truncated min time"))?;
+    let span = r.uvarint().ok_or_else(|| corrupt("truncated max time"))?;
+    let max_t = min_t.wrapping_add(span as i64);
+    Ok(ChunkMeta {
+        count,
+        min_t,
+        max_t,
+    })
+}
+
+/// Decodes a sealed chunk, appending its samples to `out`.
+pub fn decode_into(bytes: &[u8], out: &mut Vec<Sample>) -> Result<(), StorageError> {
+    let mut r = Reader::new(bytes);
+    let enc = r.u8().ok_or_else(|| corrupt("empty"))?;
+    let count = r.uvarint().ok_or_else(|| corrupt("truncated count"))? as usize;
+    let t_first = r.varint().ok_or_else(|| corrupt("truncated min time"))?;
+    let _span = r.uvarint().ok_or_else(|| corrupt("truncated max time"))?;
+    let step = r.varint().ok_or_else(|| corrupt("truncated step"))?;
+    let ts_width = u32::from(r.u8().ok_or_else(|| corrupt("truncated width"))?);
+    let ts_len = r.uvarint().ok_or_else(|| corrupt("truncated length"))? as usize;
+    let ts_bytes = r
+        .bytes(ts_len)
+        .ok_or_else(|| corrupt("truncated timestamps"))?;
+    if count == 0 || ts_width > 64 {
+        return Err(corrupt("bad header"));
+    }
+    let start = out.len();
+    out.reserve(count);
+    let mut tr = BitReader::new(ts_bytes);
+    let mut t = t_first;
+    out.push(Sample::new(t, 0.0));
+    for _ in 1..count {
+        let res =
+            read_width_coded(&mut tr, ts_width).ok_or_else(|| corrupt("truncated timestamps"))?;
+        t = t.wrapping_add(step.wrapping_add(res));
+        out.push(Sample::new(t, 0.0));
+    }
+    let values = &mut out[start..];
+    match enc {
+        ENC_XOR => {
+            let mut vr = BitReader::new(r.rest());
+            let mut xor =
+                XorState::read_first(&mut vr).ok_or_else(|| corrupt("truncated values"))?;
+            values[0].v = f64::from_bits(xor.prev);
+            for s in &mut values[1..] {
+                s.v = f64::from_bits(
+                    xor.read_next(&mut vr)
+                        .ok_or_else(|| corrupt("truncated values"))?,
+                );
+            }
+        }
+        ENC_DEC_DELTA | ENC_DEC_DOD => {
+            let k = u32::from(r.u8().ok_or_else(|| corrupt("truncated scale"))?);
+            let mut w = r.varint().ok_or_else(|| corrupt("truncated first value"))?;
+            let width = u32::from(r.u8().ok_or_else(|| corrupt("truncated width"))?);
+            if k > MAX_DECIMAL_SCALE || width > 64 {
+                return Err(corrupt("bad value header"));
+            }
+            let pow = 10f64.powi(k as i32);
+            let mut vr = BitReader::new(r.rest());
+            values[0].v = w as f64 / pow;
+            let mut d = 0i64;
+            for s in &mut values[1..] {
+                let x =
+                    read_width_coded(&mut vr, width).ok_or_else(|| corrupt("truncated values"))?;
+                d = if enc == ENC_DEC_DOD {
+                    d.wrapping_add(x)
+                } else {
+                    x
+                };
+                w = w.wrapping_add(d);
+                s.v = w as f64 / pow;
+            }
+        }
+        other => return Err(corrupt(&format!("unknown value encoding {other}"))),
+    }
+    Ok(())
+}
+
+/// Decodes a sealed chunk.
+pub fn decode(bytes: &[u8]) -> Result<Vec<Sample>, StorageError> {
+    let mut out = Vec::new();
+    decode_into(bytes, &mut out)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+
+    fn check(samples: &[Sample]) -> usize {
+        let mut head = HeadChunk::new(samples[0].t, samples[0].v);
+        for s in &samples[1..] {
+            head.append(s.t, s.v);
+        }
+        let bits = |xs: &[Sample]| xs.iter().map(|s| (s.t, s.v.to_bits())).collect::<Vec<_>>();
+        assert_eq!(bits(&head.samples()), bits(samples), "head round trip");
+        let sealed = head.seal();
+        assert_eq!(
+            bits(&decode(&sealed).unwrap()),
+            bits(samples),
+            "sealed round trip"
+        );
+        let m = meta(&sealed).unwrap();
+        assert_eq!(
+            (m.count, m.min_t, m.max_t),
+            (samples.len(), samples[0].t, samples.last().unwrap().t)
+        );
+        sealed.len()
+    }
+
+    fn series(f: impl Fn(usize) -> (i64, f64)) -> Vec<Sample> {
+        (0..CHUNK_SAMPLES)
+            .map(|i| {
+                let (t, v) = f(i);
+                Sample::new(t, v)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_bit_pattern_round_trips() {
+        let specials = [
+            f64::from_bits(STALE_NAN),
+            f64::NAN,
+            -f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            0.0,
+            -0.0,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+            f64::MIN,
+            5e-324,
+            0.1,
+            1e300,
+            -2.5,
+        ];
+        let s = series(|i| {
+            (
+                1_700_000_000_000 + i as i64 * 15_000,
+                specials[i % specials.len()],
+            )
+        });
+        check(&s);
+        let stale = &decode(&seal(&s)).unwrap()[0];
+        assert_eq!(stale.v.to_bits(), STALE_NAN);
+    }
+
+    #[test]
+    fn odd_timestamps_round_trip() {
+        check(&[
+            Sample::new(i64::MIN + 1, 1.0),
+            Sample::new(-5, 2.0),
+            Sample::new(0, 3.0),
+            Sample::new(i64::MAX, 4.0),
+        ]);
+        check(&[Sample::new(42, 1.0)]);
+        check(&series(|i| (-1_000_000 + (i * i * 1000) as i64, i as f64)));
+    }
+
+    #[test]
+    fn regular_counters_and_constants_are_tiny() {
+        let constant = check(&series(|i| (1_700_000_000_000 + i as i64 * 15_000, 1.0)));
+        assert!(constant <= 25, "constant chunk took {constant} bytes");
+        let counter = check(&series(|i| {
+            (
+                1_700_000_000_000 + i as i64 * 15_000,
+                1000.0 + 7.0 * i as f64,
+            )
+        }));
+        assert!(counter <= 45, "steady counter took {counter} bytes");
+        let gauge = check(&series(|i| {
+            (
+                1_700_000_000_000 + i as i64 * 15_000,
+                ((i * 37) % 101) as f64 / 100.0,
+            )
+        }));
+        assert!(gauge <= 150, "two-decimal gauge took {gauge} bytes");
+    }
+
+    #[test]
+    fn jitter_and_gaps_round_trip() {
+        let s = series(|i| {
+            (
+                1_700_000_000_000
+                    + i as i64 * 15_000
+                    + [0, 2, -1, 0, 3][i % 5]
+                    + if i > 60 { 30_000 } else { 0 },
+                i as f64 * 0.25,
+            )
+        });
+        check(&s);
+    }
+}

@@ -1,0 +1,117 @@
+//! The storage interfaces: everything `engine` and `rules` may know about storage.
+//!
+//! Shaped after Prometheus's `storage/interface.go`: an [`Appendable`] hands out [`Appender`]s
+//! that stage samples and commit them atomically-per-sample; a [`Queryable`] hands out a
+//! [`Querier`] bound to a time range that selects series by label matchers.
+//!
+//! Contracts that hold for every implementation:
+//! - Timestamps are milliseconds since the Unix epoch (`i64`); ranges `[mint, maxt]` are
+//!   inclusive at both ends.
+//! - Values are `f64` and every bit pattern round-trips, including Prometheus's staleness
+//!   marker ([`STALE_NAN`]), which is distinct from an ordinary NaN.
+//! - Everything here is thread-safe: many appenders and queriers may be used at once from
+//!   different threads. A single appender is used by one thread at a time.
+
+use crate::error::{Rejection, Result};
+use crate::labels::Labels;
+use crate::matcher::Matcher;
+
+/// The bit pattern Prometheus uses to mark a series stale (a signalling-style NaN).
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+/// The staleness marker as an `f64`. Compare with [`is_stale_nan`], never with `==`.
+pub const STALE_NAN: f64 = f64::from_bits(STALE_NAN_BITS);
+
+/// Whether `v` is exactly the staleness marker (not any other NaN).
+pub fn is_stale_nan(v: f64) -> bool {
+    v.to_bits() == STALE_NAN_BITS
+}
+
+/// One sample: a timestamp in milliseconds and a value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    pub t: i64,
+    pub v: f64,
+}
+
+impl Sample {
+    pub const fn new(t: i64, v: f64) -> Self {
+        Sample { t, v }
+    }
+}
+
+/// A series returned by a query: its labels and its samples in time order within the
+/// querier's range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub labels: Labels,
+    pub samples: Vec<Sample>,
+}
+
+/// An opaque handle for a series, valid for the life of the store. Never zero.
+pub type SeriesRef = u32;
+
+/// What a commit did with each staged sample.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CommitReport {
+    /// Samples written (including exact re-sends, which are accepted as no-ops).
+    pub accepted: usize,
+    /// Samples refused by the ordering rules, in the order they were appended.
+    pub rejected: Vec<Rejection>,
+}
+
+/// Hands out appenders.
+pub trait Appendable: Send + Sync {
+    fn appender(&self) -> Box<dyn Appender + Send + '_>;
+}
+
+/// Stages samples and writes them in one durable batch.
+///
+/// Per-series rules, applied at commit in append order: a sample older than the series' newest
+/// sample is rejected as out-of-order; the same timestamp with the same value (bit for bit) is a
+/// no-op; the same timestamp with a different value is rejected as a duplicate. A rejection
+/// affects only that sample.
+pub trait Appender {
+    /// Stages a sample for the series with these labels. The series is created if it is new.
+    fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef>;
+
+    /// Number of samples staged so far.
+    fn len(&self) -> usize;
+
+    /// Whether nothing is staged.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Writes every acceptable staged sample. Returns only once they are in the write-ahead log,
+    /// so a crash after this returns loses none of them. An `Err` means nothing was
+    /// acknowledged (some samples may still appear after a restart, none are guaranteed).
+    fn commit(self: Box<Self>) -> Result<CommitReport>;
+
+    /// Discards everything staged.
+    fn rollback(self: Box<Self>);
+}
+
+/// Hands out queriers over a time range.
+pub trait Queryable: Send + Sync {
+    /// A querier over `[mint, maxt]` (inclusive, milliseconds).
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>>;
+}
+
+/// Reads series, label names and label values within one time range.
+///
+/// Series with no sample inside the range are not returned, and do not contribute label names
+/// or values. Results are sorted: series by labels, names and values lexicographically.
+pub trait Querier {
+    /// Series matching every matcher, with their samples in the range. With no matchers, no
+    /// series are returned.
+    fn select(&self, matchers: &[Matcher]) -> Result<Vec<Series>>;
+
+    /// Label sets of the series matching every matcher (no samples are decoded).
+    fn series(&self, matchers: &[Matcher]) -> Result<Vec<Labels>>;
+
+    /// Label names of the series matching the matchers (all series when `matchers` is empty).
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>>;
+
+    /// Values of label `name` among the series matching the matchers (all series when empty).
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>>;
+}

@@ -1,0 +1,25 @@
+//! Augur's storage: the interfaces every other crate programs against, and the RocksDB-backed
+//! TSDB that implements them.
+//!
+//! Start with [`interface`]: [`Appendable`]/[`Appender`] to write, [`Queryable`]/[`Querier`] to
+//! read. [`Tsdb`] is the implementation; `engine` and `rules` never name it, only `api` wires it
+//! in. The on-disk format is documented in `storage/FORMAT.md`.
+//!
+//! This crate knows nothing about PromQL, HTTP or JSON.
+
+pub mod chunk;
+pub mod error;
+pub mod interface;
+pub mod labels;
+pub mod matcher;
+pub mod tsdb;
+mod varint;
+
+pub use error::{LabelError, RejectReason, Rejection, Result, StorageError};
+pub use interface::{
+    is_stale_nan, Appendable, Appender, CommitReport, Querier, Queryable, Sample, Series,
+    SeriesRef, STALE_NAN, STALE_NAN_BITS,
+};
+pub use labels::{Label, Labels, METRIC_NAME};
+pub use matcher::{MatchOp, Matcher};
+pub use tsdb::{Options, Tsdb};

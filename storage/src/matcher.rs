@@ -1,0 +1,238 @@
+//! Label matchers with Prometheus semantics.
+//!
+//! - `=`, `!=`, `=~`, `!~`; regular expressions are fully anchored and `.` matches newlines
+//!   (Prometheus compiles `^(?s:<re>)$`).
+//! - A series lacking a label is treated as having it with the empty value, so a matcher that
+//!   matches `""` also selects series without the label (`{foo=""}`, `{foo=~"a|"}`).
+//!
+//! For the inverted index, [`Matcher::value_hint`] tells which label values can possibly satisfy
+//! the matcher's *inner* predicate without testing every value: an exact list (for `=` and plain
+//! alternations such as `a|b|c`) or a literal prefix (for `api-.*`).
+
+use std::fmt;
+
+use regex::Regex;
+
+use crate::error::StorageError;
+
+/// The four matcher operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MatchOp {
+    Equal,
+    NotEqual,
+    RegexMatch,
+    RegexNoMatch,
+}
+
+impl fmt::Display for MatchOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MatchOp::Equal => "=",
+            MatchOp::NotEqual => "!=",
+            MatchOp::RegexMatch => "=~",
+            MatchOp::RegexNoMatch => "!~",
+        })
+    }
+}
+
+/// Which label values may satisfy a matcher's inner predicate (equality or the regex).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueHint {
+    /// Only these values (sorted, deduplicated).
+    Exact(Vec<String>),
+    /// Only values starting with this prefix (then the predicate is tested on each).
+    Prefix(String),
+    /// Any value: every value of the label must be tested.
+    Any,
+}
+
+/// One label matcher. Construct with [`Matcher::new`], which compiles regexes.
+#[derive(Clone)]
+pub struct Matcher {
+    pub name: String,
+    pub op: MatchOp,
+    pub value: String,
+    regex: Option<Regex>,
+}
+
+impl Matcher {
+    /// Builds a matcher; fails if a regex operator's value does not compile.
+    pub fn new(
+        op: MatchOp,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<Self, StorageError> {
+        let name = name.into();
+        let value = value.into();
+        let regex = match op {
+            MatchOp::RegexMatch | MatchOp::RegexNoMatch => {
+                Some(Regex::new(&format!("^(?s:{value})$")).map_err(|e| {
+                    StorageError::InvalidMatcher {
+                        name: name.clone(),
+                        regex: value.clone(),
+                        message: e.to_string(),
+                    }
+                })?)
+            }
+            MatchOp::Equal | MatchOp::NotEqual => None,
+        };
+        Ok(Matcher {
+            name,
+            op,
+            value,
+            regex,
+        })
+    }
+
+    /// Shorthand for an `=` matcher (never fails).
+    pub fn equal(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Matcher {
+            name: name.into(),
+            op: MatchOp::Equal,
+            value: value.into(),
+            regex: None,
+        }
+    }
+
+    /// The inner predicate: equality for `=`/`!=`, the regex for `=~`/`!~`.
+    fn inner(&self, v: &str) -> bool {
+        match &self.regex {
+            Some(re) => re.is_match(v),
+            None => v == self.value,
+        }
+    }
+
+    /// Whether the operator negates the inner predicate.
+    pub fn is_negative(&self) -> bool {
+        matches!(self.op, MatchOp::NotEqual | MatchOp::RegexNoMatch)
+    }
+
+    /// Whether a label value (`""` for an absent label) satisfies the matcher.
+    pub fn matches(&self, v: &str) -> bool {
+        self.inner(v) != self.is_negative()
+    }
+
+    /// Whether the inner predicate (ignoring negation) holds for `v`.
+    pub fn inner_matches(&self, v: &str) -> bool {
+        self.inner(v)
+    }
+
+    /// Which values can satisfy the inner predicate, for index lookups.
+    pub fn value_hint(&self) -> ValueHint {
+        match self.op {
+            MatchOp::Equal | MatchOp::NotEqual => ValueHint::Exact(vec![self.value.clone()]),
+            MatchOp::RegexMatch | MatchOp::RegexNoMatch => regex_hint(&self.value),
+        }
+    }
+}
+
+impl fmt::Debug for Matcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for Matcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}{:?}", self.name, self.op, self.value)
+    }
+}
+
+impl PartialEq for Matcher {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.op == other.op && self.value == other.value
+    }
+}
+
+/// Characters with a meaning in regex syntax; a pattern without them is a literal.
+fn is_meta(c: char) -> bool {
+    matches!(
+        c,
+        '\\' | '.' | '+' | '*' | '?' | '(' | ')' | '|' | '[' | ']' | '{' | '}' | '^' | '$'
+    )
+}
+
+/// Conservative analysis of an (anchored) regex: a plain alternation of literals gives the
+/// exact values; a leading literal run gives a prefix. Anything unusual falls back to `Any`,
+/// which is always correct, only slower.
+fn regex_hint(re: &str) -> ValueHint {
+    if re.split('|').all(|alt| !alt.chars().any(is_meta)) {
+        let mut values: Vec<String> = re.split('|').map(str::to_owned).collect();
+        values.sort();
+        values.dedup();
+        return ValueHint::Exact(values);
+    }
+    if re.contains('|') {
+        return ValueHint::Any;
+    }
+    let literal_len = re.find(is_meta).unwrap_or(re.len());
+    let mut prefix = &re[..literal_len];
+    // A quantifier right after the literal run applies to its last character.
+    if matches!(
+        re[literal_len..].chars().next(),
+        Some('?' | '*' | '+' | '{')
+    ) {
+        prefix = match prefix.char_indices().last() {
+            Some((i, _)) => &prefix[..i],
+            None => "",
+        };
+    }
+    if prefix.is_empty() {
+        ValueHint::Any
+    } else {
+        ValueHint::Prefix(prefix.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(op: MatchOp, v: &str) -> Matcher {
+        Matcher::new(op, "l", v).unwrap()
+    }
+
+    #[test]
+    fn regexes_are_anchored_and_dot_matches_newline() {
+        let re = m(MatchOp::RegexMatch, "a.c");
+        assert!(re.matches("abc"));
+        assert!(re.matches("a\nc"));
+        assert!(!re.matches("xabc"));
+        assert!(!re.matches("abcx"));
+        assert!(m(MatchOp::RegexMatch, "a|").matches(""));
+        assert!(m(MatchOp::RegexNoMatch, "a|b").matches("c"));
+        assert!(!m(MatchOp::RegexNoMatch, "a|b").matches("b"));
+        assert!(m(MatchOp::NotEqual, "x").matches(""));
+    }
+
+    #[test]
+    fn bad_regex_names_the_matcher() {
+        let err = Matcher::new(MatchOp::RegexMatch, "job", "a(").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with(r#"invalid regular expression "a(" in matcher for label "job""#),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn hints() {
+        let exact = |v: &[&str]| ValueHint::Exact(v.iter().map(|s| s.to_string()).collect());
+        let cases = [
+            ("api", exact(&["api"])),
+            ("b|a|b", exact(&["a", "b"])),
+            ("a|", exact(&["", "a"])),
+            ("api-.*", ValueHint::Prefix("api-".into())),
+            ("abc?d", ValueHint::Prefix("ab".into())),
+            ("a+", ValueHint::Any),
+            ("abc.*|x", ValueHint::Any),
+            ("(?i)abc", ValueHint::Any),
+            (".*", ValueHint::Any),
+            ("ü+x", ValueHint::Any),
+            ("üx+", ValueHint::Prefix("ü".into())),
+        ];
+        for (re, want) in cases {
+            assert_eq!(regex_hint(re), want, "regex {re:?}");
+        }
+    }
+}

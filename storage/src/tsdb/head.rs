@@ -1,0 +1,345 @@
+//! The head: every known series in memory, with its open chunk.
+//!
+//! Two sharded maps, each shard behind its own mutex:
+//! - `lookup`: hash of the label bytes → series ids with that hash (resolves labels to a series);
+//! - `shards`: series id → [`MemSeries`] (shard = id % [`SHARDS`]).
+//!
+//! Lock order, everywhere: a `lookup` shard before a `shards` shard, and never two of the same
+//! kind at once. Ids are allocated in creation order so that series created together (one
+//! scrape target) have neighbouring chunk keys on disk.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::chunk::{self, HeadChunk};
+use crate::error::RejectReason;
+use crate::interface::{Sample, SeriesRef};
+use crate::labels::Labels;
+
+/// Number of shards in each map.
+pub const SHARDS: usize = 256;
+
+/// Hasher for keys that are already uniformly distributed hashes (the lookup map).
+#[derive(Default)]
+pub struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64 keys are hashed with PassThrough")
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+/// Hasher for sequential u32 ids: a multiplicative mix so hashbrown's top bits vary.
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u32 keys are hashed with IdHasher")
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.0 = u64::from(v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type LookupMap = HashMap<u64, IdList, BuildHasherDefault<PassThrough>>;
+pub type SeriesMap = HashMap<SeriesRef, MemSeries, BuildHasherDefault<IdHasher>>;
+
+/// Ids sharing one label hash; almost always exactly one.
+#[derive(Debug, Clone)]
+enum IdList {
+    One(SeriesRef),
+    Many(Box<[SeriesRef]>),
+}
+
+impl IdList {
+    fn ids(&self) -> &[SeriesRef] {
+        match self {
+            IdList::One(id) => std::slice::from_ref(id),
+            IdList::Many(ids) => ids,
+        }
+    }
+}
+
+/// A chunk sealed in memory whose write to RocksDB is in flight.
+#[derive(Debug, Clone)]
+pub struct PendingChunk {
+    pub start: i64,
+    pub bytes: Arc<[u8]>,
+}
+
+/// What appending one sample did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Accepted,
+    /// Same timestamp and value bits as the newest sample: nothing to do.
+    NoOp,
+    Rejected(RejectReason),
+}
+
+/// One series in memory.
+#[derive(Debug)]
+pub struct MemSeries {
+    pub labels: Labels,
+    /// Oldest sample time; `i64::MAX` while the series has none.
+    pub min_t: i64,
+    /// Newest sample time; `i64::MIN` while the series has none.
+    pub max_t: i64,
+    /// Bits of the newest sample's value.
+    pub last_v: u64,
+    pub chunk: Option<HeadChunk>,
+    pub pending: Vec<PendingChunk>,
+    /// Changed since the last checkpoint.
+    pub dirty: bool,
+    /// Its labels and postings are known to be in RocksDB.
+    pub persisted: bool,
+}
+
+impl MemSeries {
+    pub fn new(labels: Labels) -> Self {
+        MemSeries {
+            labels,
+            min_t: i64::MAX,
+            max_t: i64::MIN,
+            last_v: 0,
+            chunk: None,
+            pending: Vec::new(),
+            dirty: true,
+            persisted: false,
+        }
+    }
+
+    pub fn has_samples(&self) -> bool {
+        self.max_t != i64::MIN
+    }
+
+    /// Whether the series may have samples in `[mint, maxt]`.
+    pub fn overlaps(&self, mint: i64, maxt: i64) -> bool {
+        self.has_samples() && self.min_t <= maxt && self.max_t >= mint
+    }
+
+    /// Appends one sample under the ordering rules. When this fills the open chunk, the chunk
+    /// is sealed, kept in `pending`, and returned so the caller can write it.
+    pub fn append(&mut self, t: i64, v: f64) -> (Applied, Option<PendingChunk>) {
+        if self.has_samples() {
+            if t < self.max_t {
+                return (Applied::Rejected(RejectReason::OutOfOrder), None);
+            }
+            if t == self.max_t {
+                return if v.to_bits() == self.last_v {
+                    (Applied::NoOp, None)
+                } else {
+                    (Applied::Rejected(RejectReason::Duplicate), None)
+                };
+            }
+        }
+        match &mut self.chunk {
+            Some(c) => c.append(t, v),
+            None => self.chunk = Some(HeadChunk::new(t, v)),
+        }
+        self.min_t = self.min_t.min(t);
+        self.max_t = t;
+        self.last_v = v.to_bits();
+        self.dirty = true;
+        let sealed = if self.chunk.as_ref().is_some_and(HeadChunk::is_full) {
+            self.seal_open()
+        } else {
+            None
+        };
+        (Applied::Accepted, sealed)
+    }
+
+    /// Seals the open chunk (if any) into `pending` and returns it.
+    pub fn seal_open(&mut self) -> Option<PendingChunk> {
+        let c = self.chunk.take()?;
+        let p = PendingChunk {
+            start: c.min_t(),
+            bytes: c.seal().into(),
+        };
+        self.pending.push(p.clone());
+        Some(p)
+    }
+
+    /// Forgets a pending chunk once RocksDB has it.
+    pub fn chunk_written(&mut self, start: i64) {
+        self.pending.retain(|p| p.start != start);
+    }
+
+    /// Samples held in memory (pending chunks, then the open chunk) within `[mint, maxt]`.
+    pub fn head_samples(&self, mint: i64, maxt: i64, out: &mut Vec<Sample>) {
+        for p in &self.pending {
+            // Pending chunks were sealed by this process; a decode failure is a bug, and the
+            // same chunk is also on its way to RocksDB, so skipping it loses nothing.
+            let _ = chunk::decode_into(&p.bytes, out);
+        }
+        if let Some(c) = &self.chunk {
+            if c.max_t() >= mint && c.min_t() <= maxt {
+                c.decode_into(out);
+            }
+        }
+    }
+
+    /// Approximate heap bytes held by this series (labels, chunks).
+    pub fn heap_size(&self) -> usize {
+        self.labels.heap_size()
+            + self.chunk.as_ref().map_or(0, HeadChunk::heap_size)
+            + self.pending.iter().map(|p| p.bytes.len()).sum::<usize>()
+    }
+}
+
+/// The in-memory series table.
+#[derive(Debug)]
+pub struct Head {
+    lookup: Box<[Mutex<LookupMap>]>,
+    shards: Box<[Mutex<SeriesMap>]>,
+    next_id: AtomicU32,
+    /// Newest sample time across all series (`i64::MIN` when empty).
+    max_t: AtomicI64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a head lock leaves the data structurally valid (every mutation is
+    // a single assignment or push), so poisoning is ignored rather than propagated.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn label_hash(labels: &Labels) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(labels.as_bytes())
+}
+
+impl Default for Head {
+    fn default() -> Self {
+        Head {
+            lookup: (0..SHARDS)
+                .map(|_| Mutex::new(LookupMap::default()))
+                .collect(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(SeriesMap::default()))
+                .collect(),
+            next_id: AtomicU32::new(1),
+            max_t: AtomicI64::new(i64::MIN),
+        }
+    }
+}
+
+impl Head {
+    pub fn shard_of(id: SeriesRef) -> usize {
+        id as usize % SHARDS
+    }
+
+    /// Locks the shard holding `id`.
+    pub fn shard(&self, id: SeriesRef) -> MutexGuard<'_, SeriesMap> {
+        lock(&self.shards[Self::shard_of(id)])
+    }
+
+    /// Locks shard number `i`.
+    pub fn shard_at(&self, i: usize) -> MutexGuard<'_, SeriesMap> {
+        lock(&self.shards[i])
+    }
+
+    pub fn max_t(&self) -> i64 {
+        self.max_t.load(Ordering::Relaxed)
+    }
+
+    pub fn note_time(&self, t: i64) {
+        self.max_t.fetch_max(t, Ordering::Relaxed);
+    }
+
+    /// The id of the series with these labels, creating it if needed. Returns `(id, created)`.
+    pub fn get_or_create(&self, labels: &Labels) -> (SeriesRef, bool) {
+        let h = label_hash(labels);
+        let mut lookup = lock(&self.lookup[h as usize % SHARDS]);
+        if let Some(ids) = lookup.get(&h) {
+            for &id in ids.ids() {
+                if self.shard(id).get(&id).is_some_and(|s| &s.labels == labels) {
+                    return (id, false);
+                }
+            }
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.shard(id).insert(id, MemSeries::new(labels.clone()));
+        Self::add_to_lookup(&mut lookup, h, id);
+        (id, true)
+    }
+
+    fn add_to_lookup(lookup: &mut LookupMap, h: u64, id: SeriesRef) {
+        match lookup.get_mut(&h) {
+            None => {
+                lookup.insert(h, IdList::One(id));
+            }
+            Some(list) => {
+                let mut ids = list.ids().to_vec();
+                ids.push(id);
+                *list = IdList::Many(ids.into_boxed_slice());
+            }
+        }
+    }
+
+    /// Registers a series read back from disk at recovery.
+    pub fn insert_recovered(&self, id: SeriesRef, labels: Labels) {
+        let h = label_hash(&labels);
+        let mut lookup = lock(&self.lookup[h as usize % SHARDS]);
+        let mut s = MemSeries::new(labels);
+        s.persisted = true;
+        s.dirty = false;
+        self.shard(id).insert(id, s);
+        Self::add_to_lookup(&mut lookup, h, id);
+        self.next_id
+            .fetch_max(id.saturating_add(1), Ordering::Relaxed);
+    }
+
+    /// Removes a series if `still_removable` holds for it under both locks. Returns it.
+    pub fn remove_if(
+        &self,
+        id: SeriesRef,
+        labels: &Labels,
+        still_removable: impl FnOnce(&MemSeries) -> bool,
+    ) -> Option<MemSeries> {
+        let h = label_hash(labels);
+        let mut lookup = lock(&self.lookup[h as usize % SHARDS]);
+        let mut shard = self.shard(id);
+        if !shard.get(&id).is_some_and(still_removable) {
+            return None;
+        }
+        let removed = shard.remove(&id);
+        let rest: Vec<SeriesRef> = lookup
+            .get(&h)
+            .map(|l| l.ids().iter().copied().filter(|&x| x != id).collect())
+            .unwrap_or_default();
+        match rest.len() {
+            0 => lookup.remove(&h),
+            1 => lookup.insert(h, IdList::One(rest[0])),
+            _ => lookup.insert(h, IdList::Many(rest.into_boxed_slice())),
+        };
+        removed
+    }
+
+    /// Bytes the two maps themselves take (slots, control bytes), not counting what entries
+    /// point to on the heap.
+    pub fn table_bytes(&self) -> usize {
+        let series_slot = std::mem::size_of::<(SeriesRef, MemSeries)>() + 1;
+        let lookup_slot = std::mem::size_of::<(u64, IdList)>() + 1;
+        let series: usize = self
+            .shards
+            .iter()
+            .map(|s| lock(s).capacity() * series_slot)
+            .sum();
+        let lookup: usize = self
+            .lookup
+            .iter()
+            .map(|s| lock(s).capacity() * lookup_slot)
+            .sum();
+        series + lookup
+    }
+}

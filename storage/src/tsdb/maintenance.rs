@@ -1,0 +1,283 @@
+//! Background maintenance: head checkpoints and retention.
+//!
+//! **Checkpoint.** Read the WAL sequence counter `S` first, then walk every shard writing the
+//! state of each changed series (newest time, last value, open chunk sealed) to the `head`
+//! column family, along with any chunk still pending and labels not yet persisted. Open chunks
+//! idle for longer than `idle_seal_after` are sealed into `chunks` and dropped from memory. Last,
+//! store `S` as the checkpoint and delete WAL records below it.
+//!
+//! Why this is safe without stopping ingestion: a commit takes its sequence number only after
+//! applying to the head, so every record numbered below `S` was applied before the walk began
+//! and the walk saw it. Records at or above `S` are replayed at recovery; replay skips samples
+//! the checkpointed state already holds (they are not newer than its newest sample), so seeing
+//! a sample twice is harmless. Per series, state and sealed chunks go in one batch.
+//!
+//! **Retention.** The cutoff is the head's newest sample time minus the retention period (as
+//! Prometheus measures it from the newest block). Reads hide older samples at once; a RocksDB
+//! compaction filter drops chunks whose newest sample is older, and periodic compaction makes
+//! sure every file is visited within a day. Series whose newest sample is older are removed
+//! from memory, `series`, `head`, the postings and `chunks`. Each shard is locked only while it
+//! is scanned, so ingestion continues throughout.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rocksdb::WriteBatch;
+
+use super::append::persist_series;
+use super::head::{self, MemSeries};
+use super::keys::{self, CF_CHUNKS, CF_HEAD, CF_POSTINGS, CF_SERIES, CF_WAL, META_CHECKPOINT};
+use super::postings::Delta;
+use super::Inner;
+use crate::error::Result;
+use crate::interface::SeriesRef;
+use crate::varint::{self, Reader};
+
+/// Flush a maintenance batch once it holds this many bytes.
+const BATCH_BYTES: usize = 4 << 20;
+
+/// What a checkpoint did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckpointStats {
+    pub series_written: usize,
+    pub chunks_sealed: usize,
+    pub wal_seq: u64,
+}
+
+/// What a retention run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetentionStats {
+    pub cutoff: i64,
+    pub series_removed: usize,
+}
+
+const HEAD_STATE_VERSION: u8 = 1;
+
+/// `head` value: `u8 version, varint min_t, varint max_t, u64 LE last value bits, [sealed open
+/// chunk]` (the chunk is absent when the series has no open chunk).
+pub(super) fn encode_state(s: &MemSeries) -> Vec<u8> {
+    let chunk = s.chunk.as_ref().map(|c| c.seal());
+    let mut out = Vec::with_capacity(24 + chunk.as_ref().map_or(0, Vec::len));
+    out.push(HEAD_STATE_VERSION);
+    varint::put_varint(&mut out, s.min_t);
+    varint::put_varint(&mut out, s.max_t);
+    out.extend_from_slice(&s.last_v.to_le_bytes());
+    if let Some(c) = chunk {
+        out.extend_from_slice(&c);
+    }
+    out
+}
+
+/// Decoded `head` value: (min_t, max_t, last value bits, sealed open chunk).
+pub(super) fn decode_state(bytes: &[u8]) -> Option<(i64, i64, u64, &[u8])> {
+    let mut r = Reader::new(bytes);
+    if r.u8()? != HEAD_STATE_VERSION {
+        return None;
+    }
+    let min_t = r.varint()?;
+    let max_t = r.varint()?;
+    let last_v = r.u64_le()?;
+    Some((min_t, max_t, last_v, r.rest()))
+}
+
+fn lock_maintenance(inner: &Inner) -> std::sync::MutexGuard<'_, ()> {
+    inner.maintenance.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(super) fn checkpoint(inner: &Inner) -> Result<CheckpointStats> {
+    let _guard = lock_maintenance(inner);
+    let seq = inner.next_seq.load(Ordering::SeqCst);
+    let wal_bytes = inner.wal_bytes.swap(0, Ordering::Relaxed);
+    let full = inner.full_checkpoint.swap(false, Ordering::SeqCst);
+    let result = write_states(inner, full, false).and_then(|mut stats| {
+        let mut batch = WriteBatch::default();
+        batch.put(META_CHECKPOINT, seq.to_be_bytes());
+        batch.delete_range_cf(inner.cf(CF_WAL), keys::wal_key(0), keys::wal_key(seq));
+        inner.write(batch)?;
+        stats.wal_seq = seq;
+        Ok(stats)
+    });
+    if result.is_err() {
+        inner.full_checkpoint.store(true, Ordering::SeqCst);
+        inner.wal_bytes.fetch_add(wal_bytes, Ordering::Relaxed);
+    } else {
+        inner.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
+    }
+    result
+}
+
+/// Seals every open chunk (not only idle ones) and writes the states.
+pub(super) fn seal_all(inner: &Inner) -> Result<()> {
+    let _guard = lock_maintenance(inner);
+    write_states(inner, true, true).map(|_| ())
+}
+
+fn write_states(inner: &Inner, all: bool, seal_everything: bool) -> Result<CheckpointStats> {
+    let idle_before = inner
+        .head
+        .max_t()
+        .saturating_sub(inner.opts.idle_seal_after.as_millis() as i64);
+    let head_cf = inner.cf(CF_HEAD);
+    let chunks_cf = inner.cf(CF_CHUNKS);
+    let mut stats = CheckpointStats::default();
+    let mut batch = WriteBatch::default();
+    // Per-shard bookkeeping to apply once the batch is durable.
+    let mut written: Vec<(SeriesRef, Vec<i64>)> = Vec::new();
+    for i in 0..head::SHARDS {
+        {
+            let mut shard = inner.head.shard_at(i);
+            for (&id, s) in shard.iter_mut() {
+                let changed = s.dirty || !s.persisted || !s.pending.is_empty();
+                if !all && !changed {
+                    continue;
+                }
+                if !s.persisted || all {
+                    persist_series(inner, &mut batch, id, &s.labels);
+                    s.persisted = true;
+                }
+                let idle = s.chunk.as_ref().is_some_and(|c| c.max_t() < idle_before);
+                if (seal_everything || idle) && s.seal_open().is_some() {
+                    stats.chunks_sealed += 1;
+                }
+                let mut starts = Vec::new();
+                for p in &s.pending {
+                    batch.put_cf(chunks_cf, keys::chunk_key(id, p.start), &p.bytes);
+                    starts.push(p.start);
+                }
+                batch.put_cf(head_cf, keys::series_key(id), encode_state(s));
+                s.dirty = false;
+                stats.series_written += 1;
+                if !starts.is_empty() {
+                    written.push((id, starts));
+                }
+            }
+        }
+        if batch.size_in_bytes() >= BATCH_BYTES || i == head::SHARDS - 1 {
+            inner.write(std::mem::take(&mut batch))?;
+            for (id, starts) in written.drain(..) {
+                if let Some(s) = inner.head.shard(id).get_mut(&id) {
+                    for start in starts {
+                        s.chunk_written(start);
+                    }
+                }
+            }
+        }
+    }
+    Ok(stats)
+}
+
+pub(super) fn apply_retention(inner: &Inner) -> Result<RetentionStats> {
+    let _guard = lock_maintenance(inner);
+    let max_t = inner.head.max_t();
+    if max_t == i64::MIN {
+        return Ok(RetentionStats::default());
+    }
+    let cutoff = max_t.saturating_sub(inner.opts.retention.as_millis() as i64);
+    inner.cutoff.fetch_max(cutoff, Ordering::SeqCst);
+
+    let mut stale = Vec::new();
+    for i in 0..head::SHARDS {
+        let shard = inner.head.shard_at(i);
+        stale.extend(
+            shard
+                .iter()
+                .filter(|(_, s)| s.max_t < cutoff)
+                .map(|(&id, s)| (id, s.labels.clone())),
+        );
+    }
+    let mut removed_postings: HashMap<Vec<u8>, Vec<SeriesRef>> = HashMap::new();
+    let mut batch = WriteBatch::default();
+    let mut removed = 0;
+    for (id, labels) in stale {
+        let Some(s) = inner.head.remove_if(id, &labels, |s| s.max_t < cutoff) else {
+            continue;
+        };
+        removed += 1;
+        batch.delete_cf(inner.cf(CF_SERIES), keys::series_key(id));
+        batch.delete_cf(inner.cf(CF_HEAD), keys::series_key(id));
+        batch.delete_range_cf(
+            inner.cf(CF_CHUNKS),
+            keys::chunk_key(id, i64::MIN),
+            keys::chunk_key(id, i64::MAX),
+        );
+        batch.delete_cf(inner.cf(CF_CHUNKS), keys::chunk_key(id, i64::MAX));
+        removed_postings
+            .entry(keys::ALL_POSTINGS_KEY.to_vec())
+            .or_default()
+            .push(id);
+        for l in &s.labels {
+            removed_postings
+                .entry(keys::postings_key(l.name, l.value))
+                .or_default()
+                .push(id);
+        }
+    }
+    for (key, mut ids) in removed_postings {
+        ids.sort_unstable();
+        batch.merge_cf(inner.cf(CF_POSTINGS), key, Delta::remove(&ids).encode());
+    }
+    inner.write(batch)?;
+    inner
+        .counters
+        .series_removed
+        .fetch_add(removed as u64, Ordering::Relaxed);
+    Ok(RetentionStats {
+        cutoff,
+        series_removed: removed,
+    })
+}
+
+/// Starts the maintenance thread. It wakes every second, checkpoints when the interval has
+/// passed or the WAL has grown past its budget, and applies retention on its own interval.
+pub(super) fn spawn(
+    inner: Arc<Inner>,
+    stop: Arc<(Mutex<bool>, Condvar)>,
+) -> Result<JoinHandle<()>> {
+    let handle = std::thread::Builder::new()
+        .name("augur-tsdb-maintenance".into())
+        .spawn(move || {
+            let mut last_checkpoint = Instant::now();
+            let mut last_retention = Instant::now();
+            loop {
+                {
+                    let (flag, cv) = &*stop;
+                    let guard = flag.lock().unwrap_or_else(|e| e.into_inner());
+                    let (guard, _) = cv
+                        .wait_timeout_while(guard, Duration::from_secs(1), |stopped| !*stopped)
+                        .unwrap_or_else(|e| e.into_inner());
+                    if *guard {
+                        return;
+                    }
+                }
+                let wal_full =
+                    inner.wal_bytes.load(Ordering::Relaxed) >= inner.opts.checkpoint_wal_bytes;
+                if wal_full || last_checkpoint.elapsed() >= inner.opts.checkpoint_interval {
+                    last_checkpoint = Instant::now();
+                    match checkpoint(&inner) {
+                        Ok(s) => tracing::debug!(
+                            series = s.series_written,
+                            sealed = s.chunks_sealed,
+                            "head checkpoint written"
+                        ),
+                        Err(e) => tracing::error!(error = %e, "head checkpoint failed; will retry"),
+                    }
+                }
+                if last_retention.elapsed() >= inner.opts.retention_interval {
+                    last_retention = Instant::now();
+                    match apply_retention(&inner) {
+                        Ok(s) if s.series_removed > 0 => tracing::info!(
+                            removed = s.series_removed,
+                            cutoff = s.cutoff,
+                            "retention removed series"
+                        ),
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(error = %e, "retention failed; will retry"),
+                    }
+                }
+            }
+        })?;
+    Ok(handle)
+}

@@ -1,0 +1,384 @@
+//! The RocksDB-backed TSDB behind the storage traits.
+//!
+//! Entry point: [`Tsdb::open`]. Data flow:
+//! - **append**: [`Appender`](crate::Appender) stages samples → `commit` applies them to the
+//!   in-memory [`head`] (ordering rules, open chunks, sealing full chunks) → one RocksDB write
+//!   batch carries the WAL record, new series and postings, and sealed chunks (see `append.rs`).
+//! - **query**: postings (croaring bitmaps) resolve matchers to ids → the head is read first,
+//!   then persisted chunks with one seek per series, merged and de-duplicated (see `query.rs`).
+//! - **maintenance**: a background thread checkpoints the head (so restart replays only the WAL
+//!   tail) and applies retention (see `maintenance.rs`); recovery is in `recovery.rs`.
+//!
+//! What it does not do: out-of-order ingestion, native histograms, exemplars.
+
+mod append;
+mod head;
+pub(crate) mod keys;
+mod maintenance;
+mod postings;
+mod query;
+mod recovery;
+mod wal;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
+    Options as DbOptions, WriteBatch, WriteOptions, DB,
+};
+
+use crate::chunk;
+use crate::error::Result;
+use crate::interface::{Appendable, Appender, Querier, Queryable};
+use head::Head;
+use keys::*;
+
+pub use maintenance::{CheckpointStats, RetentionStats};
+pub use recovery::RecoveryStats;
+
+/// Tunables for a [`Tsdb`]. `Default` gives Prometheus-like behaviour.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Samples older than the newest sample minus this are dropped. Default 15 days.
+    pub retention: Duration,
+    /// fsync the write-ahead log on every commit. Without it (the default), a commit survives
+    /// the process being killed but not the machine losing power, as in Prometheus.
+    pub sync_wal: bool,
+    /// Checkpoint the head at least this often. Default 5 minutes.
+    pub checkpoint_interval: Duration,
+    /// Also checkpoint when this many WAL bytes accumulate. Default 256 MiB.
+    pub checkpoint_wal_bytes: u64,
+    /// Apply retention this often. Default 10 minutes.
+    pub retention_interval: Duration,
+    /// At a checkpoint, seal open chunks whose newest sample is older than the head's newest
+    /// sample by this much, freeing their memory. Default 1 hour.
+    pub idle_seal_after: Duration,
+    /// RocksDB block cache size. Default 256 MiB.
+    pub block_cache_bytes: usize,
+    /// Run checkpoints and retention on a background thread. Default true.
+    pub background: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            retention: Duration::from_secs(15 * 24 * 3600),
+            sync_wal: false,
+            checkpoint_interval: Duration::from_secs(300),
+            checkpoint_wal_bytes: 256 << 20,
+            retention_interval: Duration::from_secs(600),
+            idle_seal_after: Duration::from_secs(3600),
+            block_cache_bytes: 256 << 20,
+            background: true,
+        }
+    }
+}
+
+/// Counters kept by the store, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub samples_appended: AtomicU64,
+    pub samples_out_of_order: AtomicU64,
+    pub samples_duplicate: AtomicU64,
+    pub series_created: AtomicU64,
+    pub series_removed: AtomicU64,
+    pub commits: AtomicU64,
+    pub checkpoints: AtomicU64,
+    pub chunks_sealed: AtomicU64,
+}
+
+/// Point-in-time statistics of the head and the database.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub series: usize,
+    pub open_chunks: usize,
+    /// Memory held by the head: map slots, labels and chunks.
+    pub head_bytes: usize,
+    pub min_t: Option<i64>,
+    pub max_t: Option<i64>,
+    /// Live SST bytes per column family.
+    pub sst_bytes: Vec<(&'static str, u64)>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) db: DB,
+    pub(crate) head: Head,
+    pub(crate) opts: Options,
+    pub(crate) next_seq: AtomicU64,
+    pub(crate) wal_bytes: AtomicU64,
+    /// Retention cutoff: samples before this time are gone (or going).
+    pub(crate) cutoff: Arc<AtomicI64>,
+    /// Serialises checkpoints and retention runs.
+    pub(crate) maintenance: Mutex<()>,
+    /// Set when a checkpoint failed part-way: the next one writes every series.
+    pub(crate) full_checkpoint: AtomicBool,
+    pub(crate) counters: Counters,
+    pub(crate) write_opts: WriteOptions,
+}
+
+impl Inner {
+    pub(crate) fn cf(&self, name: &str) -> &ColumnFamily {
+        self.db
+            .cf_handle(name)
+            .expect("column families are created at open")
+    }
+
+    pub(crate) fn write(&self, batch: WriteBatch) -> Result<()> {
+        self.db.write_opt(batch, &self.write_opts)?;
+        Ok(())
+    }
+}
+
+/// The TSDB. Cheap to share: clone the `Arc` you keep it in. Dropping it stops the background
+/// thread and writes a final checkpoint.
+pub struct Tsdb {
+    inner: Arc<Inner>,
+    path: PathBuf,
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    worker: Option<JoinHandle<()>>,
+    recovery: RecoveryStats,
+}
+
+impl std::fmt::Debug for Tsdb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tsdb")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn db_options(opts: &Options, cutoff: &Arc<AtomicI64>) -> (DbOptions, Vec<ColumnFamilyDescriptor>) {
+    let cache = Cache::new_lru_cache(opts.block_cache_bytes);
+    let table = |block_size: usize, bloom: bool| {
+        let mut t = BlockBasedOptions::default();
+        t.set_block_cache(&cache);
+        t.set_block_size(block_size);
+        t.set_format_version(6);
+        if bloom {
+            t.set_bloom_filter(10.0, false);
+        }
+        t
+    };
+
+    let mut db = DbOptions::default();
+    db.create_if_missing(true);
+    db.create_missing_column_families(true);
+    db.set_max_background_jobs(2);
+    db.set_max_total_wal_size(512 << 20);
+    db.set_keep_log_file_num(5);
+
+    let mut series = DbOptions::default();
+    series.set_compression_type(DBCompressionType::Lz4);
+    series.set_block_based_table_factory(&table(16 << 10, true));
+
+    let mut postings_opts = DbOptions::default();
+    postings_opts.set_compression_type(DBCompressionType::Lz4);
+    postings_opts.set_merge_operator(
+        "augur.postings.v1",
+        postings::full_merge,
+        postings::partial_merge,
+    );
+    postings_opts.set_block_based_table_factory(&table(16 << 10, true));
+
+    // Chunks: written once, read by range. zstd everywhere: the write rate is low (one value
+    // per 120 samples) and identical timestamp sections of neighbouring series compress away.
+    let mut chunks = DbOptions::default();
+    chunks.set_compression_type(DBCompressionType::Zstd);
+    chunks.set_bottommost_compression_type(DBCompressionType::Zstd);
+    chunks.set_block_based_table_factory(&table(32 << 10, false));
+    chunks.set_write_buffer_size(64 << 20);
+    // Every file is recompacted at least daily, so the retention filter sees every chunk.
+    chunks.set_periodic_compaction_seconds(24 * 3600);
+    let filter_cutoff = Arc::clone(cutoff);
+    chunks.set_compaction_filter(
+        "augur.retention.v1",
+        move |_level: u32, _key: &[u8], value: &[u8]| {
+            let cutoff = filter_cutoff.load(Ordering::Relaxed);
+            match chunk::meta(value) {
+                Ok(m) if m.max_t < cutoff => rocksdb::CompactionDecision::Remove,
+                _ => rocksdb::CompactionDecision::Keep,
+            }
+        },
+    );
+
+    let mut head_opts = DbOptions::default();
+    head_opts.set_compression_type(DBCompressionType::Lz4);
+
+    // WAL records are deleted soon after they are written; no compression, big memtables, so
+    // most are dropped before they ever reach an SST.
+    let mut wal_opts = DbOptions::default();
+    wal_opts.set_compression_type(DBCompressionType::None);
+    wal_opts.set_write_buffer_size(128 << 20);
+
+    let cfs = vec![
+        ColumnFamilyDescriptor::new(CF_SERIES, series),
+        ColumnFamilyDescriptor::new(CF_POSTINGS, postings_opts),
+        ColumnFamilyDescriptor::new(CF_CHUNKS, chunks),
+        ColumnFamilyDescriptor::new(CF_HEAD, head_opts),
+        ColumnFamilyDescriptor::new(CF_WAL, wal_opts),
+    ];
+    (db, cfs)
+}
+
+impl Tsdb {
+    /// Opens (creating if needed) the store at `path`, recovering the head from the last
+    /// checkpoint and the WAL tail. Logs progress while recovery runs.
+    pub fn open(path: impl AsRef<Path>, opts: Options) -> Result<Tsdb> {
+        let path = path.as_ref().to_path_buf();
+        std::fs::create_dir_all(&path)?;
+        let cutoff = Arc::new(AtomicI64::new(i64::MIN));
+        let (db_opts, cfs) = db_options(&opts, &cutoff);
+        let db = DB::open_cf_descriptors(&db_opts, &path, cfs)?;
+        let mut write_opts = WriteOptions::default();
+        write_opts.set_sync(opts.sync_wal);
+        let inner = Arc::new(Inner {
+            db,
+            head: Head::default(),
+            opts,
+            next_seq: AtomicU64::new(0),
+            wal_bytes: AtomicU64::new(0),
+            cutoff,
+            maintenance: Mutex::new(()),
+            full_checkpoint: AtomicBool::new(false),
+            counters: Counters::default(),
+            write_opts,
+        });
+        let recovery = recovery::recover(&inner)?;
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let worker = if inner.opts.background {
+            Some(maintenance::spawn(Arc::clone(&inner), Arc::clone(&stop))?)
+        } else {
+            None
+        };
+        Ok(Tsdb {
+            inner,
+            path,
+            stop,
+            worker,
+            recovery,
+        })
+    }
+
+    /// What the last open recovered.
+    pub fn recovery_stats(&self) -> &RecoveryStats {
+        &self.recovery
+    }
+
+    /// Writes the head's state so a restart replays only what comes after.
+    pub fn checkpoint(&self) -> Result<CheckpointStats> {
+        maintenance::checkpoint(&self.inner)
+    }
+
+    /// Applies retention now.
+    pub fn apply_retention(&self) -> Result<RetentionStats> {
+        maintenance::apply_retention(&self.inner)
+    }
+
+    /// Seals every open chunk and writes it out (the head keeps the series). Used by tools
+    /// and benchmarks that measure persisted size.
+    pub fn seal_all(&self) -> Result<()> {
+        maintenance::seal_all(&self.inner)
+    }
+
+    /// Flushes memtables and compacts every column family fully.
+    pub fn compact(&self) -> Result<()> {
+        for name in [CF_SERIES, CF_POSTINGS, CF_CHUNKS, CF_HEAD, CF_WAL] {
+            let cf = self.inner.cf(name);
+            self.inner.db.flush_cf(cf)?;
+            let mut co = rocksdb::CompactOptions::default();
+            co.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
+            self.inner
+                .db
+                .compact_range_cf_opt(cf, None::<&[u8]>, None::<&[u8]>, &co);
+        }
+        Ok(())
+    }
+
+    /// Head and database statistics.
+    pub fn stats(&self) -> Stats {
+        let head = &self.inner.head;
+        let mut st = Stats {
+            head_bytes: head.table_bytes(),
+            ..Stats::default()
+        };
+        let (mut min_t, mut max_t) = (i64::MAX, i64::MIN);
+        for i in 0..head::SHARDS {
+            let shard = head.shard_at(i);
+            st.series += shard.len();
+            for s in shard.values() {
+                st.open_chunks += usize::from(s.chunk.is_some());
+                st.head_bytes += s.heap_size();
+                if s.has_samples() {
+                    min_t = min_t.min(s.min_t);
+                    max_t = max_t.max(s.max_t);
+                }
+            }
+        }
+        if max_t != i64::MIN {
+            st.min_t = Some(min_t.max(self.inner.cutoff.load(Ordering::Relaxed)));
+            st.max_t = Some(max_t);
+        }
+        for name in [CF_SERIES, CF_POSTINGS, CF_CHUNKS, CF_HEAD, CF_WAL] {
+            let bytes = self
+                .inner
+                .db
+                .property_int_value_cf(self.inner.cf(name), "rocksdb.total-sst-files-size")
+                .ok()
+                .flatten()
+                .unwrap_or(0);
+            st.sst_bytes.push((name, bytes));
+        }
+        st
+    }
+
+    /// The store's counters.
+    pub fn counters(&self) -> &Counters {
+        &self.inner.counters
+    }
+
+    /// Where the store lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stops the background thread and writes a final checkpoint.
+    pub fn close(mut self) -> Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        if let Some(worker) = self.worker.take() {
+            let (flag, cv) = &*self.stop;
+            *flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            cv.notify_all();
+            let _ = worker.join();
+        }
+        maintenance::checkpoint(&self.inner)?;
+        self.inner.db.flush_wal(true)?;
+        Ok(())
+    }
+}
+
+impl Drop for Tsdb {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            tracing::error!(error = %e, "final checkpoint failed; the next start replays the WAL");
+        }
+    }
+}
+
+impl Appendable for Tsdb {
+    fn appender(&self) -> Box<dyn Appender + Send + '_> {
+        Box::new(append::TsdbAppender::new(&self.inner))
+    }
+}
+
+impl Queryable for Tsdb {
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>> {
+        Ok(Box::new(query::TsdbQuerier::new(&self.inner, mint, maxt)))
+    }
+}

@@ -1,0 +1,333 @@
+//! The querier: matchers → postings → series → samples.
+//!
+//! Matchers resolve through the inverted index with Prometheus's rules (see `matcher.rs`): a
+//! matcher that does not match `""` selects the union of the postings of the values it matches;
+//! one that matches `""` selects all series minus the union of the values it rejects. Results
+//! are intersected. Equality and plain regex alternations are point lookups; regexes with a
+//! literal prefix scan only that prefix of the label's values.
+//!
+//! Samples come from the head first, then from persisted chunks (one seek per series); a chunk
+//! sealed and written between the two reads shows up twice and is de-duplicated by timestamp.
+
+use std::sync::atomic::Ordering;
+
+use croaring::Bitmap;
+use rocksdb::DBRawIteratorWithThreadMode;
+
+use super::keys::{self, CF_CHUNKS, CF_POSTINGS};
+use super::postings;
+use super::Inner;
+use crate::chunk;
+use crate::error::{Result, StorageError};
+use crate::interface::{Querier, Sample, Series, SeriesRef};
+use crate::labels::Labels;
+use crate::matcher::{Matcher, ValueHint};
+
+type RawIter<'a> = DBRawIteratorWithThreadMode<'a, rocksdb::DB>;
+
+pub(super) struct TsdbQuerier<'a> {
+    inner: &'a Inner,
+    mint: i64,
+    maxt: i64,
+}
+
+impl<'a> TsdbQuerier<'a> {
+    pub(super) fn new(inner: &'a Inner, mint: i64, maxt: i64) -> Self {
+        // Samples before the retention cutoff are gone, even if compaction has not dropped
+        // their chunks yet.
+        let mint = mint.max(inner.cutoff.load(Ordering::Relaxed));
+        TsdbQuerier { inner, mint, maxt }
+    }
+
+    fn postings_iter(&self) -> RawIter<'a> {
+        self.inner.db.raw_iterator_cf(self.inner.cf(CF_POSTINGS))
+    }
+
+    fn read_list(&self, key: &[u8]) -> Result<Bitmap> {
+        match self
+            .inner
+            .db
+            .get_pinned_cf(self.inner.cf(CF_POSTINGS), key)?
+        {
+            Some(v) => postings::decode_list(&v)
+                .ok_or_else(|| StorageError::corrupt("postings", "undecodable list")),
+            None => Ok(Bitmap::new()),
+        }
+    }
+
+    /// Calls `f(value, list)` for each value of label `name` starting with `prefix`.
+    fn scan_values(
+        &self,
+        name: &str,
+        prefix: &str,
+        mut f: impl FnMut(&str, &[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        let start = keys::postings_key(name, prefix);
+        let name_len = name.len() + 1;
+        let mut it = self.postings_iter();
+        it.seek(&start);
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            if !k.starts_with(&start) {
+                break;
+            }
+            let value = std::str::from_utf8(&k[name_len..])
+                .map_err(|_| StorageError::corrupt("postings", "label value is not UTF-8"))?;
+            if !f(value, v)? {
+                break;
+            }
+            it.next();
+        }
+        it.status()?;
+        Ok(())
+    }
+
+    /// Union of the postings of the values of `m.name` for which `inner(v) == want`.
+    fn union_where(&self, m: &Matcher, want: bool, use_hint: bool) -> Result<Bitmap> {
+        let mut acc = Bitmap::new();
+        let hint = if use_hint {
+            m.value_hint()
+        } else {
+            ValueHint::Any
+        };
+        match hint {
+            ValueHint::Exact(values) => {
+                for v in values.iter().filter(|v| !v.is_empty()) {
+                    if m.inner_matches(v) == want {
+                        acc.or_inplace(&self.read_list(&keys::postings_key(&m.name, v))?);
+                    }
+                }
+            }
+            ValueHint::Prefix(p) => self.scan_values(&m.name, &p, |v, bytes| {
+                if m.inner_matches(v) == want {
+                    acc.or_inplace(&decode(bytes)?);
+                }
+                Ok(true)
+            })?,
+            ValueHint::Any => self.scan_values(&m.name, "", |v, bytes| {
+                if m.inner_matches(v) == want {
+                    acc.or_inplace(&decode(bytes)?);
+                }
+                Ok(true)
+            })?,
+        }
+        Ok(acc)
+    }
+
+    /// Ids of the series matching every matcher (before any time filtering).
+    fn postings_for(&self, matchers: &[Matcher]) -> Result<Bitmap> {
+        let mut result: Option<Bitmap> = None;
+        let mut subtract = Vec::new();
+        for m in matchers {
+            // The hint describes values where the inner predicate holds, so it applies when
+            // we want those values.
+            if m.matches("") {
+                // All series minus those whose value the matcher rejects.
+                let rejected = if m.is_negative() {
+                    self.union_where(m, true, true)?
+                } else {
+                    self.union_where(m, false, false)?
+                };
+                subtract.push(rejected);
+            } else {
+                let selected = if m.is_negative() {
+                    self.union_where(m, false, false)?
+                } else {
+                    self.union_where(m, true, true)?
+                };
+                match &mut result {
+                    Some(r) => r.and_inplace(&selected),
+                    None => result = Some(selected),
+                }
+            }
+            if result.as_ref().is_some_and(Bitmap::is_empty) {
+                return Ok(Bitmap::new());
+            }
+        }
+        let mut r = match result {
+            Some(r) => r,
+            None => self.read_list(keys::ALL_POSTINGS_KEY)?,
+        };
+        for s in &subtract {
+            r.andnot_inplace(s);
+        }
+        Ok(r)
+    }
+
+    /// Labels of the series among `ids` that may have samples in range.
+    fn labels_in_range(&self, ids: &Bitmap) -> Vec<Labels> {
+        let mut out = Vec::new();
+        for id in ids.iter() {
+            if let Some(s) = self.inner.head.shard(id).get(&id) {
+                if s.overlaps(self.mint, self.maxt) {
+                    out.push(s.labels.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether any series in `ids` may have samples in range.
+    fn any_in_range(&self, ids: &Bitmap) -> bool {
+        ids.iter().any(|id| {
+            self.inner
+                .head
+                .shard(id)
+                .get(&id)
+                .is_some_and(|s| s.overlaps(self.mint, self.maxt))
+        })
+    }
+
+    /// Reads persisted chunks of `id` overlapping the range, appending samples to `out`.
+    fn read_chunks(
+        &self,
+        it: &mut RawIter<'_>,
+        id: SeriesRef,
+        out: &mut Vec<Sample>,
+    ) -> Result<()> {
+        let target = keys::chunk_key(id, self.mint);
+        it.seek_for_prev(target);
+        if !it.valid() {
+            it.seek(target);
+        } else if it
+            .key()
+            .and_then(keys::parse_chunk_key)
+            .is_none_or(|(cid, _)| cid != id)
+        {
+            it.next();
+        }
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            let Some((cid, start)) = keys::parse_chunk_key(k) else {
+                return Err(StorageError::corrupt("chunks", "bad key"));
+            };
+            if cid != id || start > self.maxt {
+                break;
+            }
+            if chunk::meta(v)?.max_t >= self.mint {
+                chunk::decode_into(v, out)?;
+            }
+            it.next();
+        }
+        it.status()?;
+        Ok(())
+    }
+}
+
+fn decode(bytes: &[u8]) -> Result<Bitmap> {
+    postings::decode_list(bytes)
+        .ok_or_else(|| StorageError::corrupt("postings", "undecodable list"))
+}
+
+/// Sorts by time and drops repeated timestamps (keeping the first), if needed.
+fn normalise(samples: &mut Vec<Sample>) {
+    if samples.windows(2).all(|w| w[0].t < w[1].t) {
+        return;
+    }
+    samples.sort_by_key(|s| s.t);
+    samples.dedup_by_key(|s| s.t);
+}
+
+impl Querier for TsdbQuerier<'_> {
+    fn select(&self, matchers: &[Matcher]) -> Result<Vec<Series>> {
+        if matchers.is_empty() || self.mint > self.maxt {
+            return Ok(Vec::new());
+        }
+        let ids = self.postings_for(matchers)?;
+        let mut it = self.inner.db.raw_iterator_cf(self.inner.cf(CF_CHUNKS));
+        let mut out = Vec::new();
+        let mut head = Vec::new();
+        for id in ids.iter() {
+            head.clear();
+            let labels = {
+                let shard = self.inner.head.shard(id);
+                let Some(s) = shard.get(&id) else { continue };
+                if !s.overlaps(self.mint, self.maxt) {
+                    continue;
+                }
+                s.head_samples(self.mint, self.maxt, &mut head);
+                s.labels.clone()
+            };
+            let mut samples = Vec::new();
+            self.read_chunks(&mut it, id, &mut samples)?;
+            samples.append(&mut head);
+            normalise(&mut samples);
+            samples.retain(|s| s.t >= self.mint && s.t <= self.maxt);
+            if !samples.is_empty() {
+                out.push(Series { labels, samples });
+            }
+        }
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(out)
+    }
+
+    fn series(&self, matchers: &[Matcher]) -> Result<Vec<Labels>> {
+        if matchers.is_empty() || self.mint > self.maxt {
+            return Ok(Vec::new());
+        }
+        let mut out = self.labels_in_range(&self.postings_for(matchers)?);
+        out.sort();
+        Ok(out)
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
+        if self.mint > self.maxt {
+            return Ok(Vec::new());
+        }
+        if !matchers.is_empty() {
+            let mut names: Vec<String> = Vec::new();
+            for l in self.labels_in_range(&self.postings_for(matchers)?) {
+                names.extend(l.iter().map(|l| l.name.to_owned()));
+            }
+            names.sort();
+            names.dedup();
+            return Ok(names);
+        }
+        // Walk the index one name at a time, skipping to the next name once one value has a
+        // series in range.
+        let mut names = Vec::new();
+        let mut it = self.postings_iter();
+        it.seek([1u8]);
+        while let Some(k) = it.key() {
+            let Some((name, _)) = keys::parse_postings_key(k) else {
+                return Err(StorageError::corrupt("postings", "bad key"));
+            };
+            let name = name.to_owned();
+            let mut found = false;
+            self.scan_values(&name, "", |_, bytes| {
+                found = self.any_in_range(&decode(bytes)?);
+                Ok(!found)
+            })?;
+            if found {
+                names.push(name.clone());
+            }
+            let mut next = name.into_bytes();
+            next.push(1);
+            it.seek(&next);
+        }
+        it.status()?;
+        Ok(names)
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+        if self.mint > self.maxt || name.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut values = Vec::new();
+        if matchers.is_empty() {
+            self.scan_values(name, "", |v, bytes| {
+                if self.any_in_range(&decode(bytes)?) {
+                    values.push(v.to_owned());
+                }
+                Ok(true)
+            })?;
+            return Ok(values);
+        }
+        for l in self.labels_in_range(&self.postings_for(matchers)?) {
+            if let Some(v) = l.get(name) {
+                values.push(v.to_owned());
+            }
+        }
+        values.sort();
+        values.dedup();
+        Ok(values)
+    }
+}

@@ -1,0 +1,190 @@
+//! Recovery at open: series labels, then the checkpointed head states, then the WAL tail.
+//!
+//! Nothing scans chunks: restart cost is proportional to the number of series plus the WAL
+//! written since the last checkpoint. Progress is logged every two seconds while it runs.
+//! Replay applies samples with the append rules and silently skips those the state already
+//! holds (see `maintenance.rs` for why records may overlap the checkpoint).
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use rocksdb::{IteratorMode, WriteBatch};
+
+use super::head::Applied;
+use super::keys::{
+    self, CF_CHUNKS, CF_HEAD, CF_SERIES, CF_WAL, FORMAT_VERSION, META_CHECKPOINT, META_FORMAT,
+};
+use super::maintenance::decode_state;
+use super::{wal, Inner};
+use crate::chunk::{self, HeadChunk};
+use crate::error::{Result, StorageError};
+use crate::labels::Labels;
+
+/// What recovery found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryStats {
+    pub series: usize,
+    pub wal_records: u64,
+    pub samples_replayed: u64,
+    pub duration: Duration,
+}
+
+struct Progress {
+    started: Instant,
+    last: Instant,
+}
+
+impl Progress {
+    fn tick(&mut self, what: &str, done: u64, total: Option<u64>) {
+        if self.last.elapsed() < Duration::from_secs(2) {
+            return;
+        }
+        self.last = Instant::now();
+        let elapsed = self.started.elapsed().as_secs_f64();
+        match total {
+            Some(total) if total > 0 => tracing::info!(
+                "recovery: {what} {done}/{total} ({:.0}%), {elapsed:.1}s elapsed",
+                100.0 * done as f64 / total as f64
+            ),
+            _ => tracing::info!("recovery: {what} {done}, {elapsed:.1}s elapsed"),
+        }
+    }
+}
+
+pub(super) fn recover(inner: &Inner) -> Result<RecoveryStats> {
+    let db = &inner.db;
+    let started = Instant::now();
+    let mut progress = Progress {
+        started,
+        last: started,
+    };
+    match db.get(META_FORMAT)? {
+        None => db.put(META_FORMAT, FORMAT_VERSION.to_be_bytes())?,
+        Some(v) if v.as_slice() == FORMAT_VERSION.to_be_bytes() => {}
+        Some(v) => {
+            return Err(StorageError::corrupt(
+                "meta",
+                format!("data directory has format {v:?}, this build reads format {FORMAT_VERSION}; use a matching augur version"),
+            ))
+        }
+    }
+    let checkpoint = match db.get(META_CHECKPOINT)? {
+        Some(v) => u64::from_be_bytes(
+            v.as_slice()
+                .try_into()
+                .map_err(|_| StorageError::corrupt("meta", "bad checkpoint sequence"))?,
+        ),
+        None => 0,
+    };
+
+    let mut stats = RecoveryStats::default();
+    for item in db.iterator_cf(inner.cf(CF_SERIES), IteratorMode::Start) {
+        let (k, v) = item?;
+        let id =
+            keys::parse_series_key(&k).ok_or_else(|| StorageError::corrupt("series", "bad key"))?;
+        let labels =
+            Labels::decode(&v).map_err(|e| StorageError::corrupt("series", e.to_string()))?;
+        inner.head.insert_recovered(id, labels);
+        stats.series += 1;
+        progress.tick("series loaded", stats.series as u64, None);
+    }
+
+    let mut max_t = i64::MIN;
+    for item in db.iterator_cf(inner.cf(CF_HEAD), IteratorMode::Start) {
+        let (k, v) = item?;
+        let id =
+            keys::parse_series_key(&k).ok_or_else(|| StorageError::corrupt("head", "bad key"))?;
+        let (min_t, s_max_t, last_v, chunk_bytes) =
+            decode_state(&v).ok_or_else(|| StorageError::corrupt("head", "undecodable state"))?;
+        let mut shard = inner.head.shard(id);
+        let Some(s) = shard.get_mut(&id) else {
+            continue;
+        };
+        s.min_t = min_t;
+        s.max_t = s_max_t;
+        s.last_v = last_v;
+        if !chunk_bytes.is_empty() {
+            let samples = chunk::decode(chunk_bytes)?;
+            let mut c = HeadChunk::new(samples[0].t, samples[0].v);
+            for x in &samples[1..] {
+                c.append(x.t, x.v);
+            }
+            s.chunk = Some(c);
+        }
+        if s.has_samples() {
+            max_t = max_t.max(s.max_t);
+        }
+    }
+
+    // Replay the WAL tail.
+    let wal_cf = inner.cf(CF_WAL);
+    let last_seq = {
+        let mut it = db.raw_iterator_cf(wal_cf);
+        it.seek_to_last();
+        it.key().and_then(keys::parse_wal_key)
+    };
+    let total = last_seq.map_or(0, |l| l.saturating_sub(checkpoint) + 1);
+    let mut next_seq = checkpoint;
+    let mut sealed = WriteBatch::default();
+    let mut unknown_series = 0u64;
+    for item in db.iterator_cf(
+        wal_cf,
+        IteratorMode::From(&keys::wal_key(checkpoint), rocksdb::Direction::Forward),
+    ) {
+        let (k, v) = item?;
+        let seq = keys::parse_wal_key(&k).ok_or_else(|| StorageError::corrupt("wal", "bad key"))?;
+        next_seq = next_seq.max(seq + 1);
+        wal::decode(&v, |id, samples| {
+            let mut shard = inner.head.shard(id);
+            let Some(s) = shard.get_mut(&id) else {
+                unknown_series += 1;
+                return;
+            };
+            for x in samples {
+                let (applied, chunk) = s.append(x.t, x.v);
+                if applied == Applied::Accepted {
+                    stats.samples_replayed += 1;
+                    max_t = max_t.max(x.t);
+                }
+                if let Some(c) = chunk {
+                    sealed.put_cf(inner.cf(CF_CHUNKS), keys::chunk_key(id, c.start), &c.bytes);
+                    s.chunk_written(c.start);
+                }
+            }
+        })?;
+        stats.wal_records += 1;
+        if sealed.size_in_bytes() > 4 << 20 {
+            inner.write(std::mem::take(&mut sealed))?;
+        }
+        progress.tick("WAL records replayed", stats.wal_records, Some(total));
+    }
+    inner.write(sealed)?;
+    if unknown_series > 0 {
+        tracing::warn!(
+            unknown_series,
+            "WAL named series with no stored labels; their samples were skipped"
+        );
+    }
+    inner.next_seq.store(next_seq, Ordering::SeqCst);
+    inner.head.note_time(max_t);
+    if max_t != i64::MIN {
+        // Hide samples past retention at once; the maintenance thread removes them.
+        let cutoff = max_t.saturating_sub(inner.opts.retention.as_millis() as i64);
+        inner.cutoff.fetch_max(cutoff, Ordering::SeqCst);
+    }
+    stats.duration = started.elapsed();
+    if stats.series > 0 {
+        tracing::info!(
+            series = stats.series,
+            wal_records = stats.wal_records,
+            samples = stats.samples_replayed,
+            "recovery done in {:.2}s",
+            stats.duration.as_secs_f64()
+        );
+    }
+    // A checkpoint now keeps the next restart short.
+    if stats.wal_records > 0 {
+        super::maintenance::checkpoint(inner)?;
+    }
+    Ok(stats)
+}

@@ -1,0 +1,458 @@
+//! Black-box tests of the TSDB through the storage traits, on a real RocksDB in a temp dir.
+
+use augur_storage::{
+    Appendable, Labels, MatchOp, Matcher, Options, Queryable, RejectReason, Sample, Tsdb, STALE_NAN,
+};
+use tempfile::TempDir;
+
+fn open(dir: &TempDir) -> Tsdb {
+    Tsdb::open(
+        dir.path(),
+        Options {
+            background: false,
+            ..Options::default()
+        },
+    )
+    .unwrap()
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    Labels::new(pairs.iter().copied()).unwrap()
+}
+
+fn m(op: MatchOp, name: &str, value: &str) -> Matcher {
+    Matcher::new(op, name, value).unwrap()
+}
+
+/// Appends `(labels, t, v)` triples in one commit and returns the report.
+fn write(db: &Tsdb, samples: &[(&Labels, i64, f64)]) -> augur_storage::CommitReport {
+    let mut app = db.appender();
+    for (l, t, v) in samples {
+        app.append(l, *t, *v).unwrap();
+    }
+    app.commit().unwrap()
+}
+
+fn bits(samples: &[Sample]) -> Vec<(i64, u64)> {
+    samples.iter().map(|s| (s.t, s.v.to_bits())).collect()
+}
+
+fn select(db: &Tsdb, mint: i64, maxt: i64, matchers: &[Matcher]) -> Vec<(String, Vec<(i64, u64)>)> {
+    db.querier(mint, maxt)
+        .unwrap()
+        .select(matchers)
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.labels.to_string(), bits(&s.samples)))
+        .collect()
+}
+
+#[test]
+fn ordering_rules_reject_per_sample_without_poisoning_the_batch() {
+    let dir = TempDir::new().unwrap();
+    let db = open(&dir);
+    let a = labels(&[("__name__", "a")]);
+    let b = labels(&[("__name__", "b")]);
+    write(&db, &[(&a, 100, 1.0), (&b, 100, 1.0)]);
+    let report = write(
+        &db,
+        &[
+            (&a, 50, 9.0),  // older than newest: out of order
+            (&b, 200, 2.0), // fine
+            (&a, 100, 1.0), // same time, same value: no-op, accepted
+            (&a, 100, 7.0), // same time, other value: duplicate
+            (&b, 300, 3.0), // fine
+            (&b, 250, 3.0), // out of order within the batch
+        ],
+    );
+    assert_eq!(report.accepted, 3);
+    let got: Vec<_> = report
+        .rejected
+        .iter()
+        .map(|r| (r.index, r.reason, r.series_max_t))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (0, RejectReason::OutOfOrder, 100),
+            (3, RejectReason::Duplicate, 100),
+            (5, RejectReason::OutOfOrder, 300),
+        ]
+    );
+    assert_eq!(
+        select(&db, 0, 1000, &[Matcher::equal("__name__", "a")]),
+        vec![("a{}".to_string(), vec![(100, 1f64.to_bits())])]
+    );
+    assert_eq!(
+        select(&db, 0, 1000, &[Matcher::equal("__name__", "b")])[0].1,
+        vec![
+            (100, 1f64.to_bits()),
+            (200, 2f64.to_bits()),
+            (300, 3f64.to_bits())
+        ]
+    );
+    let c = db.counters();
+    assert_eq!(
+        c.samples_out_of_order
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+    assert_eq!(
+        c.samples_duplicate
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}
+
+#[test]
+fn stale_markers_and_special_values_round_trip_through_head_chunks_and_restart() {
+    let dir = TempDir::new().unwrap();
+    let l = labels(&[("__name__", "x")]);
+    let specials = [
+        STALE_NAN,
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        -0.0,
+        0.1,
+        1e-300,
+    ];
+    let samples: Vec<(i64, f64)> = (0..300)
+        .map(|i| (i * 15_000, specials[i as usize % specials.len()]))
+        .collect();
+    let want: Vec<(i64, u64)> = samples.iter().map(|&(t, v)| (t, v.to_bits())).collect();
+    {
+        let db = open(&dir);
+        let mut app = db.appender();
+        for &(t, v) in &samples {
+            app.append(&l, t, v).unwrap();
+        }
+        app.commit().unwrap();
+        // 300 samples: two sealed chunks on disk, one open chunk in the head.
+        assert_eq!(
+            select(&db, i64::MIN, i64::MAX, &[Matcher::equal("__name__", "x")])[0].1,
+            want
+        );
+        assert_ne!(
+            want[0].1,
+            f64::NAN.to_bits(),
+            "the stale marker is not an ordinary NaN"
+        );
+    }
+    let db = open(&dir);
+    assert_eq!(
+        select(&db, i64::MIN, i64::MAX, &[Matcher::equal("__name__", "x")])[0].1,
+        want
+    );
+    // Sub-ranges are inclusive at both ends and cut across chunk boundaries.
+    assert_eq!(
+        select(
+            &db,
+            15_000 * 100,
+            15_000 * 200,
+            &[Matcher::equal("__name__", "x")]
+        )[0]
+        .1,
+        want[100..=200].to_vec()
+    );
+    assert_eq!(
+        select(
+            &db,
+            15_000 * 119 + 1,
+            15_000 * 121 - 1,
+            &[Matcher::equal("__name__", "x")]
+        )[0]
+        .1,
+        want[120..=120].to_vec()
+    );
+}
+
+fn matcher_fixture(db: &Tsdb) {
+    let series = [
+        labels(&[("__name__", "up"), ("job", "api"), ("env", "prod")]),
+        labels(&[("__name__", "up"), ("job", "api-canary"), ("env", "prod")]),
+        labels(&[("__name__", "up"), ("job", "db")]),
+        labels(&[("__name__", "up"), ("job", "web"), ("env", "")]),
+        labels(&[
+            ("__name__", "http_requests_total"),
+            ("job", "api"),
+            ("code", "200"),
+        ]),
+        labels(&[
+            ("__name__", "http_requests_total"),
+            ("job", "api"),
+            ("code", "500"),
+        ]),
+    ];
+    let batch: Vec<_> = series.iter().map(|l| (l, 1000, 1.0)).collect();
+    write(db, &batch);
+}
+
+#[test]
+fn matchers_follow_prometheus_semantics_through_the_index() {
+    let dir = TempDir::new().unwrap();
+    let db = open(&dir);
+    matcher_fixture(&db);
+    let check = |matchers: &[Matcher], want: &[&str]| {
+        let got: Vec<String> = db
+            .querier(0, 2000)
+            .unwrap()
+            .series(matchers)
+            .unwrap()
+            .iter()
+            .map(|l| l.to_string())
+            .collect();
+        assert_eq!(got, want, "matchers {matchers:?}");
+    };
+    use MatchOp::*;
+    let up_api = r#"up{env="prod", job="api"}"#;
+    let up_canary = r#"up{env="prod", job="api-canary"}"#;
+    let up_db = r#"up{job="db"}"#;
+    let up_web = r#"up{job="web"}"#;
+    let http200 = r#"http_requests_total{code="200", job="api"}"#;
+    let http500 = r#"http_requests_total{code="500", job="api"}"#;
+    check(&[m(Equal, "job", "api")], &[http200, http500, up_api]);
+    check(
+        &[m(Equal, "__name__", "up"), m(Equal, "env", "")],
+        &[up_db, up_web],
+    );
+    check(
+        &[m(Equal, "__name__", "up"), m(RegexMatch, "env", "prod|")],
+        &[up_api, up_canary, up_db, up_web],
+    );
+    check(
+        &[m(Equal, "__name__", "up"), m(NotEqual, "env", "prod")],
+        &[up_db, up_web],
+    );
+    check(
+        &[m(Equal, "__name__", "up"), m(NotEqual, "env", "")],
+        &[up_api, up_canary],
+    );
+    check(&[m(RegexMatch, "job", "api-.*")], &[up_canary]);
+    check(
+        &[m(RegexMatch, "job", "api.*")],
+        &[http200, http500, up_api, up_canary],
+    );
+    check(&[m(RegexMatch, "job", "db|web")], &[up_db, up_web]);
+    check(&[m(RegexMatch, "job", "(?i)DB")], &[up_db]);
+    check(&[m(RegexMatch, "job", "pi")], &[]);
+    check(
+        &[m(Equal, "__name__", "up"), m(RegexNoMatch, "job", "api.*")],
+        &[up_db, up_web],
+    );
+    check(
+        &[
+            m(Equal, "__name__", "http_requests_total"),
+            m(RegexNoMatch, "code", "5.."),
+        ],
+        &[http200],
+    );
+    check(&[m(RegexMatch, "code", ".+")], &[http200, http500]);
+    check(
+        &[m(RegexMatch, "code", ".*"), m(Equal, "job", "db")],
+        &[up_db],
+    );
+    check(
+        &[m(Equal, "nonexistent", "")],
+        &[http200, http500, up_api, up_canary, up_db, up_web],
+    );
+    check(&[m(Equal, "job", "nope")], &[]);
+    check(&[], &[]);
+}
+
+#[test]
+fn label_names_and_values_respect_matchers_and_time() {
+    let dir = TempDir::new().unwrap();
+    let db = open(&dir);
+    matcher_fixture(&db);
+    let late = labels(&[("__name__", "late"), ("zone", "b")]);
+    write(&db, &[(&late, 5000, 1.0)]);
+    let q = db.querier(0, 2000).unwrap();
+    assert_eq!(
+        q.label_names(&[]).unwrap(),
+        ["__name__", "code", "env", "job"]
+    );
+    assert_eq!(
+        q.label_names(&[Matcher::equal("job", "db")]).unwrap(),
+        ["__name__", "job"]
+    );
+    assert_eq!(
+        q.label_values("job", &[]).unwrap(),
+        ["api", "api-canary", "db", "web"]
+    );
+    assert_eq!(
+        q.label_values("__name__", &[]).unwrap(),
+        ["http_requests_total", "up"]
+    );
+    assert_eq!(
+        q.label_values("code", &[m(MatchOp::RegexMatch, "code", "2..")])
+            .unwrap(),
+        ["200"]
+    );
+    assert_eq!(
+        q.label_values("env", &[Matcher::equal("job", "db")])
+            .unwrap(),
+        Vec::<String>::new()
+    );
+    let all = db.querier(0, 6000).unwrap();
+    assert_eq!(
+        all.label_names(&[]).unwrap(),
+        ["__name__", "code", "env", "job", "zone"]
+    );
+    assert_eq!(
+        all.label_values("__name__", &[]).unwrap(),
+        ["http_requests_total", "late", "up"]
+    );
+    let only_late = db.querier(3000, 6000).unwrap();
+    assert_eq!(only_late.label_names(&[]).unwrap(), ["__name__", "zone"]);
+    assert_eq!(
+        only_late.select(&[Matcher::equal("job", "api")]).unwrap(),
+        vec![]
+    );
+}
+
+#[test]
+fn range_reads_merge_persisted_and_head_chunks_across_restart() {
+    let dir = TempDir::new().unwrap();
+    let series: Vec<Labels> = (0..50)
+        .map(|i| labels(&[("__name__", "m"), ("i", &i.to_string())]))
+        .collect();
+    let value = |s: usize, n: i64| (s as f64) * 1000.0 + n as f64 * 0.5;
+    {
+        let db = open(&dir);
+        for n in 0..500i64 {
+            let batch: Vec<_> = series
+                .iter()
+                .enumerate()
+                .map(|(s, l)| (l, n * 15_000, value(s, n)))
+                .collect();
+            assert_eq!(write(&db, &batch).accepted, 50);
+        }
+        db.checkpoint().unwrap();
+        for n in 500..530i64 {
+            let batch: Vec<_> = series
+                .iter()
+                .enumerate()
+                .map(|(s, l)| (l, n * 15_000, value(s, n)))
+                .collect();
+            write(&db, &batch);
+        }
+    }
+    let db = open(&dir);
+    let got = db
+        .querier(100 * 15_000, 520 * 15_000)
+        .unwrap()
+        .select(&[Matcher::equal("__name__", "m")])
+        .unwrap();
+    assert_eq!(got.len(), 50);
+    for s in &got {
+        let i: usize = s.labels.get("i").unwrap().parse().unwrap();
+        let want: Vec<Sample> = (100..=520)
+            .map(|n| Sample::new(n * 15_000, value(i, n)))
+            .collect();
+        assert_eq!(s.samples, want, "series {i}");
+    }
+}
+
+#[test]
+fn retention_drops_old_samples_and_forgets_dead_series() {
+    let dir = TempDir::new().unwrap();
+    let hour = 3_600_000;
+    let db = Tsdb::open(
+        dir.path(),
+        Options {
+            background: false,
+            retention: std::time::Duration::from_secs(2 * 3600),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let dead = labels(&[("__name__", "dead"), ("pod", "gone")]);
+    let live = labels(&[("__name__", "live")]);
+    for n in 0..=(4 * 60) {
+        let t = n * 60_000;
+        let mut app = db.appender();
+        app.append(&live, t, n as f64).unwrap();
+        if t < hour {
+            app.append(&dead, t, 1.0).unwrap();
+        }
+        app.commit().unwrap();
+    }
+    db.seal_all().unwrap();
+    let stats = db.apply_retention().unwrap();
+    assert_eq!(stats.series_removed, 1);
+    assert_eq!(stats.cutoff, 2 * hour);
+    db.compact().unwrap();
+    let q = db.querier(0, 10 * hour).unwrap();
+    assert_eq!(q.label_values("__name__", &[]).unwrap(), ["live"]);
+    assert_eq!(q.label_names(&[]).unwrap(), ["__name__"]);
+    assert!(q
+        .select(&[Matcher::equal("pod", "gone")])
+        .unwrap()
+        .is_empty());
+    let live_samples = &q.select(&[Matcher::equal("__name__", "live")]).unwrap()[0].samples;
+    assert_eq!(live_samples.first().unwrap().t, 2 * hour);
+    assert_eq!(live_samples.len(), 2 * 60 + 1);
+    drop(q);
+    // The dead series stays forgotten after a restart; a new sample recreates it cleanly.
+    drop(db);
+    let db = open(&dir);
+    assert_eq!(
+        db.querier(0, 10 * hour)
+            .unwrap()
+            .label_values("pod", &[])
+            .unwrap(),
+        Vec::<String>::new()
+    );
+    write(&db, &[(&dead, 5 * hour, 2.0)]);
+    assert_eq!(
+        select(&db, 0, 10 * hour, &[Matcher::equal("pod", "gone")]).len(),
+        1
+    );
+}
+
+#[test]
+fn concurrent_appenders_lose_nothing() {
+    let dir = TempDir::new().unwrap();
+    let db = open(&dir);
+    std::thread::scope(|scope| {
+        for w in 0..4 {
+            let db = &db;
+            scope.spawn(move || {
+                let series: Vec<Labels> = (0..100)
+                    .map(|i| {
+                        labels(&[
+                            ("__name__", "c"),
+                            ("i", &i.to_string()),
+                            ("w", &w.to_string()),
+                        ])
+                    })
+                    .collect();
+                for n in 0..300i64 {
+                    let mut app = db.appender();
+                    for l in &series {
+                        app.append(l, n, n as f64).unwrap();
+                    }
+                    assert!(app.commit().unwrap().rejected.is_empty());
+                }
+            });
+        }
+    });
+    let got = db
+        .querier(0, 1000)
+        .unwrap()
+        .select(&[Matcher::equal("__name__", "c")])
+        .unwrap();
+    assert_eq!(got.len(), 400);
+    assert!(got.iter().all(|s| s.samples.len() == 300));
+}
+
+#[test]
+fn invalid_matcher_regex_is_a_clear_error() {
+    let err = Matcher::new(MatchOp::RegexMatch, "job", "(").unwrap_err();
+    assert!(err.is_bad_input());
+    assert!(
+        err.to_string().contains(r#"in matcher for label "job""#),
+        "{err}"
+    );
+}
