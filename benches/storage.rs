@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use augur_benches::{ingest, measuring, rss_bytes};
+use augur_benches::{ingest, measuring, prometheus_xor_chunk_bytes, rss_bytes};
 use augur_storage::{Appendable, MatchOp, Matcher, Options, Queryable, Tsdb};
 use augur_testdata::{Generator, SCRAPE_INTERVAL_MS};
 use criterion::{criterion_group, Criterion, Throughput};
@@ -63,18 +63,24 @@ fn select(c: &mut Criterion) {
     group.finish();
 }
 
-/// One day of data for 1,000 series, sealed and fully compacted: bytes on disk per sample.
-fn bytes_per_sample() {
+/// One day of data for 1,000 series, sealed and fully compacted: bytes on disk per sample, next
+/// to what Prometheus's own chunk encoding takes for the same samples.
+fn bytes_per_sample(jitter: bool) {
+    let variant = if jitter { "jittered" } else { "aligned" };
     let dir = TempDir::new().unwrap();
     let db = open(&dir);
     let mut gen = Generator::new(1000, T0, 3);
+    if !jitter {
+        gen = gen.without_jitter();
+    }
     let scrapes = 24 * 3600 * 1000 / SCRAPE_INTERVAL_MS as usize;
     eprintln!(
-        "bytes/sample: ingesting one day ({scrapes} scrapes of {} series)",
+        "bytes/sample ({variant} timestamps): ingesting one day ({scrapes} scrapes of {} series)",
         gen.series_count()
     );
     let samples = ingest(&db, &mut gen, scrapes);
     db.seal_all().unwrap();
+    db.checkpoint().unwrap();
     db.compact().unwrap();
     let stats = db.stats();
     let chunks = stats
@@ -84,10 +90,26 @@ fn bytes_per_sample() {
         .unwrap()
         .1;
     let total: u64 = stats.sst_bytes.iter().map(|(_, b)| b).sum();
+
+    let prometheus: usize = db
+        .querier(i64::MIN, i64::MAX)
+        .unwrap()
+        .select(&[Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap()])
+        .unwrap()
+        .iter()
+        .flat_map(|s| {
+            s.samples
+                .chunks(120)
+                .map(|c| c.iter().map(|s| (s.t, s.v)).collect::<Vec<_>>())
+        })
+        .map(|c| prometheus_xor_chunk_bytes(&c))
+        .sum();
     println!(
-        "footprint/bytes_per_sample: {:.3} bytes/sample in chunks ({:.3} including index, labels and head state) over {samples} samples",
+        "footprint/bytes_per_sample/{variant}: {:.3} bytes/sample in chunks ({:.3} with index, labels and head state); \
+         Prometheus's XOR chunks for the same samples: {:.3} bytes/sample ({samples} samples)",
         chunks as f64 / samples as f64,
-        total as f64 / samples as f64
+        total as f64 / samples as f64,
+        prometheus as f64 / samples as f64,
     );
 }
 
@@ -129,7 +151,8 @@ criterion_group!(benches, append, select);
 
 fn main() {
     if measuring() {
-        bytes_per_sample();
+        bytes_per_sample(true);
+        bytes_per_sample(false);
         memory_per_series();
     }
     benches();

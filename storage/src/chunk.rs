@@ -349,62 +349,97 @@ fn read_head_residual(r: &mut BitReader<'_>) -> Option<i64> {
 // ---------------------------------------------------------------------------------------------
 // Sealed chunk
 
-/// Cost in bits of coding `xs` with width `w`: zero → `0`, fits → `10`+w bits, else `11`+64.
-fn width_cost(widths: &[u32], w: u32) -> u64 {
-    widths
-        .iter()
-        .map(|&x| match x {
-            0 => 1,
-            x if x <= w => 2 + u64::from(w),
-            _ => 66,
-        })
-        .sum()
+/// Two-level width coding of a section of signed integers (see FORMAT.md, "Width coding"):
+/// `0` for zero, `10` + `narrow` bits, `11` + `wide` bits, where `wide` fits every value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Widths {
+    narrow: u32,
+    wide: u32,
 }
 
-fn best_width(xs: &[i64]) -> (u32, u64) {
-    let widths: Vec<u32> = xs.iter().map(|&x| signed_width(x)).collect();
-    let mut candidates: Vec<u32> = widths.clone();
-    candidates.push(0);
-    candidates.sort_unstable();
-    candidates.dedup();
-    candidates
-        .into_iter()
-        .map(|w| (w, width_cost(&widths, w)))
-        .min_by_key(|&(w, cost)| (cost, w))
-        .expect("at least one candidate")
-}
-
-/// Writes `xs` width-coded. A section of only zeros is written as nothing at all: readers
-/// treat an exhausted section as zeros.
-fn write_width_coded(w: &mut BitWriter, xs: &[i64], width: u32) {
-    if xs.iter().all(|&x| x == 0) {
-        return;
+impl Widths {
+    /// The pair that minimises the section's size, and that size in bits.
+    fn best(xs: &[i64]) -> (Widths, u64) {
+        let mut count = [0u64; 65];
+        for &x in xs {
+            count[signed_width(x) as usize] += 1;
+        }
+        let wide = (0..=64).rev().find(|&w| count[w] > 0).unwrap_or(0) as u32;
+        let zeros = count[0];
+        if zeros == xs.len() as u64 {
+            return (Widths { narrow: 0, wide: 0 }, 0);
+        }
+        let mut best = (Widths { narrow: wide, wide }, u64::MAX);
+        let mut at_most = 0u64; // non-zero values no wider than `narrow`
+        for narrow in 0..=wide {
+            at_most += if narrow > 0 {
+                count[narrow as usize]
+            } else {
+                0
+            };
+            let rest = xs.len() as u64 - zeros - at_most;
+            let cost = zeros + at_most * (2 + u64::from(narrow)) + rest * (2 + u64::from(wide));
+            if cost < best.1 {
+                best = (Widths { narrow, wide }, cost);
+            }
+        }
+        best
     }
-    for &x in xs {
-        let need = signed_width(x);
-        if need == 0 {
-            w.write_bit(false);
-        } else if need <= width {
-            w.write_bits(0b10, 2);
-            w.write_bits(x as u64, width);
-        } else {
-            w.write_bits(0b11, 2);
-            w.write_bits(x as u64, 64);
+
+    fn write_header(self, out: &mut Vec<u8>) {
+        out.push(self.narrow as u8);
+        out.push(self.wide as u8);
+    }
+
+    fn read_header(r: &mut Reader<'_>) -> Option<Widths> {
+        let narrow = u32::from(r.u8()?);
+        let wide = u32::from(r.u8()?);
+        (narrow <= wide && wide <= 64).then_some(Widths { narrow, wide })
+    }
+
+    /// Writes `xs`. A section of only zeros is written as nothing at all: readers treat an
+    /// exhausted section as zeros.
+    fn write(self, w: &mut BitWriter, xs: &[i64]) {
+        if xs.iter().all(|&x| x == 0) {
+            return;
+        }
+        for &x in xs {
+            let need = signed_width(x);
+            if need == 0 {
+                w.write_bit(false);
+            } else if need <= self.narrow {
+                w.write_bits(0b10, 2);
+                w.write_bits(x as u64, self.narrow);
+            } else {
+                w.write_bits(0b11, 2);
+                w.write_bits(x as u64, self.wide);
+            }
         }
     }
+
+    fn read(self, r: &mut BitReader<'_>) -> Option<i64> {
+        if r.buf.is_empty() || !r.read_bit()? {
+            return Some(0);
+        }
+        let bits = if r.read_bit()? {
+            self.wide
+        } else {
+            self.narrow
+        };
+        Some(sign_extend(r.read_bits(bits)?, bits))
+    }
 }
 
-fn read_width_coded(r: &mut BitReader<'_>, width: u32) -> Option<i64> {
-    if r.buf.is_empty() {
-        return Some(0);
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
     }
-    if !r.read_bit()? {
-        return Some(0);
-    }
-    if !r.read_bit()? {
-        return Some(sign_extend(r.read_bits(width)?, width));
-    }
-    Some(r.read_bits(64)? as i64)
+    a
+}
+
+/// The greatest common divisor of the values' magnitudes (1 if all are zero).
+fn common_factor(xs: &[i64]) -> u64 {
+    xs.iter().fold(0, |g, &x| gcd(g, x.unsigned_abs())).max(1)
 }
 
 /// Finds the smallest decimal scale `k` such that every value is `w / 10^k` for an integer `w`
@@ -449,15 +484,17 @@ fn encode_values(samples: &[Sample]) -> (u8, Vec<u8>) {
             dods.push(d.wrapping_sub(prev));
             prev = d;
         }
-        for (enc, xs) in [(ENC_DEC_DELTA, &deltas), (ENC_DEC_DOD, &dods)] {
-            let (width, cost) = best_width(xs);
-            // Header: scale, first value, width; then the bits.
-            let mut out = Vec::with_capacity((cost as usize).div_ceil(8) + 12);
+        for (enc, xs) in [(ENC_DEC_DELTA, deltas), (ENC_DEC_DOD, dods)] {
+            let factor = common_factor(&xs);
+            let scaled: Vec<i64> = xs.iter().map(|&x| x / factor as i64).collect();
+            let (widths, cost) = Widths::best(&scaled);
+            let mut out = Vec::with_capacity((cost as usize).div_ceil(8) + 16);
             out.push(k as u8);
             varint::put_varint(&mut out, ints[0]);
-            out.push(width as u8);
+            varint::put_uvarint(&mut out, factor);
+            widths.write_header(&mut out);
             let mut bits = BitWriter::default();
-            write_width_coded(&mut bits, xs, width);
+            widths.write(&mut bits, &scaled);
             out.extend_from_slice(&bits.buf);
             if out.len() < best.1.len() {
                 best = (enc, out);
@@ -465,6 +502,30 @@ fn encode_values(samples: &[Sample]) -> (u8, Vec<u8>) {
         }
     }
     best
+}
+
+/// Timestamps are predicted on a grid of `step` anchored at the previous sample's grid point;
+/// a residual larger than half a step (a missed or late scrape) re-anchors the grid on the
+/// actual time. Scrape jitter then costs its own size, not the difference of two jitters.
+fn next_anchor(anchor: i64, step: i64, residual: i64) -> i64 {
+    let next = anchor.wrapping_add(step);
+    if residual.unsigned_abs() <= (step / 2).unsigned_abs() {
+        next
+    } else {
+        next.wrapping_add(residual)
+    }
+}
+
+fn ts_residuals(ts: &[i64], step: i64) -> Vec<i64> {
+    let mut anchor = ts[0];
+    ts[1..]
+        .iter()
+        .map(|&t| {
+            let r = t.wrapping_sub(anchor.wrapping_add(step));
+            anchor = next_anchor(anchor, step, r);
+            r
+        })
+        .collect()
 }
 
 /// Encodes strictly time-ordered samples (1..=65535 of them) as a sealed chunk.
@@ -475,14 +536,14 @@ pub fn seal(samples: &[Sample]) -> Vec<u8> {
     let step = if deltas.is_empty() {
         0
     } else {
-        let mut sorted = deltas.clone();
+        let mut sorted = deltas;
         sorted.sort_unstable();
         sorted[sorted.len() / 2]
     };
-    let residuals: Vec<i64> = deltas.iter().map(|d| d.wrapping_sub(step)).collect();
-    let (ts_width, _) = best_width(&residuals);
+    let residuals = ts_residuals(&ts, step);
+    let (ts_widths, _) = Widths::best(&residuals);
     let mut ts_bits = BitWriter::default();
-    write_width_coded(&mut ts_bits, &residuals, ts_width);
+    ts_widths.write(&mut ts_bits, &residuals);
 
     let (enc, values) = encode_values(samples);
 
@@ -492,7 +553,7 @@ pub fn seal(samples: &[Sample]) -> Vec<u8> {
     varint::put_varint(&mut out, ts[0]);
     varint::put_uvarint(&mut out, ts[ts.len() - 1].wrapping_sub(ts[0]) as u64);
     varint::put_varint(&mut out, step);
-    out.push(ts_width as u8);
+    ts_widths.write_header(&mut out);
     varint::put_uvarint(&mut out, ts_bits.buf.len() as u64);
     out.extend_from_slice(&ts_bits.buf);
     out.extend_from_slice(&values);
@@ -532,26 +593,30 @@ pub fn decode_into(bytes: &[u8], out: &mut Vec<Sample>) -> Result<(), StorageErr
     let enc = r.u8().ok_or_else(|| corrupt("empty"))?;
     let count = r.uvarint().ok_or_else(|| corrupt("truncated count"))? as usize;
     let t_first = r.varint().ok_or_else(|| corrupt("truncated min time"))?;
-    let _span = r.uvarint().ok_or_else(|| corrupt("truncated max time"))?;
+    r.uvarint().ok_or_else(|| corrupt("truncated max time"))?;
     let step = r.varint().ok_or_else(|| corrupt("truncated step"))?;
-    let ts_width = u32::from(r.u8().ok_or_else(|| corrupt("truncated width"))?);
+    let ts_widths = Widths::read_header(&mut r).ok_or_else(|| corrupt("bad timestamp widths"))?;
     let ts_len = r.uvarint().ok_or_else(|| corrupt("truncated length"))? as usize;
     let ts_bytes = r
         .bytes(ts_len)
         .ok_or_else(|| corrupt("truncated timestamps"))?;
-    if count == 0 || ts_width > 64 {
-        return Err(corrupt("bad header"));
+    if count == 0 || count > usize::from(u16::MAX) {
+        return Err(corrupt("bad sample count"));
     }
     let start = out.len();
     out.reserve(count);
     let mut tr = BitReader::new(ts_bytes);
-    let mut t = t_first;
-    out.push(Sample::new(t, 0.0));
+    let mut anchor = t_first;
+    out.push(Sample::new(t_first, 0.0));
     for _ in 1..count {
-        let res =
-            read_width_coded(&mut tr, ts_width).ok_or_else(|| corrupt("truncated timestamps"))?;
-        t = t.wrapping_add(step.wrapping_add(res));
-        out.push(Sample::new(t, 0.0));
+        let res = ts_widths
+            .read(&mut tr)
+            .ok_or_else(|| corrupt("truncated timestamps"))?;
+        out.push(Sample::new(
+            anchor.wrapping_add(step).wrapping_add(res),
+            0.0,
+        ));
+        anchor = next_anchor(anchor, step, res);
     }
     let values = &mut out[start..];
     match enc {
@@ -561,26 +626,29 @@ pub fn decode_into(bytes: &[u8], out: &mut Vec<Sample>) -> Result<(), StorageErr
                 XorState::read_first(&mut vr).ok_or_else(|| corrupt("truncated values"))?;
             values[0].v = f64::from_bits(xor.prev);
             for s in &mut values[1..] {
-                s.v = f64::from_bits(
-                    xor.read_next(&mut vr)
-                        .ok_or_else(|| corrupt("truncated values"))?,
-                );
+                let bits = xor
+                    .read_next(&mut vr)
+                    .ok_or_else(|| corrupt("truncated values"))?;
+                s.v = f64::from_bits(bits);
             }
         }
         ENC_DEC_DELTA | ENC_DEC_DOD => {
             let k = u32::from(r.u8().ok_or_else(|| corrupt("truncated scale"))?);
             let mut w = r.varint().ok_or_else(|| corrupt("truncated first value"))?;
-            let width = u32::from(r.u8().ok_or_else(|| corrupt("truncated width"))?);
-            if k > MAX_DECIMAL_SCALE || width > 64 {
-                return Err(corrupt("bad value header"));
+            let factor = r.uvarint().ok_or_else(|| corrupt("truncated factor"))? as i64;
+            let widths = Widths::read_header(&mut r).ok_or_else(|| corrupt("bad value widths"))?;
+            if k > MAX_DECIMAL_SCALE {
+                return Err(corrupt("bad decimal scale"));
             }
             let pow = 10f64.powi(k as i32);
             let mut vr = BitReader::new(r.rest());
             values[0].v = w as f64 / pow;
             let mut d = 0i64;
             for s in &mut values[1..] {
-                let x =
-                    read_width_coded(&mut vr, width).ok_or_else(|| corrupt("truncated values"))?;
+                let x = widths
+                    .read(&mut vr)
+                    .ok_or_else(|| corrupt("truncated values"))?
+                    .wrapping_mul(factor);
                 d = if enc == ENC_DEC_DOD {
                     d.wrapping_add(x)
                 } else {

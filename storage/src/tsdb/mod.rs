@@ -189,7 +189,10 @@ fn db_options(opts: &Options, cutoff: &Arc<AtomicI64>) -> (DbOptions, Vec<Column
     let mut chunks = DbOptions::default();
     chunks.set_compression_type(DBCompressionType::Zstd);
     chunks.set_bottommost_compression_type(DBCompressionType::Zstd);
-    chunks.set_block_based_table_factory(&table(32 << 10, false));
+    chunks.set_block_based_table_factory(&table(64 << 10, false));
+    // The bottommost level holds almost everything; spend more CPU there (compaction only).
+    chunks.set_bottommost_compression_options(-14, 12, 0, 16 << 10, true);
+    chunks.set_bottommost_zstd_max_train_bytes(1 << 20, true);
     chunks.set_write_buffer_size(64 << 20);
     // Every file is recompacted at least daily, so the retention filter sees every chunk.
     chunks.set_periodic_compaction_seconds(24 * 3600);
