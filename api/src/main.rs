@@ -1,12 +1,11 @@
-//! The `augur` binary.
-//!
-//! Until the server lands, it offers `augur demo`: ingest generated node-exporter/HTTP data
-//! into the store and read it back, showing throughput, recovery and query results.
+//! The `augur` binary: `augur serve` runs the server; `augur demo` ingests generated
+//! node-exporter/HTTP data into a store and reads it back.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
+use augur_api::{ServeArgs, Server};
 use augur_storage::{Appendable, Matcher, Options, Queryable, Tsdb};
 use augur_testdata::{Generator, SCRAPE_INTERVAL_MS};
 use clap::{Parser, Subcommand};
@@ -18,15 +17,14 @@ use clap::{Parser, Subcommand};
     about = "Prometheus-compatible time-series store and rule engine"
 )]
 struct Cli {
-    /// Log level: error, warn, info, debug or trace.
-    #[arg(long = "log.level", default_value = "info", global = true)]
-    log_level: String,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the server: remote-write receiver, Prometheus HTTP API, /metrics.
+    Serve(ServeArgs),
     /// Ingest an hour of generated data into the store, then query it back.
     Demo {
         /// Where the store lives.
@@ -41,22 +39,65 @@ enum Command {
     },
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+fn init_logging(level: &str) -> Result<()> {
+    if !matches!(level, "trace" | "debug" | "info" | "warn" | "error") {
+        anyhow::bail!("invalid --log.level {level:?}: use debug, info, warn or error");
+    }
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log_level)
-                .context("invalid --log.level")?,
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
         .with_target(false)
         .init();
-    match cli.command {
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Serve(args) => {
+            init_logging(&args.log_level)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            rt.block_on(serve(args))
+        }
         Command::Demo {
             path,
             series,
             minutes,
-        } => demo(&path, series, minutes),
+        } => {
+            init_logging("info")?;
+            demo(&path, series, minutes)
+        }
     }
+}
+
+/// Runs the server until SIGTERM or SIGINT; SIGHUP reloads the configuration.
+async fn serve(args: ServeArgs) -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut server = Server::start(args).await?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut opened = false;
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
+            _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break; }
+            _ = hup.recv() => {
+                let st = server.state.clone();
+                // Errors are logged and counted by reload itself.
+                let _ = tokio::task::spawn_blocking(move || st.reload()).await;
+            }
+            r = server.wait_ready(), if !opened => {
+                opened = true;
+                if let Err(e) = r {
+                    let _ = server.shutdown().await;
+                    anyhow::bail!("{e}");
+                }
+            }
+        }
+    }
+    server.shutdown().await
 }
 
 fn demo(path: &PathBuf, series: usize, minutes: i64) -> Result<()> {

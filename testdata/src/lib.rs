@@ -15,6 +15,8 @@
 //!
 //! Everything is deterministic for a given seed. No external data is read.
 
+pub mod tools;
+
 use augur_storage::Labels;
 
 /// The scrape interval, in milliseconds.

@@ -104,6 +104,27 @@ pub struct Stats {
     pub sst_bytes: Vec<(&'static str, u64)>,
 }
 
+/// Cardinality statistics from the inverted index (for `/api/v1/status/tsdb`). Each list is
+/// the top entries by count, largest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexStats {
+    /// Number of distinct `name=value` pairs.
+    pub label_pairs: usize,
+    pub series_by_metric_name: Vec<(String, u64)>,
+    pub value_count_by_label_name: Vec<(String, u64)>,
+    /// Approximate bytes of label values by name: value length × series using it.
+    pub memory_by_label_name: Vec<(String, u64)>,
+    /// Keyed `name=value`.
+    pub series_by_label_pair: Vec<(String, u64)>,
+}
+
+fn top(map: std::collections::HashMap<String, u64>, limit: usize) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = map.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v.truncate(limit);
+    v
+}
+
 pub(crate) struct Inner {
     pub(crate) db: DB,
     pub(crate) head: Head,
@@ -336,6 +357,41 @@ impl Tsdb {
             st.sst_bytes.push((name, bytes));
         }
         st
+    }
+
+    /// Cardinality statistics: the top `limit` entries of each list.
+    pub fn index_stats(&self, limit: usize) -> Result<IndexStats> {
+        use std::collections::HashMap;
+        let mut stats = IndexStats::default();
+        let mut by_metric = HashMap::new();
+        let mut values_by_name: HashMap<String, u64> = HashMap::new();
+        let mut bytes_by_name: HashMap<String, u64> = HashMap::new();
+        let mut pairs = Vec::new();
+        let mut it = self.inner.db.raw_iterator_cf(self.inner.cf(CF_POSTINGS));
+        it.seek([1u8]);
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            let (name, value) = keys::parse_postings_key(k)
+                .ok_or_else(|| crate::StorageError::corrupt("postings", "bad key"))?;
+            let n = postings::decode_list(v)
+                .ok_or_else(|| crate::StorageError::corrupt("postings", "undecodable list"))?
+                .cardinality();
+            if n > 0 {
+                stats.label_pairs += 1;
+                if name == crate::METRIC_NAME {
+                    by_metric.insert(value.to_owned(), n);
+                }
+                *values_by_name.entry(name.to_owned()).or_default() += 1;
+                *bytes_by_name.entry(name.to_owned()).or_default() += value.len() as u64 * n;
+                pairs.push((format!("{name}={value}"), n));
+            }
+            it.next();
+        }
+        it.status()?;
+        stats.series_by_metric_name = top(by_metric, limit);
+        stats.value_count_by_label_name = top(values_by_name, limit);
+        stats.memory_by_label_name = top(bytes_by_name, limit);
+        stats.series_by_label_pair = top(pairs.into_iter().collect(), limit);
+        Ok(stats)
     }
 
     /// The store's counters.

@@ -1,0 +1,342 @@
+//! `/api/v1` handlers for metadata and status, in Prometheus's JSON shapes
+//! (`NOTES-prometheus-api.md` §4 lists every shape with its upstream source).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use augur_storage::{Labels, Matcher, Queryable};
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{header, Method};
+use serde_json::{json, Map, Value};
+
+use crate::config::format_duration;
+use crate::error::{ApiError, ApiResponse, ApiResult};
+use crate::params::{
+    self, limit_param, parse_selector, time_param, unescape_label_name, MAX_TIME_MS, MIN_TIME_MS,
+};
+use crate::server::AppState;
+
+/// The version reported in `buildinfo`. Grafana decides which Prometheus APIs it may use from
+/// this number, so Augur reports the Prometheus API level it implements (as other
+/// Prometheus-compatible stores do); Augur's own version is in `augurVersion`.
+pub const PROMETHEUS_COMPAT_VERSION: &str = "3.5.0";
+
+/// Request parameters from the query string and, for form POSTs, the body. Keys may repeat.
+#[derive(Debug, Default)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
+        let mut pairs: Vec<(String, String)> = req
+            .uri()
+            .query()
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+        if req.method() == Method::POST && is_form {
+            let body = axum::body::to_bytes(req.into_body(), 64 << 20)
+                .await
+                .map_err(|e| ApiError::BadData(format!("error parsing form values: {e}")))?;
+            pairs.extend(form_urlencoded::parse(&body).into_owned());
+        }
+        Ok(Params(pairs))
+    }
+}
+
+/// Parses every `match[]` into matcher alternatives; errors are reported bare or with the
+/// `invalid parameter "match[]"` prefix, as the endpoint does in Prometheus.
+fn matcher_sets(p: &Params, prefixed: bool) -> Result<Vec<Vec<Matcher>>, ApiError> {
+    let mut sets = Vec::new();
+    for m in p.all("match[]") {
+        let alts = parse_selector(m).map_err(|e| {
+            if prefixed {
+                ApiError::bad_param("match[]", e)
+            } else {
+                ApiError::BadData(e)
+            }
+        })?;
+        sets.extend(alts);
+    }
+    Ok(sets)
+}
+
+fn range(p: &Params) -> Result<(i64, i64), ApiError> {
+    Ok((
+        time_param("start", p.get("start"), MIN_TIME_MS)?,
+        time_param("end", p.get("end"), MAX_TIME_MS)?,
+    ))
+}
+
+fn labels_json(l: &Labels) -> Value {
+    let mut m = Map::new();
+    for pair in l {
+        m.insert(pair.name.to_owned(), Value::String(pair.value.to_owned()));
+    }
+    Value::Object(m)
+}
+
+/// Cuts a list to `limit` (0 = no limit), with Prometheus's warning when it did.
+fn limited<T: serde::Serialize>(mut items: Vec<T>, limit: usize) -> ApiResponse {
+    let truncated = limit > 0 && items.len() > limit;
+    if truncated {
+        items.truncate(limit);
+    }
+    let resp = ApiResponse::new(items);
+    if truncated {
+        resp.with_warning("results truncated due to limit")
+    } else {
+        resp
+    }
+}
+
+/// Runs blocking storage work off the async runtime.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await?
+}
+
+/// `GET|POST /api/v1/series`.
+pub async fn series(State(st): State<Arc<AppState>>, p: Params) -> ApiResult {
+    if p.all("match[]").is_empty() {
+        return Err(ApiError::BadData("no match[] parameter provided".into()));
+    }
+    let sets = matcher_sets(&p, true)?;
+    let (start, end) = range(&p)?;
+    let limit = limit_param(p.get("limit"))?;
+    let db = st.db()?.clone();
+    let found = blocking(move || {
+        let q = db.querier(start, end)?;
+        let mut all = BTreeSet::new();
+        for ms in &sets {
+            all.extend(q.series(ms)?);
+        }
+        Ok(all)
+    })
+    .await?;
+    Ok(limited(found.iter().map(labels_json).collect(), limit))
+}
+
+/// `GET|POST /api/v1/labels`.
+pub async fn labels(State(st): State<Arc<AppState>>, p: Params) -> ApiResult {
+    let sets = matcher_sets(&p, false)?;
+    let (start, end) = range(&p)?;
+    let limit = limit_param(p.get("limit"))?;
+    let db = st.db()?.clone();
+    let names = blocking(move || {
+        let q = db.querier(start, end)?;
+        if sets.is_empty() {
+            return Ok(q.label_names(&[])?);
+        }
+        let mut all = BTreeSet::new();
+        for ms in &sets {
+            all.extend(q.label_names(ms)?);
+        }
+        Ok(all.into_iter().collect())
+    })
+    .await?;
+    Ok(limited(names, limit))
+}
+
+/// `GET /api/v1/label/<name>/values`.
+pub async fn label_values(
+    State(st): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    p: Params,
+) -> ApiResult {
+    let name = unescape_label_name(&name);
+    if name.is_empty() {
+        return Err(ApiError::BadData(format!("invalid label name: {name:?}")));
+    }
+    let sets = matcher_sets(&p, false)?;
+    let (start, end) = range(&p)?;
+    let limit = limit_param(p.get("limit"))?;
+    let db = st.db()?.clone();
+    let values = blocking(move || {
+        let q = db.querier(start, end)?;
+        if sets.is_empty() {
+            return Ok(q.label_values(&name, &[])?);
+        }
+        let mut all = BTreeSet::new();
+        for ms in &sets {
+            all.extend(q.label_values(&name, ms)?);
+        }
+        Ok(all.into_iter().collect())
+    })
+    .await?;
+    Ok(limited(values, limit))
+}
+
+fn int_or(p: &Params, name: &str, default: i64) -> Result<i64, ApiError> {
+    match p.get(name) {
+        None | Some("") => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| ApiError::BadData(format!("{name} must be a number"))),
+    }
+}
+
+/// `GET /api/v1/metadata`.
+pub async fn metadata(State(st): State<Arc<AppState>>, p: Params) -> ApiResult {
+    let limit = int_or(&p, "limit", -1)?;
+    let per_metric = int_or(&p, "limit_per_metric", -1)?;
+    let data = st.metadata.query(
+        p.get("metric").filter(|m| !m.is_empty()),
+        (limit >= 0).then_some(limit as usize),
+        (per_metric > 0).then_some(per_metric as usize),
+    );
+    Ok(ApiResponse::new(data))
+}
+
+/// `GET /api/v1/status/buildinfo`.
+pub async fn buildinfo() -> ApiResult {
+    Ok(ApiResponse::new(json!({
+        "version": PROMETHEUS_COMPAT_VERSION,
+        "revision": option_env!("AUGUR_GIT_REVISION").unwrap_or("unknown"),
+        "branch": option_env!("AUGUR_GIT_BRANCH").unwrap_or("unknown"),
+        "buildUser": "",
+        "buildDate": "",
+        "goVersion": "",
+        "application": "Augur",
+        "augurVersion": env!("CARGO_PKG_VERSION"),
+    })))
+}
+
+/// `GET /api/v1/status/config`.
+pub async fn status_config(State(st): State<Arc<AppState>>) -> ApiResult {
+    let yaml = serde_yaml::to_string(&*st.config())
+        .map_err(|e| ApiError::Internal(format!("cannot render config: {e}")))?;
+    Ok(ApiResponse::new(json!({ "yaml": yaml })))
+}
+
+/// `GET /api/v1/status/flags`.
+pub async fn flags(State(st): State<Arc<AppState>>) -> ApiResult {
+    Ok(ApiResponse::new(st.args.flag_map()))
+}
+
+fn rfc3339(t: std::time::SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// `GET /api/v1/status/runtimeinfo`.
+pub async fn runtimeinfo(State(st): State<Arc<AppState>>) -> ApiResult {
+    let (ok, last) = *st.last_reload.lock().unwrap_or_else(|e| e.into_inner());
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let tasks = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
+    Ok(ApiResponse::new(json!({
+        "startTime": rfc3339(st.started),
+        "CWD": std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
+        "hostname": hostname,
+        "serverTime": rfc3339(std::time::SystemTime::now()),
+        "reloadConfigSuccess": ok,
+        "lastConfigTime": rfc3339(last),
+        "corruptionCount": 0,
+        "goroutineCount": tasks,
+        "GOMAXPROCS": threads,
+        "GOMEMLIMIT": 0,
+        "GOGC": "",
+        "GODEBUG": "",
+        "storageRetention": format_duration(st.args.retention_ms),
+    })))
+}
+
+fn name_values(list: &[(String, u64)]) -> Value {
+    Value::Array(
+        list.iter()
+            .map(|(n, v)| json!({ "name": n, "value": v }))
+            .collect(),
+    )
+}
+
+/// `GET /api/v1/status/tsdb`.
+pub async fn tsdb_status(State(st): State<Arc<AppState>>, p: Params) -> ApiResult {
+    let limit = match p.get("limit") {
+        None | Some("") => 10,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n > 10_000 => {
+                return Err(ApiError::BadData("limit must not exceed 10000".into()))
+            }
+            Ok(n) if n > 0 => n as usize,
+            _ => return Err(ApiError::BadData("limit must be a positive number".into())),
+        },
+    };
+    let db = st.db()?.clone();
+    blocking(move || {
+        let s = db.stats();
+        let idx = db.index_stats(limit)?;
+        Ok(ApiResponse::new(json!({
+            "headStats": {
+                "numSeries": s.series,
+                "numLabelPairs": idx.label_pairs,
+                "chunkCount": s.open_chunks,
+                "minTime": s.min_t.unwrap_or(i64::MAX),
+                "maxTime": s.max_t.unwrap_or(i64::MIN),
+            },
+            "seriesCountByMetricName": name_values(&idx.series_by_metric_name),
+            "labelValueCountByLabelName": name_values(&idx.value_count_by_label_name),
+            "memoryInBytesByLabelName": name_values(&idx.memory_by_label_name),
+            "seriesCountByLabelValuePair": name_values(&idx.series_by_label_pair),
+        })))
+    })
+    .await
+}
+
+/// `GET /api/v1/status/walreplay`: WAL records replayed at start-up (the server turns ready
+/// only after replay, so `current` equals `max` whenever the TSDB is open).
+pub async fn walreplay(State(st): State<Arc<AppState>>) -> ApiResult {
+    let n = st.db().map_or(0, |db| db.recovery_stats().wal_records);
+    Ok(ApiResponse::new(
+        json!({ "min": 0, "max": n, "current": n }),
+    ))
+}
+
+/// `GET /api/v1/targets`: Augur does not scrape, so there are never targets.
+pub async fn targets() -> ApiResult {
+    Ok(ApiResponse::new(json!({
+        "activeTargets": [],
+        "droppedTargets": [],
+        "droppedTargetCounts": {},
+    })))
+}
+
+/// `GET|POST /api/v1/query_exemplars`: Augur stores no exemplars yet, so every valid query
+/// has none.
+pub async fn query_exemplars(p: Params) -> ApiResult {
+    let q = p.get("query").unwrap_or_default();
+    params::parse_promql(q).map_err(|e| ApiError::bad_param("query", e))?;
+    let (start, end) = range(&p)?;
+    if end < start {
+        return Err(ApiError::BadData(
+            "end timestamp must not be before start timestamp".into(),
+        ));
+    }
+    Ok(ApiResponse::new(Vec::<Value>::new()))
+}

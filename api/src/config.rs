@@ -1,0 +1,407 @@
+//! The configuration file, in the style of `prometheus.yml`.
+//!
+//! Augur reads the sections it acts on (`global`, `rule_files`, `alerting`) strictly: an
+//! unknown key is an error naming the key, its place and its line. Prometheus sections Augur
+//! has no use for (`scrape_configs`, `remote_write`, …) are accepted and ignored with a
+//! warning, so an existing `prometheus.yml` loads unchanged.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::params::parse_prometheus_duration;
+
+/// A duration written in Prometheus's syntax (`1m`, `30s`, `1h30m`), in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PromDuration(pub i64);
+
+impl PromDuration {
+    pub fn as_std(self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.0.max(0) as u64)
+    }
+}
+
+impl<'de> Deserialize<'de> for PromDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_prometheus_duration(&s)
+            .map(PromDuration)
+            .ok_or_else(|| serde::de::Error::custom(format!("not a valid duration string: {s:?}")))
+    }
+}
+
+impl Serialize for PromDuration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_duration(self.0))
+    }
+}
+
+pub use augur_engine::duration::format_duration;
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalConfig {
+    #[serde(default = "one_minute")]
+    pub scrape_interval: PromDuration,
+    #[serde(default = "ten_seconds")]
+    pub scrape_timeout: PromDuration,
+    #[serde(default = "one_minute")]
+    pub evaluation_interval: PromDuration,
+    #[serde(default)]
+    pub rule_query_offset: Option<PromDuration>,
+    #[serde(default)]
+    pub external_labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_log_file: Option<String>,
+}
+
+fn one_minute() -> PromDuration {
+    PromDuration(60_000)
+}
+
+fn ten_seconds() -> PromDuration {
+    PromDuration(10_000)
+}
+
+impl Default for GlobalConfig {
+    fn default() -> Self {
+        GlobalConfig {
+            scrape_interval: one_minute(),
+            scrape_timeout: ten_seconds(),
+            evaluation_interval: one_minute(),
+            rule_query_offset: None,
+            external_labels: BTreeMap::new(),
+            query_log_file: None,
+        }
+    }
+}
+
+/// One relabelling step (`alert_relabel_configs`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelabelConfig {
+    #[serde(default)]
+    pub source_labels: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub separator: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modulus: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticConfig {
+    #[serde(default)]
+    pub targets: Vec<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    pub username: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Authorization {
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_version: Option<String>,
+}
+
+/// One `alerting.alertmanagers` entry.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerConfig {
+    #[serde(default)]
+    pub static_configs: Vec<StaticConfig>,
+    #[serde(default = "default_scheme")]
+    pub scheme: String,
+    #[serde(default = "default_path_prefix")]
+    pub path_prefix: String,
+    #[serde(default = "ten_seconds")]
+    pub timeout: PromDuration,
+    #[serde(default = "default_api_version")]
+    pub api_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuth>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<Authorization>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_file: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_config: TlsConfig,
+    #[serde(default)]
+    pub relabel_configs: Vec<RelabelConfig>,
+    #[serde(default)]
+    pub alert_relabel_configs: Vec<RelabelConfig>,
+    #[serde(default = "yes")]
+    pub follow_redirects: bool,
+    #[serde(default = "yes")]
+    pub enable_http2: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_url: Option<String>,
+}
+
+fn default_scheme() -> String {
+    "http".into()
+}
+
+fn default_path_prefix() -> String {
+    "/".into()
+}
+
+fn default_api_version() -> String {
+    "v2".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertingConfig {
+    #[serde(default)]
+    pub alert_relabel_configs: Vec<RelabelConfig>,
+    #[serde(default)]
+    pub alertmanagers: Vec<AlertmanagerConfig>,
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub global: GlobalConfig,
+    #[serde(default)]
+    pub rule_files: Vec<String>,
+    #[serde(default)]
+    pub alerting: AlertingConfig,
+    // Prometheus sections Augur does not act on; accepted so prometheus.yml loads unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrape_configs: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrape_config_files: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_write: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_read: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracing: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otlp: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<serde_yaml::Value>,
+}
+
+/// A configuration that failed to load.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// serde_yaml reports no position for an unknown key at the top level of a document; find the
+/// key's line in the text so every unknown-key error names its line.
+fn with_line(message: String, text: &str) -> String {
+    if message.contains(" at line ") {
+        return message;
+    }
+    let Some(key) = message
+        .strip_prefix("unknown field `")
+        .and_then(|r| r.split('`').next())
+    else {
+        return message;
+    };
+    let found = text.lines().position(|l| {
+        let t = l.trim_start().trim_start_matches("- ");
+        t.strip_prefix(key)
+            .is_some_and(|r| r.trim_start().starts_with(':'))
+    });
+    match found {
+        Some(i) => format!("{message} at line {} column 1", i + 1),
+        None => message,
+    }
+}
+
+impl Config {
+    /// Parses a configuration from YAML text; `path` is used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        };
+        // An empty file is a valid, all-defaults configuration, as in Prometheus.
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        let cfg: Config =
+            serde_yaml::from_str(text).map_err(|e| invalid(with_line(e.to_string(), text)))?;
+        for name in cfg.global.external_labels.keys() {
+            if !augur_storage::labels::is_valid_label_name(name) {
+                return Err(invalid(format!(
+                    "global.external_labels: {name:?} is not a valid label name"
+                )));
+            }
+        }
+        for (i, am) in cfg.alerting.alertmanagers.iter().enumerate() {
+            if am.api_version != "v2" {
+                return Err(invalid(format!(
+                    "alerting.alertmanagers[{i}].api_version: {:?} is not supported; only v2 is (as in Prometheus 3)",
+                    am.api_version
+                )));
+            }
+            if am.scheme != "http" && am.scheme != "https" {
+                return Err(invalid(format!(
+                    "alerting.alertmanagers[{i}].scheme: must be http or https, got {:?}",
+                    am.scheme
+                )));
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Reads and parses a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// The Prometheus sections present that Augur ignores, for a warning at load.
+    pub fn ignored_sections(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let sections = [
+            ("scrape_configs", self.scrape_configs.is_some()),
+            ("scrape_config_files", self.scrape_config_files.is_some()),
+            ("remote_write", self.remote_write.is_some()),
+            ("remote_read", self.remote_read.is_some()),
+            ("storage", self.storage.is_some()),
+            ("tracing", self.tracing.is_some()),
+            ("otlp", self.otlp.is_some()),
+            ("runtime", self.runtime.is_some()),
+        ];
+        for (name, present) in sections {
+            if present {
+                out.push(name);
+            }
+        }
+        out
+    }
+
+    /// Rule files matched by the `rule_files` globs, relative to the config file's directory.
+    pub fn rule_file_paths(&self, config_path: &Path) -> Result<Vec<PathBuf>, String> {
+        let base = config_path.parent().unwrap_or(Path::new("."));
+        let mut out = Vec::new();
+        for pattern in &self.rule_files {
+            let full = if Path::new(pattern).is_absolute() {
+                PathBuf::from(pattern)
+            } else {
+                base.join(pattern)
+            };
+            let text = full.to_string_lossy();
+            let paths = glob::glob(&text)
+                .map_err(|e| format!("invalid rule_files pattern {pattern:?}: {e}"))?;
+            for p in paths {
+                out.push(p.map_err(|e| format!("cannot read {}: {e}", e.path().display()))?);
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(text, Path::new("augur.yml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn prometheus_yml_loads_with_ignored_sections() {
+        let cfg = parse(
+            "global:\n  scrape_interval: 15s\n  evaluation_interval: 30s\n  external_labels:\n    cluster: eu1\n\
+             rule_files:\n  - rules/*.yml\nscrape_configs:\n  - job_name: x\n    static_configs: [{targets: [a]}]\n\
+             alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:9093']\n      timeout: 5s\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.global.evaluation_interval, PromDuration(30_000));
+        assert_eq!(cfg.global.external_labels["cluster"], "eu1");
+        assert_eq!(cfg.alerting.alertmanagers[0].timeout, PromDuration(5000));
+        assert_eq!(cfg.alerting.alertmanagers[0].path_prefix, "/");
+        assert_eq!(cfg.ignored_sections(), ["scrape_configs"]);
+        assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn errors_name_the_key_and_line() {
+        let err =
+            parse("global:\n  evaluation_interval: 1m\n  evaluaton_interval: 2m\n").unwrap_err();
+        assert!(
+            err.contains("unknown field `evaluaton_interval`") && err.contains("line 3"),
+            "{err}"
+        );
+        let err = parse("bogus: 1\n").unwrap_err();
+        assert!(
+            err.contains("unknown field `bogus`") && err.contains("line 1"),
+            "{err}"
+        );
+        let err = parse("global:\n  evaluation_interval: soon\n").unwrap_err();
+        assert!(
+            err.contains(r#"not a valid duration string: "soon""#) && err.contains("line 2"),
+            "{err}"
+        );
+        let err = parse("alerting:\n  alertmanagers:\n    - api_version: v1\n").unwrap_err();
+        assert!(err.contains("only v2 is"), "{err}");
+    }
+}

@@ -1,0 +1,33 @@
+//! Augur's server crate: the only crate that speaks HTTP or JSON, and the only one that names
+//! the storage implementation (`augur_storage::Tsdb`).
+//!
+//! Entry point: [`server::Server::start`]. Modules: [`remote_write`] (the receiver, usable
+//! without HTTP), [`api_v1`] (metadata and status endpoints), [`params`] (Prometheus's
+//! parameter parsing), [`config`] (the YAML config), [`metrics`] (self-metrics).
+
+pub mod api_v1;
+pub mod config;
+pub mod error;
+pub mod flags;
+pub mod metadata;
+pub mod metrics;
+pub mod params;
+pub mod remote_write;
+pub mod server;
+
+/// Protobuf types generated from `proto/` by `build.rs`.
+pub mod proto {
+    /// Remote-Write 1.0 (`prometheus.WriteRequest`).
+    #[allow(missing_debug_implementations, clippy::all, reason = "generated code")]
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/prometheus.rs"));
+    }
+    /// Remote-Write 2.0 (`io.prometheus.write.v2.Request`).
+    #[allow(missing_debug_implementations, clippy::all, reason = "generated code")]
+    pub mod v2 {
+        include!(concat!(env!("OUT_DIR"), "/io.prometheus.write.v2.rs"));
+    }
+}
+
+pub use flags::ServeArgs;
+pub use server::Server;

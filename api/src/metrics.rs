@@ -1,0 +1,235 @@
+//! Augur's own metrics, served at `/metrics` (OpenMetrics text via `prometheus-client`).
+//!
+//! Names use an `augur_` prefix; where Prometheus has an equivalent, the name mirrors it
+//! (`augur_tsdb_head_series` ↔ `prometheus_tsdb_head_series`,
+//! `augur_http_request_duration_seconds{handler}` ↔ `prometheus_http_request_duration_seconds`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use augur_storage::Tsdb;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HandlerLabels {
+    pub handler: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub handler: String,
+    pub code: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: String,
+}
+
+/// Handles to every metric the server updates directly.
+#[derive(Debug)]
+pub struct Metrics {
+    pub registry: Registry,
+    pub request_duration: Family<HandlerLabels, Histogram>,
+    pub requests: Family<RequestLabels, Counter>,
+    /// Samples refused by the remote-write receiver, by reason.
+    pub samples_rejected: Family<ReasonLabels, Counter>,
+    pub remote_write_requests: Family<RequestLabels, Counter>,
+    pub config_reload_success: Gauge,
+    pub config_reload_timestamp: Gauge,
+}
+
+/// Reports the TSDB's statistics at scrape time.
+#[derive(Debug, Clone, Default)]
+pub struct TsdbCollector {
+    pub db: Arc<OnceLock<Arc<Tsdb>>>,
+}
+
+fn counter(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    v: &AtomicU64,
+) -> Result<(), std::fmt::Error> {
+    let c = ConstCounter::new(v.load(Ordering::Relaxed));
+    c.encode(enc.encode_descriptor(name, help, None, c.metric_type())?)
+}
+
+fn gauge(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    v: i64,
+) -> Result<(), std::fmt::Error> {
+    let g = ConstGauge::new(v);
+    g.encode(enc.encode_descriptor(name, help, None, g.metric_type())?)
+}
+
+impl Collector for TsdbCollector {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let Some(db) = self.db.get() else {
+            return Ok(());
+        };
+        let c = db.counters();
+        counter(
+            &mut enc,
+            "augur_tsdb_samples_appended",
+            "Samples written to the TSDB.",
+            &c.samples_appended,
+        )?;
+        counter(
+            &mut enc,
+            "augur_tsdb_out_of_order_samples",
+            "Samples refused as older than their series' newest sample.",
+            &c.samples_out_of_order,
+        )?;
+        counter(
+            &mut enc,
+            "augur_tsdb_duplicate_samples",
+            "Samples refused for repeating a timestamp with another value.",
+            &c.samples_duplicate,
+        )?;
+        counter(
+            &mut enc,
+            "augur_tsdb_series_created",
+            "Series created.",
+            &c.series_created,
+        )?;
+        counter(
+            &mut enc,
+            "augur_tsdb_series_removed",
+            "Series removed by retention.",
+            &c.series_removed,
+        )?;
+        counter(
+            &mut enc,
+            "augur_tsdb_checkpoints",
+            "Head checkpoints written.",
+            &c.checkpoints,
+        )?;
+        counter(
+            &mut enc,
+            "augur_tsdb_chunks_sealed",
+            "Chunks sealed and written.",
+            &c.chunks_sealed,
+        )?;
+        let st = db.stats();
+        gauge(
+            &mut enc,
+            "augur_tsdb_head_series",
+            "Series in the head (active series).",
+            st.series as i64,
+        )?;
+        gauge(
+            &mut enc,
+            "augur_tsdb_head_chunks",
+            "Open chunks in the head.",
+            st.open_chunks as i64,
+        )?;
+        gauge(
+            &mut enc,
+            "augur_tsdb_head_memory_bytes",
+            "Memory held by head series (labels, chunks, tables).",
+            st.head_bytes as i64,
+        )?;
+        let mut sst = enc.encode_descriptor(
+            "augur_tsdb_storage_bytes",
+            "Live RocksDB SST bytes per column family.",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for (cf, bytes) in &st.sst_bytes {
+            let labels = [("cf".to_string(), cf.to_string())];
+            ConstGauge::new(*bytes as i64).encode(sst.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+impl Metrics {
+    pub fn new(tsdb: TsdbCollector) -> Metrics {
+        let mut registry = Registry::default();
+        let request_duration = Family::<HandlerLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([
+                0.001, 0.005, 0.01, 0.05, 0.1, 0.2, 0.4, 1.0, 3.0, 8.0, 20.0, 60.0, 120.0,
+            ])
+        });
+        registry.register(
+            "augur_http_request_duration_seconds",
+            "Latency of HTTP requests by handler.",
+            request_duration.clone(),
+        );
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "augur_http_requests",
+            "HTTP requests by handler and status code.",
+            requests.clone(),
+        );
+        let samples_rejected = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "augur_remote_write_samples_rejected",
+            "Samples the remote-write receiver refused, by reason.",
+            samples_rejected.clone(),
+        );
+        let remote_write_requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "augur_remote_write_requests",
+            "Remote-write requests by protocol version (handler) and status code.",
+            remote_write_requests.clone(),
+        );
+        let config_reload_success = Gauge::default();
+        registry.register(
+            "augur_config_last_reload_successful",
+            "Whether the last configuration reload succeeded (1) or not (0).",
+            config_reload_success.clone(),
+        );
+        let config_reload_timestamp = Gauge::default();
+        registry.register(
+            "augur_config_last_reload_success_timestamp_seconds",
+            "Time of the last successful configuration reload.",
+            config_reload_timestamp.clone(),
+        );
+        let build_info = Family::<Vec<(String, String)>, Gauge>::default();
+        build_info
+            .get_or_create(&vec![(
+                "version".to_string(),
+                env!("CARGO_PKG_VERSION").to_string(),
+            )])
+            .set(1);
+        registry.register("augur_build_info", "Augur's version.", build_info);
+        registry.register_collector(Box::new(tsdb));
+        Metrics {
+            registry,
+            request_duration,
+            requests,
+            samples_rejected,
+            remote_write_requests,
+            config_reload_success,
+            config_reload_timestamp,
+        }
+    }
+
+    pub fn reject(&self, reason: &str, n: u64) {
+        if n > 0 {
+            self.samples_rejected
+                .get_or_create(&ReasonLabels {
+                    reason: reason.to_owned(),
+                })
+                .inc_by(n);
+        }
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

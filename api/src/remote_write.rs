@@ -1,0 +1,423 @@
+//! The remote-write receiver: Remote-Write 1.0 and 2.0 bodies into the storage appender.
+//!
+//! Decoding and ingestion are plain functions ([`decode_body`], [`ingest`]) so benchmarks and
+//! tests drive them without HTTP; `server.rs` wraps them in the `POST /api/v1/write` handler.
+//!
+//! Deliberate differences from Prometheus's receiver, which are what the issue asks for:
+//! - a request with some bad series or samples keeps every valid sample and answers 400 naming
+//!   the first offender and counting the rest, in both protocol versions (Prometheus 1.0 rolls
+//!   the whole request back);
+//! - series without `__name__` or with invalid labels get a 400 instead of being skipped
+//!   silently;
+//! - native histogram samples are refused with a 400 (not supported yet) rather than stored.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use augur_storage::{Appendable, Labels, RejectReason};
+use prost::Message;
+
+use crate::metadata::{type_name, Metadata, MetadataStore};
+use crate::proto::{v1, v2};
+
+/// Which protocol a request speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    V1,
+    V2,
+}
+
+/// A request the receiver refuses as a whole, with the status Prometheus would give.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    /// 415: unsupported content type or encoding. Retrying cannot help.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 413: body over the configured limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 400: the body is not valid snappy/protobuf.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 500: our own failure; the sender should retry.
+    #[error("{0}")]
+    Internal(String),
+    /// 503: not ready yet (TSDB recovery running); the sender should retry.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+const V1_PROTO: &str = "prometheus.WriteRequest";
+const V2_PROTO: &str = "io.prometheus.write.v2.Request";
+
+/// Reads the protocol version from `Content-Type`. Missing means 1.0, as in Prometheus.
+/// Parameters may have spaces around them (Prometheus silently ignores a spaced `proto=`).
+pub fn parse_content_type(ct: Option<&str>) -> Result<Version, WriteError> {
+    let Some(ct) = ct.map(str::trim).filter(|c| !c.is_empty()) else {
+        return Ok(Version::V1);
+    };
+    let mut parts = ct.split(';');
+    let media = parts.next().unwrap_or("").trim();
+    if !media.eq_ignore_ascii_case("application/x-protobuf") {
+        return Err(WriteError::UnsupportedMediaType(format!(
+            "expected application/x-protobuf as the first (media) part, got {ct} content-type"
+        )));
+    }
+    let mut version = Version::V1;
+    for p in parts {
+        let Some((k, v)) = p.split_once('=') else {
+            return Err(WriteError::UnsupportedMediaType(format!(
+                "expected parameters to be key=value, got {p:?} in {ct} content-type"
+            )));
+        };
+        if k.trim() == "proto" {
+            version = match v.trim().trim_matches('"') {
+                V1_PROTO => Version::V1,
+                V2_PROTO => Version::V2,
+                other => {
+                    return Err(WriteError::UnsupportedMediaType(format!(
+                        "got {ct} content type; unknown type for remote write protobuf message {other}, supported: {V1_PROTO}, {V2_PROTO}"
+                    )))
+                }
+            };
+        }
+    }
+    Ok(version)
+}
+
+/// Checks `Content-Encoding`: snappy, or absent (still read as snappy, as Prometheus does).
+pub fn check_encoding(enc: Option<&str>) -> Result<(), WriteError> {
+    match enc.map(str::trim) {
+        None | Some("") | Some("snappy") => Ok(()),
+        Some(other) => Err(WriteError::UnsupportedMediaType(format!(
+            "{other} encoding (compression) is not accepted by this server; only snappy is acceptable"
+        ))),
+    }
+}
+
+/// The stream identifier that starts snappy's framed format.
+const SNAPPY_FRAMED_MAGIC: &[u8] = b"\xff\x06\x00\x00sNaPpY";
+
+/// Snappy block decompression with a cap on the decoded size.
+pub fn decompress(body: &[u8], max_decoded: usize) -> Result<Vec<u8>, WriteError> {
+    if body.starts_with(SNAPPY_FRAMED_MAGIC) {
+        return Err(WriteError::BadRequest(
+            "body uses snappy's framed format; remote write requires the block format".into(),
+        ));
+    }
+    let len = snap::raw::decompress_len(body).map_err(|e| WriteError::BadRequest(e.to_string()))?;
+    if len > max_decoded {
+        return Err(WriteError::BadRequest(format!(
+            "decoded size {len} exceeds the {max_decoded} bytes limit"
+        )));
+    }
+    snap::raw::Decoder::new()
+        .decompress_vec(body)
+        .map_err(|e| WriteError::BadRequest(e.to_string()))
+}
+
+/// A decoded request.
+#[derive(Debug)]
+pub enum Request {
+    V1(v1::WriteRequest),
+    V2(v2::Request),
+}
+
+/// Decompresses and decodes a body.
+pub fn decode_body(
+    body: &[u8],
+    version: Version,
+    max_decoded: usize,
+) -> Result<Request, WriteError> {
+    let raw = decompress(body, max_decoded)?;
+    let bad = |e: prost::DecodeError| WriteError::BadRequest(format!("protobuf: {e}"));
+    Ok(match version {
+        Version::V1 => Request::V1(v1::WriteRequest::decode(raw.as_slice()).map_err(bad)?),
+        Version::V2 => Request::V2(v2::Request::decode(raw.as_slice()).map_err(bad)?),
+    })
+}
+
+/// What ingesting a request did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct WriteOutcome {
+    pub samples_written: u64,
+    pub histograms_written: u64,
+    pub exemplars_written: u64,
+    /// Refused samples by reason (`invalid_labels`, `native_histogram`, `out_of_order`,
+    /// `duplicate`).
+    pub rejected: BTreeMap<&'static str, u64>,
+    /// Description of the first refusal, in request order.
+    pub first_error: Option<String>,
+    /// (series index, sample index) of `first_error`.
+    first_at: Option<(u32, u32)>,
+}
+
+impl WriteOutcome {
+    /// Counts `n` refused samples; `at` is where the first of them stands in the request.
+    fn reject(
+        &mut self,
+        reason: &'static str,
+        n: u64,
+        at: (u32, u32),
+        msg: impl FnOnce() -> String,
+    ) {
+        if n == 0 {
+            return;
+        }
+        *self.rejected.entry(reason).or_default() += n;
+        if self.first_at.is_none_or(|f| at < f) {
+            self.first_at = Some(at);
+            self.first_error = Some(msg());
+        }
+    }
+
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.values().sum()
+    }
+
+    /// The 400 message: the first problem, then counts of the rest by reason.
+    pub fn error_message(&self) -> Option<String> {
+        let first = self.first_error.as_ref()?;
+        let total = self.rejected_total();
+        let mut msg = first.clone();
+        if total > 1 {
+            let _ = write!(msg, "; {} samples rejected in all (", total);
+            let parts: Vec<String> = self
+                .rejected
+                .iter()
+                .map(|(r, n)| format!("{n} {r}"))
+                .collect();
+            let _ = write!(msg, "{})", parts.join(", "));
+        }
+        let _ = write!(msg, "; {} samples written", self.samples_written);
+        Some(msg)
+    }
+}
+
+fn describe_raw<'a>(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> String {
+    let body: Vec<String> = pairs
+        .map(|(n, v)| {
+            format!(
+                "{}={:?}",
+                String::from_utf8_lossy(n),
+                String::from_utf8_lossy(v)
+            )
+        })
+        .collect();
+    format!("{{{}}}", body.join(", "))
+}
+
+/// One series' worth of input, whatever the protocol.
+struct SeriesInput {
+    labels: Result<Labels, String>,
+    samples: Vec<(i64, f64)>,
+    histograms: usize,
+    exemplars: usize,
+    metadata: Option<(String, Metadata)>,
+}
+
+/// Builds a series' labels from wire bytes; the error names the series.
+fn series_labels<'a, I>(pairs: I) -> Result<Labels, String>
+where
+    I: Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
+{
+    match Labels::from_raw(pairs.clone()) {
+        Ok(l) if l.metric_name().is_some() => Ok(l),
+        Ok(_) => Err(format!(
+            "series {} has no __name__ label",
+            describe_raw(pairs)
+        )),
+        Err(e) => Err(format!(
+            "invalid labels for series {}: {e}",
+            describe_raw(pairs)
+        )),
+    }
+}
+
+fn v1_series(ts: &v1::TimeSeries) -> SeriesInput {
+    let labels = series_labels(
+        ts.labels
+            .iter()
+            .map(|l| (l.name.as_slice(), l.value.as_slice())),
+    );
+    SeriesInput {
+        labels,
+        samples: ts.samples.iter().map(|s| (s.timestamp, s.value)).collect(),
+        histograms: ts.histograms.len(),
+        exemplars: ts.exemplars.len(),
+        metadata: None,
+    }
+}
+
+fn v2_series(symbols: &[Vec<u8>], ts: &v2::TimeSeries) -> SeriesInput {
+    let sym = |i: u32| symbols.get(i as usize).map(Vec::as_slice);
+    let labels = (|| {
+        if !ts.labels_refs.len().is_multiple_of(2) {
+            return Err(format!("invalid labelRefs length {}", ts.labels_refs.len()));
+        }
+        let mut pairs = Vec::with_capacity(ts.labels_refs.len() / 2);
+        for p in ts.labels_refs.chunks(2) {
+            match (sym(p[0]), sym(p[1])) {
+                (Some(n), Some(v)) => pairs.push((n, v)),
+                _ => {
+                    return Err(format!(
+                        "labelRefs {} (name) = {} (value) outside of symbols table (size {})",
+                        p[0],
+                        p[1],
+                        symbols.len()
+                    ))
+                }
+            }
+        }
+        series_labels(pairs.iter().copied())
+    })();
+    let metadata = match (&labels, &ts.metadata) {
+        (Ok(l), Some(md)) if md.r#type != 0 || md.help_ref != 0 || md.unit_ref != 0 => {
+            let text = |r: u32| {
+                sym(r)
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default()
+            };
+            Some((
+                l.metric_name().unwrap_or_default().to_owned(),
+                Metadata {
+                    kind: type_name(md.r#type).to_owned(),
+                    unit: text(md.unit_ref),
+                    help: text(md.help_ref),
+                },
+            ))
+        }
+        _ => None,
+    };
+    SeriesInput {
+        labels,
+        samples: ts.samples.iter().map(|s| (s.timestamp, s.value)).collect(),
+        histograms: ts.histograms.len(),
+        exemplars: ts.exemplars.len(),
+        metadata,
+    }
+}
+
+/// Writes a decoded request. Valid samples are kept even when others are refused; the outcome
+/// says what was refused. `Err` only for our own failures (nothing acknowledged).
+pub fn ingest(
+    db: &dyn Appendable,
+    meta: &MetadataStore,
+    req: &Request,
+) -> Result<WriteOutcome, WriteError> {
+    let mut out = WriteOutcome::default();
+    let series: Vec<SeriesInput> = match req {
+        Request::V1(r) => {
+            for md in &r.metadata {
+                meta.record(
+                    &md.metric_family_name,
+                    Metadata {
+                        kind: type_name(md.r#type).to_owned(),
+                        unit: md.unit.clone(),
+                        help: md.help.clone(),
+                    },
+                );
+            }
+            r.timeseries.iter().map(v1_series).collect()
+        }
+        Request::V2(r) => r
+            .timeseries
+            .iter()
+            .map(|ts| v2_series(&r.symbols, ts))
+            .collect(),
+    };
+
+    let mut app = db.appender();
+    // For each staged sample, the series and sample index it came from (to name it in
+    // rejections and order them).
+    let mut origin: Vec<(u32, u32)> = Vec::new();
+    for (i, s) in series.iter().enumerate() {
+        let i = i as u32;
+        let labels = match &s.labels {
+            Ok(l) => l,
+            Err(msg) => {
+                let n = (s.samples.len() + s.histograms).max(1) as u64;
+                out.reject("invalid_labels", n, (i, 0), || msg.clone());
+                continue;
+            }
+        };
+        if let Some((metric, md)) = &s.metadata {
+            meta.record(metric, md.clone());
+        }
+        out.reject("native_histogram", s.histograms as u64, (i, s.samples.len() as u32), || {
+            format!("native histogram samples are not supported yet; refused {} for series {labels}", s.histograms)
+        });
+        if s.exemplars > 0 {
+            tracing::trace!(series = %labels, n = s.exemplars, "exemplars are not stored");
+        }
+        for (j, &(t, v)) in s.samples.iter().enumerate() {
+            app.append(labels, t, v)
+                .map_err(|e| WriteError::Internal(format!("append failed: {e}")))?;
+            origin.push((i, j as u32));
+        }
+    }
+    let report = app
+        .commit()
+        .map_err(|e| WriteError::Internal(format!("storage commit failed: {e}")))?;
+    out.samples_written = report.accepted as u64;
+    for r in &report.rejected {
+        let at = origin[r.index];
+        let labels = series[at.0 as usize]
+            .labels
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let reason = r.reason;
+        out.reject(reason.as_str(), 1, at, || match reason {
+            RejectReason::OutOfOrder => format!(
+                "out of order sample for series {labels}: timestamp {} is older than the newest sample {}",
+                r.t, r.series_max_t
+            ),
+            RejectReason::Duplicate => format!(
+                "duplicate sample for timestamp {} for series {labels}: overrides not allowed",
+                r.t
+            ),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types() {
+        assert_eq!(parse_content_type(None), Ok(Version::V1));
+        assert_eq!(
+            parse_content_type(Some("application/x-protobuf")),
+            Ok(Version::V1)
+        );
+        assert_eq!(
+            parse_content_type(Some("application/x-protobuf;proto=prometheus.WriteRequest")),
+            Ok(Version::V1)
+        );
+        assert_eq!(
+            parse_content_type(Some(
+                "application/x-protobuf;proto=io.prometheus.write.v2.Request"
+            )),
+            Ok(Version::V2)
+        );
+        assert_eq!(
+            parse_content_type(Some(
+                "application/x-protobuf; proto=io.prometheus.write.v2.Request"
+            )),
+            Ok(Version::V2)
+        );
+        assert!(matches!(
+            parse_content_type(Some("application/json")),
+            Err(WriteError::UnsupportedMediaType(_))
+        ));
+        assert!(matches!(
+            parse_content_type(Some("application/x-protobuf;proto=x.Y")),
+            Err(WriteError::UnsupportedMediaType(_))
+        ));
+        assert!(check_encoding(Some("gzip")).is_err());
+        assert!(check_encoding(None).is_ok());
+    }
+}

@@ -1,0 +1,411 @@
+//! The HTTP server: state, routes, start-up, readiness, reload and graceful shutdown.
+//!
+//! Start-up order: load the config (a bad config stops start-up with the error), bind the
+//! listener, serve at once with `/-/ready` answering 503, and open the TSDB (recovery) on a
+//! blocking thread; when it is open the server turns ready. Shutdown stops accepting, lets
+//! in-flight requests finish, then checkpoints the TSDB.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Instant, SystemTime};
+
+use anyhow::Context;
+use augur_storage::{Options as TsdbOptions, Tsdb};
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::sync::{watch, Notify};
+
+use crate::api_v1;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::flags::ServeArgs;
+use crate::metadata::MetadataStore;
+use crate::metrics::{HandlerLabels, Metrics, RequestLabels, TsdbCollector};
+use crate::remote_write::{self, WriteError};
+
+/// Shared by every handler.
+#[derive(Debug)]
+pub struct AppState {
+    pub args: ServeArgs,
+    db: Arc<OnceLock<Arc<Tsdb>>>,
+    config: RwLock<Arc<Config>>,
+    pub metadata: MetadataStore,
+    pub metrics: Metrics,
+    pub started: SystemTime,
+    /// (last reload succeeded, when the config was last loaded successfully).
+    pub last_reload: Mutex<(bool, SystemTime)>,
+}
+
+impl AppState {
+    /// The TSDB, or `unavailable` while recovery is still running.
+    pub fn db(&self) -> Result<&Arc<Tsdb>, ApiError> {
+        self.db.get().ok_or_else(|| {
+            ApiError::Unavailable(
+                "Augur is starting up: the TSDB is still recovering; retry shortly".into(),
+            )
+        })
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.db.get().is_some()
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.config.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Re-reads the config file. On error the running config stays and the error is returned.
+    pub fn reload(&self) -> Result<(), String> {
+        let result = Config::load(&self.args.config_file);
+        let mut last = self.last_reload.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(cfg) => {
+                for s in cfg.ignored_sections() {
+                    tracing::warn!(
+                        section = s,
+                        "config section is ignored: Augur does not scrape or forward data"
+                    );
+                }
+                *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(cfg);
+                *last = (true, SystemTime::now());
+                self.metrics.config_reload_success.set(1);
+                self.metrics.config_reload_timestamp.set(unix_secs(last.1));
+                tracing::info!(file = %self.args.config_file.display(), "configuration reloaded");
+                Ok(())
+            }
+            Err(e) => {
+                last.0 = false;
+                self.metrics.config_reload_success.set(0);
+                tracing::error!(error = %e, "configuration reload failed; keeping the running configuration");
+                Err(e.to_string())
+            }
+        }
+    }
+}
+
+fn unix_secs(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    stop: Arc<Notify>,
+    serve: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// Becomes `Some(Ok)` once the TSDB is open, `Some(Err)` if opening failed.
+    opened: watch::Receiver<Option<Result<(), String>>>,
+}
+
+impl Server {
+    /// Loads the config, binds, starts serving and starts opening the TSDB.
+    pub async fn start(args: ServeArgs) -> anyhow::Result<Server> {
+        let config = Config::load(&args.config_file)?;
+        for s in config.ignored_sections() {
+            tracing::warn!(
+                section = s,
+                "config section is ignored: Augur does not scrape or forward data"
+            );
+        }
+        let listener = tokio::net::TcpListener::bind(&args.listen_address)
+            .await
+            .with_context(|| format!("cannot listen on {} (is another server using it? choose another with --web.listen-address)", args.listen_address))?;
+        let addr = listener.local_addr()?;
+        let db = Arc::new(OnceLock::new());
+        let metrics = Metrics::new(TsdbCollector {
+            db: Arc::clone(&db),
+        });
+        metrics.config_reload_success.set(1);
+        metrics
+            .config_reload_timestamp
+            .set(unix_secs(SystemTime::now()));
+        let state = Arc::new(AppState {
+            args,
+            db,
+            config: RwLock::new(Arc::new(config)),
+            metadata: MetadataStore::default(),
+            metrics,
+            started: SystemTime::now(),
+            last_reload: Mutex::new((true, SystemTime::now())),
+        });
+
+        let (tx, opened) = watch::channel(None);
+        let st = Arc::clone(&state);
+        tokio::task::spawn_blocking(move || {
+            let opts = TsdbOptions {
+                retention: std::time::Duration::from_millis(st.args.retention_ms.max(0) as u64),
+                ..TsdbOptions::default()
+            };
+            let path = st.args.tsdb_path.clone();
+            tracing::info!(path = %path.display(), "opening the TSDB");
+            let result = match Tsdb::open(&path, opts) {
+                Ok(tsdb) => {
+                    let rec = tsdb.recovery_stats().clone();
+                    let _ = st.db.set(Arc::new(tsdb));
+                    tracing::info!(
+                        series = rec.series,
+                        wal_records = rec.wal_records,
+                        "TSDB ready; server is ready"
+                    );
+                    Ok(())
+                }
+                Err(e) => Err(format!("cannot open the TSDB at {}: {e}", path.display())),
+            };
+            let _ = tx.send(Some(result));
+        });
+
+        let stop = Arc::new(Notify::new());
+        let app = router(Arc::clone(&state));
+        let stop2 = Arc::clone(&stop);
+        let serve = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop2.notified().await })
+                .await
+        });
+        tracing::info!(%addr, "listening");
+        Ok(Server {
+            addr,
+            state,
+            stop,
+            serve,
+            opened,
+        })
+    }
+
+    /// Waits until the TSDB is open (or failed to open).
+    pub async fn wait_ready(&mut self) -> Result<(), String> {
+        loop {
+            if let Some(r) = self.opened.borrow().clone() {
+                return r;
+            }
+            if self.opened.changed().await.is_err() {
+                return Err("the TSDB opener stopped without a result".into());
+            }
+        }
+    }
+
+    /// Stops accepting, finishes in-flight requests, then checkpoints and closes the TSDB.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        self.stop.notify_one();
+        // Wait for the opener too, so a shutdown during recovery still closes cleanly.
+        let _ = self.wait_ready().await;
+        self.serve.await.context("server task")??;
+        if let Some(db) = self.state.db.get().cloned() {
+            tokio::task::spawn_blocking(move || db.checkpoint())
+                .await
+                .context("checkpoint task")??;
+        }
+        tracing::info!("shut down cleanly");
+        Ok(())
+    }
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/api/v1/write", post(write))
+        .route("/api/v1/series", get(api_v1::series).post(api_v1::series))
+        .route("/api/v1/labels", get(api_v1::labels).post(api_v1::labels))
+        .route("/api/v1/label/{name}/values", get(api_v1::label_values))
+        .route("/api/v1/metadata", get(api_v1::metadata))
+        .route("/api/v1/status/buildinfo", get(api_v1::buildinfo))
+        .route("/api/v1/status/config", get(api_v1::status_config))
+        .route("/api/v1/status/flags", get(api_v1::flags))
+        .route("/api/v1/status/runtimeinfo", get(api_v1::runtimeinfo))
+        .route("/api/v1/status/tsdb", get(api_v1::tsdb_status))
+        .route("/api/v1/status/walreplay", get(api_v1::walreplay))
+        .route("/api/v1/targets", get(api_v1::targets))
+        .route(
+            "/api/v1/query_exemplars",
+            get(api_v1::query_exemplars).post(api_v1::query_exemplars),
+        )
+        .route("/-/healthy", get(healthy).head(healthy))
+        .route("/-/ready", get(ready).head(ready))
+        .route("/-/reload", post(reload).put(reload))
+        .route("/metrics", get(metrics))
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), track))
+        .with_state(state)
+}
+
+/// Records latency and status per route pattern.
+async fn track(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let handler = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "other".to_owned(), |p| p.as_str().to_owned());
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let m = &st.metrics;
+    m.request_duration
+        .get_or_create(&HandlerLabels {
+            handler: handler.clone(),
+        })
+        .observe(start.elapsed().as_secs_f64());
+    m.requests
+        .get_or_create(&RequestLabels {
+            handler,
+            code: resp.status().as_u16().to_string(),
+        })
+        .inc();
+    resp
+}
+
+fn plain(status: StatusCode, body: impl Into<String>) -> Response {
+    let mut body = body.into();
+    if !body.ends_with('\n') {
+        body.push('\n');
+    }
+    let mut resp = (status, body).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+async fn healthy() -> Response {
+    plain(StatusCode::OK, "Augur Server is Healthy.")
+}
+
+async fn ready(State(st): State<Arc<AppState>>) -> Response {
+    if st.is_ready() {
+        plain(StatusCode::OK, "Augur Server is Ready.")
+    } else {
+        plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+    }
+}
+
+async fn reload(State(st): State<Arc<AppState>>) -> Response {
+    let st2 = Arc::clone(&st);
+    match tokio::task::spawn_blocking(move || st2.reload()).await {
+        Ok(Ok(())) => plain(StatusCode::OK, ""),
+        Ok(Err(e)) => plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {e}"),
+        ),
+        Err(e) => plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reload task failed: {e}"),
+        ),
+    }
+}
+
+async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+    let st2 = Arc::clone(&st);
+    let text = tokio::task::spawn_blocking(move || st2.metrics.render())
+        .await
+        .unwrap_or_default();
+    let mut resp = text.into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    resp
+}
+
+fn write_error(e: &WriteError) -> StatusCode {
+    match e {
+        WriteError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        WriteError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        WriteError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        WriteError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        WriteError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// `POST /api/v1/write`.
+async fn write(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    let header_str = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let version = remote_write::parse_content_type(header_str(header::CONTENT_TYPE));
+    let result = handle_write(&st, &headers, version.clone(), body).await;
+    let label = match version {
+        Ok(remote_write::Version::V2) => "v2",
+        _ => "v1",
+    };
+    let (status, mut resp, outcome) = match result {
+        Ok(out) => match out.error_message() {
+            None => (
+                StatusCode::NO_CONTENT,
+                StatusCode::NO_CONTENT.into_response(),
+                out,
+            ),
+            Some(msg) => (
+                StatusCode::BAD_REQUEST,
+                plain(StatusCode::BAD_REQUEST, msg),
+                out,
+            ),
+        },
+        Err(e) => {
+            let status = write_error(&e);
+            if status.is_server_error() {
+                tracing::error!(error = %e, "remote write failed");
+            }
+            (status, plain(status, e.to_string()), Default::default())
+        }
+    };
+    for (reason, n) in &outcome.rejected {
+        st.metrics.reject(reason, *n);
+    }
+    st.metrics
+        .remote_write_requests
+        .get_or_create(&RequestLabels {
+            handler: label.into(),
+            code: status.as_u16().to_string(),
+        })
+        .inc();
+    if label == "v2" {
+        let h = resp.headers_mut();
+        for (name, v) in [
+            (
+                "x-prometheus-remote-write-samples-written",
+                outcome.samples_written,
+            ),
+            (
+                "x-prometheus-remote-write-histograms-written",
+                outcome.histograms_written,
+            ),
+            (
+                "x-prometheus-remote-write-exemplars-written",
+                outcome.exemplars_written,
+            ),
+        ] {
+            h.insert(name, HeaderValue::from(v));
+        }
+    }
+    resp
+}
+
+async fn handle_write(
+    st: &Arc<AppState>,
+    headers: &HeaderMap,
+    version: Result<remote_write::Version, WriteError>,
+    body: Body,
+) -> Result<remote_write::WriteOutcome, WriteError> {
+    let version = version?;
+    remote_write::check_encoding(
+        headers
+            .get(header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok()),
+    )?;
+    let db = st
+        .db()
+        .map_err(|e| WriteError::Unavailable(e.to_string()))?
+        .clone();
+    let limit = st.args.remote_write_max_bytes;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        WriteError::TooLarge(format!("request body exceeds the {limit} bytes limit"))
+    })?;
+    let st = Arc::clone(st);
+    tokio::task::spawn_blocking(move || {
+        let req = remote_write::decode_body(&bytes, version, limit.saturating_mul(4))?;
+        remote_write::ingest(db.as_ref(), &st.metadata, &req)
+    })
+    .await
+    .map_err(|e| WriteError::Internal(format!("write task failed: {e}")))?
+}

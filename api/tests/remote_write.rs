@@ -1,0 +1,358 @@
+//! The remote-write receiver over real HTTP with real snappy + protobuf bodies.
+
+mod common;
+
+use augur_api::proto::{v1, v2};
+use augur_storage::{Matcher, Queryable, STALE_NAN};
+use common::*;
+use prost::Message;
+
+const T0: i64 = 1_700_000_000_000;
+
+async fn stored(srv: &TestServer, name: &str) -> Vec<(String, Vec<(i64, u64)>)> {
+    let db = srv.server.as_ref().unwrap().state.db().unwrap().clone();
+    let q = db.querier(i64::MIN, i64::MAX).unwrap();
+    q.select(&[Matcher::equal("__name__", name)])
+        .unwrap()
+        .into_iter()
+        .map(|s| {
+            (
+                s.labels.to_string(),
+                s.samples.iter().map(|x| (x.t, x.v.to_bits())).collect(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn v1_samples_land_exactly_including_stale_markers() {
+    let srv = TestServer::start().await;
+    let req = request(vec![
+        series(
+            &[("__name__", "up"), ("job", "api")],
+            &[(T0, 1.0), (T0 + 15_000, STALE_NAN)],
+        ),
+        series(&[("job", "api"), ("__name__", "rps")], &[(T0, 0.25)]),
+    ]);
+    let (status, body) = srv.write_v1(&req).await;
+    assert_eq!((status, body.as_str()), (204, ""));
+    assert_eq!(
+        stored(&srv, "up").await,
+        vec![(
+            r#"up{job="api"}"#.to_string(),
+            vec![(T0, 1f64.to_bits()), (T0 + 15_000, STALE_NAN.to_bits())]
+        )]
+    );
+    assert_eq!(stored(&srv, "rps").await.len(), 1);
+    // Re-sending the newest sample unchanged is a no-op, as in Prometheus; re-sending older
+    // ones is out of order (400), and either way the stored data is unchanged.
+    let newest = request(vec![series(
+        &[("__name__", "up"), ("job", "api")],
+        &[(T0 + 15_000, STALE_NAN)],
+    )]);
+    assert_eq!(srv.write_v1(&newest).await.0, 204);
+    let (status, body) = srv.write_v1(&req).await;
+    assert_eq!(status, 400);
+    assert!(
+        body.starts_with("out of order sample for series up{job=\"api\"}"),
+        "{body}"
+    );
+    assert_eq!(stored(&srv, "up").await[0].1.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_bodies_are_refused_with_the_right_status_and_lose_nothing() {
+    let srv = TestServer::start().await;
+    let good = request(vec![series(
+        &[("__name__", "kept"), ("i", "0")],
+        &[(T0, 1.0)],
+    )]);
+    assert_eq!(srv.write_v1(&good).await.0, 204);
+
+    let raw = good.encode_to_vec();
+    let framed = {
+        let mut w = snap::write::FrameEncoder::new(Vec::new());
+        std::io::Write::write_all(&mut w, &raw).unwrap();
+        w.into_inner().unwrap()
+    };
+    type Case<'a> = (&'a str, Vec<u8>, Vec<(&'a str, &'a str)>, u16, &'a str);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "not snappy",
+            b"\xff\xff\xff\xff\xff\xff".to_vec(),
+            V1_HEADERS.to_vec(),
+            400,
+            "snappy",
+        ),
+        (
+            "framed snappy",
+            framed,
+            V1_HEADERS.to_vec(),
+            400,
+            "block format",
+        ),
+        (
+            "not protobuf",
+            snappy(b"\x0a\xff\xff\xff\xff\x0f garbage"),
+            V1_HEADERS.to_vec(),
+            400,
+            "protobuf",
+        ),
+        (
+            "json",
+            raw.clone(),
+            vec![
+                ("Content-Type", "application/json"),
+                ("Content-Encoding", "snappy"),
+            ],
+            415,
+            "expected application/x-protobuf",
+        ),
+        (
+            "unknown proto",
+            snappy(&raw),
+            vec![
+                ("Content-Type", "application/x-protobuf;proto=foo.Bar"),
+                ("Content-Encoding", "snappy"),
+            ],
+            415,
+            "unknown type for remote write protobuf message foo.Bar",
+        ),
+        (
+            "gzip",
+            snappy(&raw),
+            vec![
+                ("Content-Type", "application/x-protobuf"),
+                ("Content-Encoding", "gzip"),
+            ],
+            415,
+            "only snappy is acceptable",
+        ),
+    ];
+    for (what, body, headers, want_status, want_msg) in cases {
+        let (status, _, text) = srv.write_raw(body, &headers).await;
+        assert_eq!(status, want_status, "{what}: {text}");
+        assert!(
+            text.contains(want_msg),
+            "{what}: {text:?} should mention {want_msg:?}"
+        );
+    }
+    let (status, _) = srv.get("/-/healthy").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        stored(&srv, "kept").await.len(),
+        1,
+        "accepted data is intact"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_bodies_get_413() {
+    let dir = tempfile::TempDir::new().unwrap();
+    std::fs::write(config_path(dir.path()), CONFIG).unwrap();
+    let srv = TestServer::start_in(dir, &["--web.remote-write.max-body-bytes=1024"]).await;
+    let many: Vec<_> = (0..200)
+        .map(|i| {
+            series(
+                &[("__name__", "big"), ("i", &format!("{i:0>40}"))],
+                &[(T0, i as f64)],
+            )
+        })
+        .collect();
+    let (status, _, text) = srv
+        .write_raw(snappy(&request(many).encode_to_vec()), V1_HEADERS)
+        .await;
+    assert_eq!(status, 413, "{text}");
+    assert!(text.contains("exceeds the 1024 bytes limit"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rejected_samples_name_the_first_series_count_the_rest_and_keep_the_valid_ones() {
+    let srv = TestServer::start().await;
+    let a = [("__name__", "m"), ("s", "a")];
+    let b = [("__name__", "m"), ("s", "b")];
+    assert_eq!(
+        srv.write_v1(&request(vec![
+            series(&a, &[(T0 + 100, 1.0)]),
+            series(&b, &[(T0 + 100, 1.0)])
+        ]))
+        .await
+        .0,
+        204
+    );
+    let req = request(vec![
+        series(&a, &[(T0 + 50, 1.0), (T0 + 200, 2.0)]), // one out of order, one fine
+        series(&b, &[(T0 + 100, 9.0), (T0 + 60, 1.0)]), // duplicate, out of order
+        series(&[("__name__", "m"), ("bad-name", "x")], &[(T0, 1.0)]),
+        series(&[("s", "nameless")], &[(T0, 1.0)]),
+        series(&[("__name__", "ok")], &[(T0, 5.0)]),
+    ]);
+    let (status, body) = srv.write_v1(&req).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.starts_with(r#"out of order sample for series m{s="a"}: timestamp 1700000000050 is older than the newest sample 1700000000100"#), "{body}");
+    assert!(
+        body.contains("5 samples rejected in all (1 duplicate, 2 invalid_labels, 2 out_of_order)"),
+        "{body}"
+    );
+    assert!(body.contains("2 samples written"), "{body}");
+    let m = stored(&srv, "m").await;
+    assert_eq!(m[0].1.len(), 2, "series a kept its valid new sample");
+    assert_eq!(
+        stored(&srv, "ok").await.len(),
+        1,
+        "valid series in the same request are kept"
+    );
+
+    // Invalid labels alone: 400 naming the series.
+    let (status, body) = srv
+        .write_v1(&request(vec![series(
+            &[("__name__", "m"), ("1x", "v")],
+            &[(T0, 1.0)],
+        )]))
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body.contains(
+            r#"invalid labels for series {__name__="m", 1x="v"}: invalid label name "1x""#
+        ),
+        "{body}"
+    );
+
+    let metrics = srv.metrics().await;
+    assert!(
+        metrics.contains(r#"augur_remote_write_samples_rejected_total{reason="out_of_order"} 2"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn native_histograms_are_refused_loudly_not_dropped() {
+    let srv = TestServer::start().await;
+    let mut ts = series(&[("__name__", "h")], &[(T0, 1.0)]);
+    ts.histograms.push(v1::Histogram {
+        timestamp: T0,
+        schema: 3,
+        ..Default::default()
+    });
+    let (status, body) = srv.write_v1(&request(vec![ts])).await;
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("native histogram samples are not supported yet; refused 1 for series h{}"),
+        "{body}"
+    );
+    assert_eq!(
+        stored(&srv, "h").await.len(),
+        1,
+        "the float sample beside it is kept"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn v2_symbols_metadata_and_written_headers() {
+    let srv = TestServer::start().await;
+    let symbols: Vec<Vec<u8>> = [
+        "",
+        "__name__",
+        "http_requests_total",
+        "job",
+        "api",
+        "Requests served.",
+        "code",
+        "200",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    let req = v2::Request {
+        symbols,
+        timeseries: vec![
+            v2::TimeSeries {
+                labels_refs: vec![1, 2, 3, 4, 6, 7],
+                samples: vec![
+                    v2::Sample {
+                        value: 3.0,
+                        timestamp: T0,
+                        start_timestamp: 0,
+                    },
+                    v2::Sample {
+                        value: 4.0,
+                        timestamp: T0 + 1,
+                        start_timestamp: 0,
+                    },
+                ],
+                metadata: Some(v2::Metadata {
+                    r#type: 1,
+                    help_ref: 5,
+                    unit_ref: 0,
+                }),
+                ..Default::default()
+            },
+            v2::TimeSeries {
+                labels_refs: vec![1, 99],
+                samples: vec![v2::Sample {
+                    value: 1.0,
+                    timestamp: T0,
+                    start_timestamp: 0,
+                }],
+                ..Default::default()
+            },
+        ],
+    };
+    let (status, headers, body) = srv.write_v2(&req).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("labelRefs 1 (name) = 99 (value) outside of symbols table (size 8)"),
+        "{body}"
+    );
+    assert_eq!(headers["x-prometheus-remote-write-samples-written"], "2");
+    assert_eq!(headers["x-prometheus-remote-write-histograms-written"], "0");
+    assert_eq!(headers["x-prometheus-remote-write-exemplars-written"], "0");
+    assert_eq!(
+        stored(&srv, "http_requests_total").await[0].0,
+        r#"http_requests_total{code="200", job="api"}"#
+    );
+
+    let (_, md) = srv.get("/api/v1/metadata?metric=http_requests_total").await;
+    assert_eq!(
+        md["data"]["http_requests_total"][0],
+        serde_json::json!({"type": "counter", "unit": "", "help": "Requests served."})
+    );
+
+    // A clean v2 request gets 204 and the headers too.
+    let ok = v2::Request {
+        symbols: req.symbols.clone(),
+        timeseries: vec![v2::TimeSeries {
+            labels_refs: vec![1, 2, 3, 4, 6, 7],
+            samples: vec![v2::Sample {
+                value: 5.0,
+                timestamp: T0 + 2,
+                start_timestamp: 0,
+            }],
+            ..Default::default()
+        }],
+    };
+    let (status, headers, _) = srv.write_v2(&ok).await;
+    assert_eq!(status, 204);
+    assert_eq!(headers["x-prometheus-remote-write-samples-written"], "1");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acknowledged_writes_survive_a_restart() {
+    let srv = TestServer::start().await;
+    let req = request(
+        (0..50)
+            .map(|i| {
+                series(
+                    &[("__name__", "r"), ("i", &i.to_string())],
+                    &[(T0, i as f64), (T0 + 15_000, 1.5)],
+                )
+            })
+            .collect(),
+    );
+    assert_eq!(srv.write_v1(&req).await.0, 204);
+    let dir = srv.stop().await;
+    let srv = TestServer::start_in(dir, &[]).await;
+    let got = stored(&srv, "r").await;
+    assert_eq!(got.len(), 50);
+    assert!(got.iter().all(|(_, s)| s.len() == 2));
+}

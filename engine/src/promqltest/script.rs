@@ -1,0 +1,717 @@
+//! Parsing of the promqltest script format (`../shared/conformance/FORMAT.md`): commands,
+//! series descriptions, value sequences and expectations. Evaluation lives in `runner.rs`.
+
+use std::fmt;
+
+use augur_storage::{Labels, STALE_NAN};
+
+/// A parse failure, with the 1-based line it happened on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for ScriptError {}
+
+/// One position of a value sequence.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Point {
+    /// `_`: no sample here.
+    Empty,
+    Value(f64),
+    /// A native histogram literal (`{{…}}`): not supported by this engine yet.
+    Histogram,
+}
+
+/// A series line: labels and expanded values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesLine {
+    /// `None` for the empty label set `{}` (how a scalar's range result is written).
+    pub labels: Option<Labels>,
+    pub points: Vec<Point>,
+    pub line: usize,
+}
+
+/// What an `expect` line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    Fail(Option<TextMatch>),
+    Warn(Option<TextMatch>),
+    Info(Option<TextMatch>),
+    NoWarn,
+    NoInfo,
+    Ordered,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextMatch {
+    Exact(String),
+    Regex(String),
+}
+
+/// The expected result of an eval.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expected {
+    /// Series lines (an empty list expects an empty vector or matrix).
+    Series(Vec<SeriesLine>),
+    Scalar(f64),
+    String(String),
+    /// `expect range vector from A to B step C` with its series.
+    RangeVector {
+        start: i64,
+        end: i64,
+        step: i64,
+        series: Vec<SeriesLine>,
+    },
+}
+
+/// When an eval runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalAt {
+    Instant(i64),
+    Range { start: i64, end: i64, step: i64 },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Eval {
+    pub line: usize,
+    pub at: EvalAt,
+    pub expr: String,
+    pub expects: Vec<Expect>,
+    pub expected: Expected,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Clear,
+    Load {
+        step: i64,
+        series: Vec<SeriesLine>,
+        /// `load_with_nhcb` (classic histograms also loaded as native ones).
+        nhcb: bool,
+        /// The block has `@st` start-timestamp lines.
+        start_timestamps: bool,
+        line: usize,
+    },
+    Eval(Eval),
+}
+
+pub use crate::duration::parse_duration;
+
+/// Parses a number as the value grammar allows (§5.2): decimal with optional sign, fraction
+/// and exponent, or `Inf`/`NaN` in any case.
+pub fn parse_value(s: &str) -> Option<f64> {
+    let lower = s.to_ascii_lowercase();
+    let (sign, body) = match lower.as_bytes().first() {
+        Some(b'-') => (-1.0, &lower[1..]),
+        Some(b'+') => (1.0, &lower[1..]),
+        _ => (1.0, lower.as_str()),
+    };
+    match body {
+        "inf" | "infinity" => return Some(sign * f64::INFINITY),
+        "nan" => return Some(f64::NAN),
+        _ => {}
+    }
+    if body.is_empty()
+        || !body
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'-' | b'+'))
+    {
+        return None;
+    }
+    body.parse::<f64>().ok().map(|v| sign * v)
+}
+
+/// Parses a scalar expectation line (Go number literal syntax, §4.2).
+pub fn parse_scalar_line(s: &str) -> Option<f64> {
+    if let Some(v) = parse_value(s) {
+        return Some(v);
+    }
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let body = body.replace('_', "");
+    let lower = body.to_ascii_lowercase();
+    let v = if let Some(h) = lower.strip_prefix("0x") {
+        i64::from_str_radix(h, 16).ok()? as f64
+    } else if let Some(o) = lower.strip_prefix("0o") {
+        i64::from_str_radix(o, 8).ok()? as f64
+    } else if let Some(b) = lower.strip_prefix("0b") {
+        i64::from_str_radix(b, 2).ok()? as f64
+    } else {
+        lower.parse::<f64>().ok()?
+    };
+    Some(if neg { -v } else { v })
+}
+
+/// Expands one value-sequence item (§5.2).
+fn expand_item(item: &str, out: &mut Vec<Point>) -> Result<(), String> {
+    if item == "_" {
+        out.push(Point::Empty);
+        return Ok(());
+    }
+    if item == "stale" {
+        out.push(Point::Value(STALE_NAN));
+        return Ok(());
+    }
+    if item.starts_with("{{") {
+        // Histogram literal, possibly with an `xN` repetition: count the positions.
+        let n = match item.rfind("}}x") {
+            Some(i) => {
+                item[i + 3..]
+                    .parse::<usize>()
+                    .map_err(|_| format!("bad repetition in {item:?}"))?
+                    + 1
+            }
+            None => 1,
+        };
+        out.extend(std::iter::repeat_n(Point::Histogram, n));
+        return Ok(());
+    }
+    if let Some(n) = item.strip_prefix("_x") {
+        let n: usize = n
+            .parse()
+            .map_err(|_| format!("bad repetition in {item:?}"))?;
+        out.extend(std::iter::repeat_n(Point::Empty, n));
+        return Ok(());
+    }
+    let Some(xpos) = item.rfind('x') else {
+        let v = parse_value(item).ok_or_else(|| format!("invalid value {item:?}"))?;
+        out.push(Point::Value(v));
+        return Ok(());
+    };
+    let times: usize = item[xpos + 1..]
+        .parse()
+        .map_err(|_| format!("invalid value {item:?}"))?;
+    let head = &item[..xpos];
+    // Split `v+d` / `v-d` at the sign that is not the value's own sign or an exponent's.
+    let bytes = head.as_bytes();
+    let split = (1..bytes.len())
+        .rev()
+        .find(|&i| matches!(bytes[i], b'+' | b'-') && !matches!(bytes[i - 1], b'e' | b'E'));
+    let (start, delta) = match split {
+        Some(i) => {
+            let d = parse_value(&head[i + 1..])
+                .ok_or_else(|| format!("invalid increment in {item:?}"))?;
+            let d = if bytes[i] == b'-' { -d } else { d };
+            (
+                parse_value(&head[..i]).ok_or_else(|| format!("invalid value {item:?}"))?,
+                d,
+            )
+        }
+        None => (
+            parse_value(head).ok_or_else(|| format!("invalid value {item:?}"))?,
+            0.0,
+        ),
+    };
+    let mut v = start;
+    for i in 0..=times {
+        if i > 0 {
+            v += delta;
+        }
+        out.push(Point::Value(v));
+    }
+    Ok(())
+}
+
+/// Splits a series line into its label-set text and the value items.
+fn split_series(line: &str) -> Result<(&str, Vec<&str>), String> {
+    // The label set ends at the first whitespace outside braces and quotes.
+    let bytes = line.as_bytes();
+    let mut depth = 0i32;
+    let mut quote: Option<u8> = None;
+    let mut end = bytes.len();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match quote {
+            Some(q) => {
+                if b == b'\\' && q != b'`' {
+                    i += 1;
+                } else if b == q {
+                    quote = None;
+                }
+            }
+            None => match b {
+                b'"' | b'\'' | b'`' => quote = Some(b),
+                b'{' => depth += 1,
+                b'}' => depth -= 1,
+                b' ' | b'\t' if depth == 0 => {
+                    end = i;
+                    break;
+                }
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    let labels = &line[..end];
+    let rest = line[end..].trim();
+    // Histogram literals contain spaces: keep `{{ … }}` groups together.
+    let mut items = Vec::new();
+    let mut cur_start: Option<usize> = None;
+    let mut hist_depth = 0;
+    let rb = rest.as_bytes();
+    let mut j = 0;
+    while j < rb.len() {
+        if rb[j..].starts_with(b"{{") {
+            hist_depth += 1;
+            cur_start.get_or_insert(j);
+            j += 2;
+            continue;
+        }
+        if rb[j..].starts_with(b"}}") {
+            hist_depth -= 1;
+            j += 2;
+            continue;
+        }
+        if (rb[j] == b' ' || rb[j] == b'\t') && hist_depth == 0 {
+            if let Some(s) = cur_start.take() {
+                items.push(&rest[s..j]);
+            }
+        } else {
+            cur_start.get_or_insert(j);
+        }
+        j += 1;
+    }
+    if let Some(s) = cur_start {
+        items.push(&rest[s..]);
+    }
+    Ok((labels, items))
+}
+
+/// Parses a label set in PromQL notation (`name`, `name{a="b"}`, `{a="b"}`).
+pub fn parse_labels(s: &str) -> Result<Labels, String> {
+    let (name, rest) = match s.find('{') {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, ""),
+    };
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    if !name.is_empty() {
+        pairs.push(("__name__".into(), name.to_owned()));
+    }
+    if !rest.is_empty() {
+        let inner = rest
+            .strip_prefix('{')
+            .and_then(|r| r.strip_suffix('}'))
+            .ok_or_else(|| format!("invalid label set {s:?}"))?;
+        let mut p = inner.trim();
+        while !p.is_empty() {
+            let eq = p
+                .find('=')
+                .ok_or_else(|| format!("invalid label set {s:?}"))?;
+            let lname = p[..eq].trim();
+            p = p[eq + 1..].trim_start();
+            let (value, used) =
+                unquote_prefix(p).ok_or_else(|| format!("invalid label value in {s:?}"))?;
+            p = p[used..].trim_start();
+            p = p.strip_prefix(',').unwrap_or(p).trim_start();
+            let lname = lname.trim_matches('"');
+            if lname == "__name__" {
+                pairs.retain(|(n, _)| n != "__name__");
+            }
+            pairs.push((lname.to_owned(), value));
+        }
+    }
+    // Empty-valued labels are absent; the empty set is valid in expectations (`{}`).
+    let pairs: Vec<(String, String)> = pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+    if pairs.is_empty() {
+        return Err("empty".into());
+    }
+    Labels::new(pairs).map_err(|e| e.to_string())
+}
+
+/// Reads a quoted string at the start of `s` (`"…"`, `'…'` or `` `…` ``, Go escapes); returns
+/// the value and the bytes consumed.
+pub fn unquote_prefix(s: &str) -> Option<(String, usize)> {
+    let mut chars = s.char_indices();
+    let (_, q) = chars.next()?;
+    if !matches!(q, '"' | '\'' | '`') {
+        return None;
+    }
+    let mut out = String::new();
+    while let Some((i, c)) = chars.next() {
+        if c == q {
+            return Some((out, i + 1));
+        }
+        if c == '\\' && q != '`' {
+            let (_, e) = chars.next()?;
+            match e {
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                'r' => out.push('\r'),
+                'a' => out.push('\x07'),
+                'b' => out.push('\x08'),
+                'f' => out.push('\x0c'),
+                'v' => out.push('\x0b'),
+                '\\' | '"' | '\'' => out.push(e),
+                'x' => {
+                    let h: String = (0..2)
+                        .filter_map(|_| chars.next().map(|(_, c)| c))
+                        .collect();
+                    out.push(u8::from_str_radix(&h, 16).ok()? as char);
+                }
+                'u' | 'U' => {
+                    let n = if e == 'u' { 4 } else { 8 };
+                    let h: String = (0..n)
+                        .filter_map(|_| chars.next().map(|(_, c)| c))
+                        .collect();
+                    out.push(char::from_u32(u32::from_str_radix(&h, 16).ok()?)?);
+                }
+                d if d.is_digit(8) => {
+                    let mut oct = String::from(d);
+                    for _ in 0..2 {
+                        oct.push(chars.next()?.1);
+                    }
+                    out.push(u8::from_str_radix(&oct, 8).ok()? as char);
+                }
+                _ => return None,
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    None
+}
+
+/// Parses a series line. `{}` (the empty label set) is allowed and gives `labels: None`.
+pub fn parse_series_line(line: &str, lineno: usize) -> Result<SeriesLine, ScriptError> {
+    let err = |message: String| ScriptError {
+        line: lineno,
+        message,
+    };
+    let (labels_text, items) = split_series(line).map_err(err)?;
+    let mut points = Vec::new();
+    for item in items {
+        expand_item(item, &mut points).map_err(err)?;
+    }
+    let labels = match parse_labels(labels_text) {
+        Ok(l) => Some(l),
+        Err(e) if e == "empty" => None,
+        Err(e) => return Err(err(e)),
+    };
+    Ok(SeriesLine {
+        labels,
+        points,
+        line: lineno,
+    })
+}
+
+fn parse_text_match(rest: &str) -> Result<Option<TextMatch>, String> {
+    let rest = rest.trim();
+    if rest.is_empty() {
+        return Ok(None);
+    }
+    if let Some(m) = rest.strip_prefix("msg:") {
+        return Ok(Some(TextMatch::Exact(m.trim().to_owned())));
+    }
+    if let Some(r) = rest.strip_prefix("regex:") {
+        return Ok(Some(TextMatch::Regex(r.trim().to_owned())));
+    }
+    Err(format!("invalid expectation {rest:?}"))
+}
+
+/// Parses a whole script into commands.
+pub fn parse_script(text: &str) -> Result<Vec<Command>, ScriptError> {
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(|l| {
+            let t = l.trim();
+            if t.starts_with('#') {
+                String::new()
+            } else {
+                t.to_owned()
+            }
+        })
+        .collect();
+    let mut cmds = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = &lines[i];
+        let lineno = i + 1;
+        if line.is_empty() {
+            i += 1;
+            continue;
+        }
+        let err = |message: String| ScriptError {
+            line: lineno,
+            message,
+        };
+        let word = line
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        // The block: following lines up to the first empty one.
+        let mut block_end = i + 1;
+        while block_end < lines.len() && !lines[block_end].is_empty() {
+            block_end += 1;
+        }
+        if word == "clear" {
+            cmds.push(Command::Clear);
+            i += 1;
+            continue;
+        }
+        if word.starts_with("load") {
+            let mut parts = line.split_whitespace();
+            let kw = parts.next().unwrap_or_default();
+            let step = parts
+                .next()
+                .and_then(parse_duration)
+                .ok_or_else(|| err(format!("invalid load step in {line:?}")))?;
+            let mut series: Vec<SeriesLine> = Vec::new();
+            let mut start_timestamps = false;
+            for (j, l) in lines.iter().enumerate().take(block_end).skip(i + 1) {
+                if l.split_whitespace()
+                    .next()
+                    .is_some_and(|t| t.ends_with("@st"))
+                {
+                    start_timestamps = true;
+                    continue;
+                }
+                let s = parse_series_line(l, j + 1)?;
+                if s.labels.is_none() {
+                    return Err(ScriptError {
+                        line: j + 1,
+                        message: "a loaded series needs labels".into(),
+                    });
+                }
+                series.retain(|x| x.labels != s.labels);
+                series.push(s);
+            }
+            cmds.push(Command::Load {
+                step,
+                series,
+                nhcb: kw == "load_with_nhcb",
+                start_timestamps,
+                line: lineno,
+            });
+            i = block_end;
+            continue;
+        }
+        if !word.starts_with("eval") {
+            return Err(err(format!("unknown command {word:?}")));
+        }
+        let (eval, next) = parse_eval(&lines, i, block_end)?;
+        cmds.push(Command::Eval(eval));
+        i = next;
+    }
+    Ok(cmds)
+}
+
+fn parse_eval(lines: &[String], i: usize, block_end: usize) -> Result<(Eval, usize), ScriptError> {
+    let line = &lines[i];
+    let lineno = i + 1;
+    let err = |message: String| ScriptError {
+        line: lineno,
+        message,
+    };
+    let mut words = line.splitn(2, char::is_whitespace);
+    let kw = words.next().unwrap_or_default().to_ascii_lowercase();
+    let rest = words.next().unwrap_or("").trim();
+    let mut expects = Vec::new();
+    match kw.as_str() {
+        "eval" => {}
+        "eval_fail" => expects.push(Expect::Fail(None)),
+        "eval_warn" => expects.push(Expect::Warn(None)),
+        "eval_info" => expects.push(Expect::Info(None)),
+        "eval_ordered" => expects.push(Expect::Ordered),
+        other => return Err(err(format!("unknown eval keyword {other:?}"))),
+    }
+    let (at, expr) = if let Some(r) = rest.strip_prefix("instant at ") {
+        let (t, e) = r
+            .trim()
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| err("missing expression".into()))?;
+        let t = parse_duration(t).ok_or_else(|| err(format!("invalid time {t:?}")))?;
+        (EvalAt::Instant(t), e.trim().to_owned())
+    } else if let Some(r) = rest.strip_prefix("range from ") {
+        let (start, r) = r
+            .split_once(" to ")
+            .ok_or_else(|| err("missing `to`".into()))?;
+        let (end, r) = r
+            .split_once(" step ")
+            .ok_or_else(|| err("missing `step`".into()))?;
+        let (step, e) = r
+            .trim()
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| err("missing expression".into()))?;
+        let d = |s: &str| {
+            parse_duration(s.trim()).ok_or_else(|| err(format!("invalid duration {s:?}")))
+        };
+        let (start, end, step) = (d(start)?, d(end)?, d(step)?);
+        if end < start {
+            return Err(err("end before start".into()));
+        }
+        (EvalAt::Range { start, end, step }, e.trim().to_owned())
+    } else {
+        return Err(err(format!("invalid eval header {line:?}")));
+    };
+
+    let mut series: Vec<SeriesLine> = Vec::new();
+    let mut expected: Option<Expected> = None;
+    let mut range_vector: Option<(i64, i64, i64)> = None;
+    let mut j = i + 1;
+    while j < block_end {
+        let l = &lines[j];
+        let lno = j + 1;
+        let lerr = |message: String| ScriptError { line: lno, message };
+        j += 1;
+        if let Some(r) = l.strip_prefix("expect ") {
+            let r = r.trim();
+            if let Some(spec) = r.strip_prefix("range vector from ") {
+                let (a, spec) = spec
+                    .split_once(" to ")
+                    .ok_or_else(|| lerr("bad range vector".into()))?;
+                let (b, c) = spec
+                    .split_once(" step ")
+                    .ok_or_else(|| lerr("bad range vector".into()))?;
+                let d = |s: &str| {
+                    parse_duration(s.trim()).ok_or_else(|| lerr(format!("invalid duration {s:?}")))
+                };
+                range_vector = Some((d(a)?, d(b)?, d(c)?));
+                continue;
+            }
+            if let Some(s) = r.strip_prefix("string ") {
+                let (v, _) =
+                    unquote_prefix(s.trim()).ok_or_else(|| lerr(format!("bad string {s:?}")))?;
+                expected = Some(Expected::String(v));
+                continue;
+            }
+            let (kind, tail) = r.split_once(char::is_whitespace).unwrap_or((r, ""));
+            let e = match kind {
+                "fail" => Expect::Fail(parse_text_match(tail).map_err(lerr)?),
+                "warn" => Expect::Warn(parse_text_match(tail).map_err(lerr)?),
+                "info" => Expect::Info(parse_text_match(tail).map_err(lerr)?),
+                "no_warn" => Expect::NoWarn,
+                "no_info" => Expect::NoInfo,
+                "ordered" => Expect::Ordered,
+                other => return Err(lerr(format!("unknown expectation {other:?}"))),
+            };
+            expects.push(e);
+            continue;
+        }
+        if let Some(m) = l.strip_prefix("expected_fail_message ") {
+            expects.retain(|e| !matches!(e, Expect::Fail(_)));
+            expects.push(Expect::Fail(Some(TextMatch::Exact(m.trim().to_owned()))));
+            break;
+        }
+        if let Some(m) = l.strip_prefix("expected_fail_regexp ") {
+            expects.retain(|e| !matches!(e, Expect::Fail(_)));
+            expects.push(Expect::Fail(Some(TextMatch::Regex(m.trim().to_owned()))));
+            break;
+        }
+        if let Some(v) = parse_scalar_line(l) {
+            expected = Some(Expected::Scalar(v));
+            break;
+        }
+        let s = parse_series_line(l, lno)?;
+        series.retain(|x| x.labels != s.labels);
+        series.push(s);
+    }
+    let expected = match (expected, range_vector) {
+        (Some(e), _) => e,
+        (None, Some((start, end, step))) => Expected::RangeVector {
+            start,
+            end,
+            step,
+            series,
+        },
+        (None, None) => Expected::Series(series),
+    };
+    Ok((
+        Eval {
+            line: lineno,
+            at,
+            expr,
+            expects,
+            expected,
+        },
+        j,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(s: &str) -> Vec<Point> {
+        let mut out = Vec::new();
+        for item in s.split_whitespace() {
+            expand_item(item, &mut out).unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn value_sequences() {
+        use Point::*;
+        assert_eq!(values("1x3"), vec![Value(1.0); 4]);
+        assert_eq!(
+            values("-2+4x3"),
+            vec![Value(-2.0), Value(2.0), Value(6.0), Value(10.0)]
+        );
+        assert_eq!(values("1-2x2"), vec![Value(1.0), Value(-1.0), Value(-3.0)]);
+        assert_eq!(values("_x3 5"), vec![Empty, Empty, Empty, Value(5.0)]);
+        assert_eq!(
+            values("1e3 .5 Inf -inf"),
+            vec![
+                Value(1000.0),
+                Value(0.5),
+                Value(f64::INFINITY),
+                Value(f64::NEG_INFINITY)
+            ]
+        );
+        assert_eq!(values("1e-3+1e-3x1"), vec![Value(0.001), Value(0.002)]);
+        let stale = values("stale");
+        assert!(matches!(stale[0], Value(v) if v.to_bits() == STALE_NAN.to_bits()));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("0"), Some(0));
+        assert_eq!(parse_duration("1m30s"), Some(90_000));
+        assert_eq!(parse_duration("59s999ms"), Some(59_999));
+        assert_eq!(parse_duration("100d"), Some(8_640_000_000));
+        assert_eq!(parse_duration("30s1m"), None);
+        assert_eq!(parse_duration("-1m"), None);
+    }
+
+    #[test]
+    fn scalars() {
+        assert_eq!(parse_scalar_line("0x1F"), Some(31.0));
+        assert_eq!(parse_scalar_line("1_000"), Some(1000.0));
+        assert_eq!(parse_scalar_line("-0.2e-6"), Some(-0.2e-6));
+        assert_eq!(parse_scalar_line("foo"), None);
+        assert_eq!(parse_scalar_line("{} 1"), None);
+    }
+
+    #[test]
+    fn scripts() {
+        let script = "load 1m\n  foo{a=\"1\"} 1 2 3\n  bar 0+1x2\n\n# comment\neval instant at 1m foo\n  foo{a=\"1\"} 2\n\neval range from 0 to 2m step 1m sum(foo)\n  {} 1 2 3\n\neval instant at 0 scalar(foo)\n  NaN\n\neval instant at 0 nope(\n  expect fail msg: something\n\nclear\n";
+        let cmds = parse_script(script).unwrap();
+        assert_eq!(cmds.len(), 6);
+        let Command::Load { step, series, .. } = &cmds[0] else {
+            panic!()
+        };
+        assert_eq!((*step, series.len()), (60_000, 2));
+        let Command::Eval(e) = &cmds[1] else { panic!() };
+        assert_eq!((e.at, e.expr.as_str()), (EvalAt::Instant(60_000), "foo"));
+        let Command::Eval(e) = &cmds[3] else { panic!() };
+        assert!(matches!(e.expected, Expected::Scalar(v) if v.is_nan()));
+        let Command::Eval(e) = &cmds[4] else { panic!() };
+        assert_eq!(
+            e.expects,
+            vec![Expect::Fail(Some(TextMatch::Exact("something".into())))]
+        );
+        assert_eq!(cmds[5], Command::Clear);
+    }
+}
