@@ -7,6 +7,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={f}");
     }
     let fds = protox::compile(files, ["proto"])?;
-    prost_build::Config::new().compile_fds(fds)?;
+    // `bytes` fields (label names and values, symbols) decode as zero-copy `Bytes` slices of
+    // the request body.
+    prost_build::Config::new().bytes(["."]).compile_fds(fds)?;
     Ok(())
 }

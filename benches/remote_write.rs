@@ -15,6 +15,9 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use prost::Message;
 use tempfile::TempDir;
 
+#[global_allocator]
+static ALLOC: augur_api::GlobalAllocator = mimalloc::MiMalloc;
+
 const SAMPLES_PER_REQUEST: usize = 2000;
 
 /// Encodes the next `n` scrapes as requests of 2,000 samples each, as Prometheus batches them.
@@ -27,8 +30,8 @@ fn requests(gen: &mut Generator, scrapes: usize) -> Vec<Vec<u8>> {
                 labels: l
                     .iter()
                     .map(|p| v1::Label {
-                        name: p.name.as_bytes().to_vec(),
-                        value: p.value.as_bytes().to_vec(),
+                        name: prost::bytes::Bytes::copy_from_slice(p.name.as_bytes()),
+                        value: prost::bytes::Bytes::copy_from_slice(p.value.as_bytes()),
                     })
                     .collect(),
                 samples: vec![v1::Sample {

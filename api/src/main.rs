@@ -10,6 +10,9 @@ use augur_storage::{Appendable, Matcher, Options, Queryable, Tsdb};
 use augur_testdata::{Generator, SCRAPE_INTERVAL_MS};
 use clap::{Parser, Subcommand};
 
+#[global_allocator]
+static ALLOC: augur_api::GlobalAllocator = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "augur",

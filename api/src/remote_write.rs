@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use augur_storage::{Appendable, Labels, RejectReason};
+use prost::bytes::Bytes;
 use prost::Message;
 
 use crate::metadata::{type_name, Metadata, MetadataStore};
@@ -132,8 +133,8 @@ pub fn decode_body(
     let raw = decompress(body, max_decoded)?;
     let bad = |e: prost::DecodeError| WriteError::BadRequest(format!("protobuf: {e}"));
     Ok(match version {
-        Version::V1 => Request::V1(v1::WriteRequest::decode(raw.as_slice()).map_err(bad)?),
-        Version::V2 => Request::V2(v2::Request::decode(raw.as_slice()).map_err(bad)?),
+        Version::V1 => Request::V1(v1::WriteRequest::decode(Bytes::from(raw)).map_err(bad)?),
+        Version::V2 => Request::V2(v2::Request::decode(Bytes::from(raw)).map_err(bad)?),
     })
 }
 
@@ -207,10 +208,33 @@ fn describe_raw<'a>(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> String
     format!("{{{}}}", body.join(", "))
 }
 
+/// A series' samples, borrowed from the request.
+#[derive(Clone, Copy)]
+enum Samples<'a> {
+    V1(&'a [v1::Sample]),
+    V2(&'a [v2::Sample]),
+}
+
+impl Samples<'_> {
+    fn len(self) -> usize {
+        match self {
+            Samples::V1(s) => s.len(),
+            Samples::V2(s) => s.len(),
+        }
+    }
+
+    fn get(self, i: usize) -> (i64, f64) {
+        match self {
+            Samples::V1(s) => (s[i].timestamp, s[i].value),
+            Samples::V2(s) => (s[i].timestamp, s[i].value),
+        }
+    }
+}
+
 /// One series' worth of input, whatever the protocol.
-struct SeriesInput {
+struct SeriesInput<'a> {
     labels: Result<Labels, String>,
-    samples: Vec<(i64, f64)>,
+    samples: Samples<'a>,
     histograms: usize,
     exemplars: usize,
     metadata: Option<(String, Metadata)>,
@@ -222,7 +246,7 @@ where
     I: Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
 {
     match Labels::from_raw(pairs.clone()) {
-        Ok(l) if l.metric_name().is_some() => Ok(l),
+        Ok(l) if l.has_metric_name() => Ok(l),
         Ok(_) => Err(format!(
             "series {} has no __name__ label",
             describe_raw(pairs)
@@ -234,23 +258,19 @@ where
     }
 }
 
-fn v1_series(ts: &v1::TimeSeries) -> SeriesInput {
-    let labels = series_labels(
-        ts.labels
-            .iter()
-            .map(|l| (l.name.as_slice(), l.value.as_slice())),
-    );
+fn v1_series(ts: &v1::TimeSeries) -> SeriesInput<'_> {
+    let labels = series_labels(ts.labels.iter().map(|l| (&l.name[..], &l.value[..])));
     SeriesInput {
         labels,
-        samples: ts.samples.iter().map(|s| (s.timestamp, s.value)).collect(),
+        samples: Samples::V1(&ts.samples),
         histograms: ts.histograms.len(),
         exemplars: ts.exemplars.len(),
         metadata: None,
     }
 }
 
-fn v2_series(symbols: &[Vec<u8>], ts: &v2::TimeSeries) -> SeriesInput {
-    let sym = |i: u32| symbols.get(i as usize).map(Vec::as_slice);
+fn v2_series<'a>(symbols: &'a [Bytes], ts: &'a v2::TimeSeries) -> SeriesInput<'a> {
+    let sym = |i: u32| symbols.get(i as usize).map(|b| &b[..]);
     let labels = (|| {
         if !ts.labels_refs.len().is_multiple_of(2) {
             return Err(format!("invalid labelRefs length {}", ts.labels_refs.len()));
@@ -291,7 +311,7 @@ fn v2_series(symbols: &[Vec<u8>], ts: &v2::TimeSeries) -> SeriesInput {
     };
     SeriesInput {
         labels,
-        samples: ts.samples.iter().map(|s| (s.timestamp, s.value)).collect(),
+        samples: Samples::V2(&ts.samples),
         histograms: ts.histograms.len(),
         exemplars: ts.exemplars.len(),
         metadata,
@@ -306,7 +326,7 @@ pub fn ingest(
     req: &Request,
 ) -> Result<WriteOutcome, WriteError> {
     let mut out = WriteOutcome::default();
-    let series: Vec<SeriesInput> = match req {
+    let series: Vec<SeriesInput<'_>> = match req {
         Request::V1(r) => {
             for md in &r.metadata {
                 meta.record(
@@ -350,7 +370,8 @@ pub fn ingest(
         if s.exemplars > 0 {
             tracing::trace!(series = %labels, n = s.exemplars, "exemplars are not stored");
         }
-        for (j, &(t, v)) in s.samples.iter().enumerate() {
+        for j in 0..s.samples.len() {
+            let (t, v) = s.samples.get(j);
             app.append(labels, t, v)
                 .map_err(|e| WriteError::Internal(format!("append failed: {e}")))?;
             origin.push((i, j as u32));

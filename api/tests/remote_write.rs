@@ -250,7 +250,7 @@ async fn native_histograms_are_refused_loudly_not_dropped() {
 #[tokio::test(flavor = "multi_thread")]
 async fn v2_symbols_metadata_and_written_headers() {
     let srv = TestServer::start().await;
-    let symbols: Vec<Vec<u8>> = [
+    let symbols: Vec<prost::bytes::Bytes> = [
         "",
         "__name__",
         "http_requests_total",
@@ -261,7 +261,7 @@ async fn v2_symbols_metadata_and_written_headers() {
         "200",
     ]
     .iter()
-    .map(|s| s.as_bytes().to_vec())
+    .map(|s| prost::bytes::Bytes::copy_from_slice(s.as_bytes()))
     .collect();
     let req = v2::Request {
         symbols,

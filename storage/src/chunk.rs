@@ -44,22 +44,36 @@ pub(crate) struct BitWriter {
 impl BitWriter {
     fn write_bits(&mut self, v: u64, n: u32) {
         debug_assert!(n <= 64);
+        if n == 0 {
+            return;
+        }
+        let v = if n == 64 { v } else { v & ((1u64 << n) - 1) };
         let mut left = n;
-        while left > 0 {
-            let used = self.nbits % 8;
-            if used == 0 {
-                if self.buf.len() == self.buf.capacity() {
-                    self.buf.reserve_exact(16);
-                }
-                self.buf.push(0);
-            }
+        let used = self.nbits % 8;
+        if used != 0 {
+            // Fill the free low bits of the last byte first.
             let free = 8 - used;
             let take = free.min(left);
-            let bits = ((v >> (left - take)) & ((1u64 << take) - 1)) as u8;
-            *self.buf.last_mut().expect("pushed above") |= bits << (free - take);
+            let bits = (v >> (left - take)) as u8 & (0xffu8 >> (8 - take));
+            if let Some(last) = self.buf.last_mut() {
+                *last |= bits << (free - take);
+            }
             left -= take;
-            self.nbits += take;
         }
+        if left > 0 {
+            let bytes = left.div_ceil(8) as usize;
+            if self.buf.capacity() - self.buf.len() < bytes {
+                self.buf.reserve_exact(bytes.max(16));
+            }
+            while left >= 8 {
+                left -= 8;
+                self.buf.push((v >> left) as u8);
+            }
+            if left > 0 {
+                self.buf.push((v << (8 - left)) as u8);
+            }
+        }
+        self.nbits += n;
     }
 
     fn write_bit(&mut self, b: bool) {

@@ -61,27 +61,68 @@ impl Labels {
     }
 
     /// Builds a label set from raw bytes as they arrive on the wire (remote write), checking
-    /// UTF-8 as well as the other invariants. Pairs may come in any order.
-    pub fn from_raw<'a>(
-        pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
-    ) -> Result<Labels, LabelError> {
-        let mut strs = Vec::new();
-        for (name, value) in pairs {
+    /// UTF-8 as well as the other invariants. Pairs may come in any order; input that is
+    /// already sorted (as senders send it) is encoded in one pass without intermediate copies.
+    pub fn from_raw<'a, I>(pairs: I) -> Result<Labels, LabelError>
+    where
+        I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
+        I::IntoIter: Clone,
+    {
+        let it = pairs.into_iter();
+        let mut prev: Option<&[u8]> = None;
+        let mut size = 0;
+        let mut sorted = true;
+        for (n, v) in it.clone() {
+            if prev.is_some_and(|p| n <= p) {
+                sorted = false;
+                break;
+            }
+            prev = Some(n);
+            size += n.len() + v.len() + 4;
+        }
+        let utf8 = |name: &'a [u8], value: &'a [u8]| -> Result<(&'a str, &'a str), LabelError> {
             let name = std::str::from_utf8(name).map_err(|_| LabelError::InvalidUtf8 {
                 name: String::from_utf8_lossy(name).into_owned(),
             })?;
             let value = std::str::from_utf8(value).map_err(|_| LabelError::InvalidUtf8 {
                 name: name.to_owned(),
             })?;
-            strs.push((name, value));
+            Ok((name, value))
+        };
+        if sorted {
+            let mut strs = it.map(|(n, v)| utf8(n, v));
+            let mut err = None;
+            let labels = Self::encode_sorted(
+                std::iter::from_fn(|| match strs.next()? {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        err = Some(e);
+                        None
+                    }
+                }),
+                size,
+            );
+            return match err {
+                Some(e) => Err(e),
+                None => labels,
+            };
         }
+        let strs = it.map(|(n, v)| utf8(n, v)).collect::<Result<Vec<_>, _>>()?;
         Self::new(strs)
     }
 
     fn from_sorted_pairs<'a>(
         pairs: impl Iterator<Item = (&'a str, &'a str)>,
     ) -> Result<Labels, LabelError> {
-        let mut data = Vec::with_capacity(64);
+        Self::encode_sorted(pairs, 64)
+    }
+
+    /// Validates and encodes pairs sorted by name; `capacity` is a size hint in bytes.
+    fn encode_sorted<'a>(
+        pairs: impl Iterator<Item = (&'a str, &'a str)>,
+        capacity: usize,
+    ) -> Result<Labels, LabelError> {
+        let mut data = Vec::with_capacity(capacity);
         let mut prev: Option<&str> = None;
         for (name, value) in pairs.filter(|(_, v)| !v.is_empty()) {
             if name.is_empty() {
@@ -139,6 +180,23 @@ impl Labels {
     /// The metric name (`__name__`), if any.
     pub fn metric_name(&self) -> Option<&str> {
         self.get(METRIC_NAME)
+    }
+
+    /// Whether the set has a `__name__` label (without decoding any value).
+    pub fn has_metric_name(&self) -> bool {
+        let mut rest: &[u8] = &self.data;
+        while let Some((len, n)) = varint::uvarint(rest) {
+            let name = &rest[n..n + len as usize];
+            rest = &rest[n + len as usize..];
+            if name == METRIC_NAME.as_bytes() {
+                return true;
+            }
+            let Some((vlen, m)) = varint::uvarint(rest) else {
+                break;
+            };
+            rest = &rest[m + vlen as usize..];
+        }
+        false
     }
 
     /// Number of labels.
@@ -299,5 +357,23 @@ mod tests {
     fn raw_bytes_must_be_utf8() {
         let err = Labels::from_raw([(&b"job"[..], &b"\xff"[..])]).unwrap_err();
         assert_eq!(err.to_string(), r#"label "job" is not valid UTF-8"#);
+        let err =
+            Labels::from_raw([(&b"a"[..], &b"1"[..]), (&b"\xfe"[..], &b"2"[..])]).unwrap_err();
+        assert!(matches!(err, LabelError::InvalidUtf8 { .. }), "{err}");
+    }
+
+    #[test]
+    fn raw_pairs_sorted_or_not_give_the_same_set() {
+        let sorted = [(&b"__name__"[..], &b"up"[..]), (&b"job"[..], &b"a"[..])];
+        let unsorted = [sorted[1], sorted[0]];
+        assert_eq!(
+            Labels::from_raw(sorted).unwrap(),
+            Labels::from_raw(unsorted).unwrap()
+        );
+        let dup = [(&b"a"[..], &b"1"[..]), (&b"a"[..], &b"2"[..])];
+        assert_eq!(
+            Labels::from_raw(dup).unwrap_err().to_string(),
+            r#"duplicate label name "a""#
+        );
     }
 }

@@ -164,8 +164,8 @@ pub fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> v1::TimeSeries
         labels: labels
             .iter()
             .map(|(n, v)| v1::Label {
-                name: n.as_bytes().to_vec(),
-                value: v.as_bytes().to_vec(),
+                name: prost::bytes::Bytes::copy_from_slice(n.as_bytes()),
+                value: prost::bytes::Bytes::copy_from_slice(v.as_bytes()),
             })
             .collect(),
         samples: samples

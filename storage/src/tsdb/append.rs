@@ -2,19 +2,19 @@
 //!
 //! Commit order matters for crash safety (see `maintenance.rs` for the checkpoint side):
 //! 1. apply every staged sample to its head series under the shard lock, deciding accept or
-//!    reject, sealing chunks that fill up (kept in `pending` until written);
+//!    reject; a chunk that fills up is cut into the series' `pending` list (the maintenance
+//!    thread seals and writes it later; until the next checkpoint the WAL covers it);
 //! 2. take a WAL sequence number *after* applying, so a checkpoint that starts later than the
 //!    number was taken always sees these samples in the head;
-//! 3. write one batch: the WAL record, labels and postings of series not yet persisted, and
-//!    every sealed chunk; return only once RocksDB has it in its write-ahead log;
-//! 4. drop the written chunks from `pending`.
+//! 3. write one batch: the WAL record, and labels and postings of series not yet persisted;
+//!    return only once RocksDB has it in its write-ahead log.
 
 use std::sync::atomic::Ordering;
 
 use rocksdb::WriteBatch;
 
-use super::head::{Applied, Head, PendingChunk};
-use super::keys::{self, CF_CHUNKS, CF_POSTINGS, CF_SERIES, CF_WAL};
+use super::head::{Applied, Head, MemSeries};
+use super::keys::{self, CF_POSTINGS, CF_SERIES, CF_WAL};
 use super::postings::Delta;
 use super::wal::RecordBuilder;
 use super::Inner;
@@ -63,6 +63,32 @@ pub(super) fn persist_series(
     }
 }
 
+/// Applies one staged sample to its series, recording the outcome. Returns whether the
+/// series' open chunk was cut.
+fn apply(
+    series: &mut MemSeries,
+    index: usize,
+    s: &Staged,
+    report: &mut CommitReport,
+    accepted: &mut Vec<Sample>,
+) -> bool {
+    let series_max_t = series.max_t;
+    let (applied, cut) = series.append(s.t, s.v);
+    match applied {
+        Applied::Accepted => accepted.push(Sample::new(s.t, s.v)),
+        Applied::NoOp => report.accepted += 1,
+        Applied::Rejected(reason) => report.rejected.push(Rejection {
+            index,
+            reason,
+            t: s.t,
+            v: s.v,
+            series_max_t,
+        }),
+    }
+    report.accepted += usize::from(applied == Applied::Accepted);
+    cut
+}
+
 impl Appender for TsdbAppender<'_> {
     fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef> {
         let (id, created) = self.inner.head.get_or_create(labels);
@@ -101,7 +127,7 @@ impl Appender for TsdbAppender<'_> {
 
         let mut report = CommitReport::default();
         let mut record = RecordBuilder::new();
-        let mut sealed: Vec<(SeriesRef, PendingChunk)> = Vec::new();
+        let mut cut = 0usize;
         let mut new_series: Vec<(SeriesRef, Labels)> = Vec::new();
         let mut missing: Vec<usize> = Vec::new();
         let mut accepted: Vec<Sample> = Vec::new();
@@ -113,40 +139,23 @@ impl Appender for TsdbAppender<'_> {
             let mut shard = inner.head.shard_at(shard_no);
             while pos < order.len() && Head::shard_of(samples[order[pos] as usize].id) == shard_no {
                 let id = samples[order[pos] as usize].id;
+                let run = pos..pos
+                    + order[pos..]
+                        .iter()
+                        .take_while(|&&i| samples[i as usize].id == id)
+                        .count();
+                pos = run.end;
                 let Some(series) = shard.get_mut(&id) else {
                     // Removed by retention after `append`: handled below, outside the lock.
-                    while pos < order.len() && samples[order[pos] as usize].id == id {
-                        missing.push(order[pos] as usize);
-                        pos += 1;
-                    }
+                    missing.extend(order[run].iter().map(|&i| i as usize));
                     continue;
                 };
                 accepted.clear();
-                while pos < order.len() && samples[order[pos] as usize].id == id {
-                    let idx = order[pos] as usize;
-                    let s = &samples[idx];
-                    let series_max_t = series.max_t;
-                    let (applied, chunk) = series.append(s.t, s.v);
-                    match applied {
-                        Applied::Accepted => {
-                            accepted.push(Sample::new(s.t, s.v));
-                            max_t = max_t.max(s.t);
-                        }
-                        Applied::NoOp => report.accepted += 1,
-                        Applied::Rejected(reason) => report.rejected.push(Rejection {
-                            index: idx,
-                            reason,
-                            t: s.t,
-                            v: s.v,
-                            series_max_t,
-                        }),
-                    }
-                    if let Some(c) = chunk {
-                        sealed.push((id, c));
-                    }
-                    pos += 1;
+                for &idx in &order[run] {
+                    let (s, idx) = (&samples[idx as usize], idx as usize);
+                    cut += usize::from(apply(series, idx, s, &mut report, &mut accepted));
                 }
-                report.accepted += accepted.len();
+                max_t = max_t.max(accepted.last().map_or(i64::MIN, |s| s.t));
                 record.add_series(id, &accepted);
                 if !series.persisted && series.has_samples() {
                     series.persisted = true;
@@ -164,25 +173,10 @@ impl Appender for TsdbAppender<'_> {
             let (id, _) = inner.head.get_or_create(l);
             let mut shard = inner.head.shard(id);
             let series = shard.get_mut(&id).expect("just created");
-            let series_max_t = series.max_t;
-            match series.append(s.t, s.v) {
-                (Applied::Accepted, chunk) => {
-                    report.accepted += 1;
-                    max_t = max_t.max(s.t);
-                    record.add_series(id, &[Sample::new(s.t, s.v)]);
-                    if let Some(c) = chunk {
-                        sealed.push((id, c));
-                    }
-                }
-                (Applied::NoOp, _) => report.accepted += 1,
-                (Applied::Rejected(reason), _) => report.rejected.push(Rejection {
-                    index: idx,
-                    reason,
-                    t: s.t,
-                    v: s.v,
-                    series_max_t,
-                }),
-            }
+            accepted.clear();
+            cut += usize::from(apply(series, idx, s, &mut report, &mut accepted));
+            max_t = max_t.max(accepted.last().map_or(i64::MIN, |s| s.t));
+            record.add_series(id, &accepted);
             if !series.persisted {
                 series.persisted = true;
                 new_series.push((id, series.labels.clone()));
@@ -201,10 +195,6 @@ impl Appender for TsdbAppender<'_> {
             for (id, labels) in &new_series {
                 persist_series(inner, &mut batch, *id, labels);
             }
-            let chunks = inner.cf(CF_CHUNKS);
-            for (id, c) in &sealed {
-                batch.put_cf(chunks, keys::chunk_key(*id, c.start), &c.bytes);
-            }
             if let Err(e) = inner.write(batch) {
                 // Not persisted after all: let a later commit or checkpoint write them.
                 for (id, _) in &new_series {
@@ -214,19 +204,13 @@ impl Appender for TsdbAppender<'_> {
                 }
                 return Err(e);
             }
-            for (id, c) in &sealed {
-                if let Some(s) = inner.head.shard(*id).get_mut(id) {
-                    s.chunk_written(c.start);
-                }
-            }
         }
+        inner.pending_chunks.fetch_add(cut, Ordering::Relaxed);
         inner.head.note_time(max_t);
         let c = &inner.counters;
         c.commits.fetch_add(1, Ordering::Relaxed);
         c.samples_appended
             .fetch_add(report.accepted as u64, Ordering::Relaxed);
-        c.chunks_sealed
-            .fetch_add(sealed.len() as u64, Ordering::Relaxed);
         for r in &report.rejected {
             match r.reason {
                 RejectReason::OutOfOrder => &c.samples_out_of_order,

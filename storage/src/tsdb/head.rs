@@ -11,9 +11,9 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
-use crate::chunk::{self, HeadChunk};
+use crate::chunk::HeadChunk;
 use crate::error::RejectReason;
 use crate::interface::{Sample, SeriesRef};
 use crate::labels::Labels;
@@ -72,11 +72,12 @@ impl IdList {
     }
 }
 
-/// A chunk sealed in memory whose write to RocksDB is in flight.
+/// A full (or idle) chunk cut from the series, waiting for the maintenance thread to seal it
+/// and write it to RocksDB. Until then the WAL holds its samples.
 #[derive(Debug, Clone)]
 pub struct PendingChunk {
     pub start: i64,
-    pub bytes: Arc<[u8]>,
+    pub chunk: HeadChunk,
 }
 
 /// What appending one sample did.
@@ -129,18 +130,19 @@ impl MemSeries {
         self.has_samples() && self.min_t <= maxt && self.max_t >= mint
     }
 
-    /// Appends one sample under the ordering rules. When this fills the open chunk, the chunk
-    /// is sealed, kept in `pending`, and returned so the caller can write it.
-    pub fn append(&mut self, t: i64, v: f64) -> (Applied, Option<PendingChunk>) {
+    /// Appends one sample under the ordering rules. Returns what happened and whether the open
+    /// chunk filled up and was cut into `pending` (sealing and writing it is the maintenance
+    /// thread's job, so appends stay cheap).
+    pub fn append(&mut self, t: i64, v: f64) -> (Applied, bool) {
         if self.has_samples() {
             if t < self.max_t {
-                return (Applied::Rejected(RejectReason::OutOfOrder), None);
+                return (Applied::Rejected(RejectReason::OutOfOrder), false);
             }
             if t == self.max_t {
                 return if v.to_bits() == self.last_v {
-                    (Applied::NoOp, None)
+                    (Applied::NoOp, false)
                 } else {
-                    (Applied::Rejected(RejectReason::Duplicate), None)
+                    (Applied::Rejected(RejectReason::Duplicate), false)
                 };
             }
         }
@@ -152,23 +154,22 @@ impl MemSeries {
         self.max_t = t;
         self.last_v = v.to_bits();
         self.dirty = true;
-        let sealed = if self.chunk.as_ref().is_some_and(HeadChunk::is_full) {
-            self.seal_open()
-        } else {
-            None
-        };
-        (Applied::Accepted, sealed)
+        let cut = self.chunk.as_ref().is_some_and(HeadChunk::is_full) && self.cut_open();
+        (Applied::Accepted, cut)
     }
 
-    /// Seals the open chunk (if any) into `pending` and returns it.
-    pub fn seal_open(&mut self) -> Option<PendingChunk> {
-        let c = self.chunk.take()?;
-        let p = PendingChunk {
-            start: c.min_t(),
-            bytes: c.seal().into(),
-        };
-        self.pending.push(p.clone());
-        Some(p)
+    /// Moves the open chunk (if any) to `pending`. Returns whether there was one.
+    pub fn cut_open(&mut self) -> bool {
+        match self.chunk.take() {
+            Some(chunk) => {
+                self.pending.push(PendingChunk {
+                    start: chunk.min_t(),
+                    chunk,
+                });
+                true
+            }
+            None => false,
+        }
     }
 
     /// Forgets a pending chunk once RocksDB has it.
@@ -178,15 +179,13 @@ impl MemSeries {
 
     /// Samples held in memory (pending chunks, then the open chunk) within `[mint, maxt]`.
     pub fn head_samples(&self, mint: i64, maxt: i64, out: &mut Vec<Sample>) {
-        for p in &self.pending {
-            // Pending chunks were sealed by this process; a decode failure is a bug, and the
-            // same chunk is also on its way to RocksDB, so skipping it loses nothing.
-            let _ = chunk::decode_into(&p.bytes, out);
-        }
-        if let Some(c) = &self.chunk {
-            if c.max_t() >= mint && c.min_t() <= maxt {
-                c.decode_into(out);
-            }
+        let chunks = self
+            .pending
+            .iter()
+            .map(|p| &p.chunk)
+            .chain(self.chunk.as_ref());
+        for c in chunks.filter(|c| c.max_t() >= mint && c.min_t() <= maxt) {
+            c.decode_into(out);
         }
     }
 
@@ -194,7 +193,11 @@ impl MemSeries {
     pub fn heap_size(&self) -> usize {
         self.labels.heap_size()
             + self.chunk.as_ref().map_or(0, HeadChunk::heap_size)
-            + self.pending.iter().map(|p| p.bytes.len()).sum::<usize>()
+            + self
+                .pending
+                .iter()
+                .map(|p| p.chunk.heap_size())
+                .sum::<usize>()
     }
 }
 

@@ -1,5 +1,9 @@
 //! Background maintenance: head checkpoints and retention.
 //!
+//! **Sealing.** Appends cut full chunks into each series' `pending` list; this thread seals them
+//! (picks the smallest encoding) and writes them to `chunks` whenever enough are waiting, and
+//! at every checkpoint. Until then their samples are covered by the WAL.
+//!
 //! **Checkpoint.** Read the WAL sequence counter `S` first, then walk every shard writing the
 //! state of each changed series (newest time, last value, open chunk sealed) to the `head`
 //! column family, along with any chunk still pending and labels not yet persisted. Open chunks
@@ -28,7 +32,7 @@ use std::time::{Duration, Instant};
 use rocksdb::WriteBatch;
 
 use super::append::persist_series;
-use super::head::{self, MemSeries};
+use super::head::{self, MemSeries, PendingChunk};
 use super::keys::{self, CF_CHUNKS, CF_HEAD, CF_POSTINGS, CF_SERIES, CF_WAL, META_CHECKPOINT};
 use super::postings::Delta;
 use super::Inner;
@@ -38,6 +42,9 @@ use crate::varint::{self, Reader};
 
 /// Flush a maintenance batch once it holds this many bytes.
 const BATCH_BYTES: usize = 4 << 20;
+
+/// Seal and write cut chunks once this many are waiting (about 10 MiB of head chunks).
+const PENDING_FLUSH_CHUNKS: usize = 32_768;
 
 /// What a checkpoint did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -92,14 +99,21 @@ pub(super) fn checkpoint(inner: &Inner) -> Result<CheckpointStats> {
     let seq = inner.next_seq.load(Ordering::SeqCst);
     let wal_bytes = inner.wal_bytes.swap(0, Ordering::Relaxed);
     let full = inner.full_checkpoint.swap(false, Ordering::SeqCst);
-    let result = write_states(inner, full, false).and_then(|mut stats| {
-        let mut batch = WriteBatch::default();
-        batch.put(META_CHECKPOINT, seq.to_be_bytes());
-        batch.delete_range_cf(inner.cf(CF_WAL), keys::wal_key(0), keys::wal_key(seq));
-        inner.write(batch)?;
-        stats.wal_seq = seq;
-        Ok(stats)
-    });
+    // Most pending chunks are sealed outside the shard locks first; write_states takes the
+    // rest under the locks, consistently with each series' state.
+    drop(_guard);
+    let flushed = flush_pending(inner);
+    let _guard = lock_maintenance(inner);
+    let result = flushed
+        .and_then(|_| write_states(inner, full, false))
+        .and_then(|mut stats| {
+            let mut batch = WriteBatch::default();
+            batch.put(META_CHECKPOINT, seq.to_be_bytes());
+            batch.delete_range_cf(inner.cf(CF_WAL), keys::wal_key(0), keys::wal_key(seq));
+            inner.write(batch)?;
+            stats.wal_seq = seq;
+            Ok(stats)
+        });
     if result.is_err() {
         inner.full_checkpoint.store(true, Ordering::SeqCst);
         inner.wal_bytes.fetch_add(wal_bytes, Ordering::Relaxed);
@@ -139,14 +153,15 @@ fn write_states(inner: &Inner, all: bool, seal_everything: bool) -> Result<Check
                     s.persisted = true;
                 }
                 let idle = s.chunk.as_ref().is_some_and(|c| c.max_t() < idle_before);
-                if (seal_everything || idle) && s.seal_open().is_some() {
-                    stats.chunks_sealed += 1;
+                if seal_everything || idle {
+                    s.cut_open();
                 }
                 let mut starts = Vec::new();
                 for p in &s.pending {
-                    batch.put_cf(chunks_cf, keys::chunk_key(id, p.start), &p.bytes);
+                    batch.put_cf(chunks_cf, keys::chunk_key(id, p.start), p.chunk.seal());
                     starts.push(p.start);
                 }
+                stats.chunks_sealed += starts.len();
                 batch.put_cf(head_cf, keys::series_key(id), encode_state(s));
                 s.dirty = false;
                 stats.series_written += 1;
@@ -157,16 +172,64 @@ fn write_states(inner: &Inner, all: bool, seal_everything: bool) -> Result<Check
         }
         if batch.size_in_bytes() >= BATCH_BYTES || i == head::SHARDS - 1 {
             inner.write(std::mem::take(&mut batch))?;
-            for (id, starts) in written.drain(..) {
-                if let Some(s) = inner.head.shard(id).get_mut(&id) {
-                    for start in starts {
-                        s.chunk_written(start);
-                    }
-                }
-            }
+            forget_written(inner, &mut written);
         }
     }
     Ok(stats)
+}
+
+/// Drops chunks from the series' pending lists once a write batch holding them is durable.
+fn forget_written(inner: &Inner, written: &mut Vec<(SeriesRef, Vec<i64>)>) {
+    let mut n = 0;
+    for (id, starts) in written.drain(..) {
+        if let Some(s) = inner.head.shard(id).get_mut(&id) {
+            n += starts.len();
+            for start in starts {
+                s.chunk_written(start);
+            }
+        }
+    }
+    inner.pending_chunks.fetch_sub(
+        n.min(inner.pending_chunks.load(Ordering::Relaxed)),
+        Ordering::Relaxed,
+    );
+    inner
+        .counters
+        .chunks_sealed
+        .fetch_add(n as u64, Ordering::Relaxed);
+}
+
+/// Seals and writes the chunks that appends have cut, without a full checkpoint. Chunks are
+/// copied out under the shard lock and sealed outside it, so appends are not held up; a query
+/// running meanwhile may see a chunk both in memory and on disk, which reads de-duplicate.
+pub(super) fn flush_pending(inner: &Inner) -> Result<usize> {
+    let _guard = lock_maintenance(inner);
+    let chunks_cf = inner.cf(CF_CHUNKS);
+    let mut total = 0;
+    let mut batch = WriteBatch::default();
+    let mut written: Vec<(SeriesRef, Vec<i64>)> = Vec::new();
+    for i in 0..head::SHARDS {
+        let copies: Vec<(SeriesRef, PendingChunk)> = {
+            let shard = inner.head.shard_at(i);
+            shard
+                .iter()
+                .flat_map(|(&id, s)| s.pending.iter().map(move |p| (id, p.clone())))
+                .collect()
+        };
+        for (id, p) in copies {
+            batch.put_cf(chunks_cf, keys::chunk_key(id, p.start), p.chunk.seal());
+            match written.last_mut() {
+                Some((last, starts)) if *last == id => starts.push(p.start),
+                _ => written.push((id, vec![p.start])),
+            }
+            total += 1;
+        }
+        if batch.size_in_bytes() >= BATCH_BYTES || i == head::SHARDS - 1 {
+            inner.write(std::mem::take(&mut batch))?;
+            forget_written(inner, &mut written);
+        }
+    }
+    Ok(total)
 }
 
 pub(super) fn apply_retention(inner: &Inner) -> Result<RetentionStats> {
@@ -250,6 +313,11 @@ pub(super) fn spawn(
                         .unwrap_or_else(|e| e.into_inner());
                     if *guard {
                         return;
+                    }
+                }
+                if inner.pending_chunks.load(Ordering::Relaxed) >= PENDING_FLUSH_CHUNKS {
+                    if let Err(e) = flush_pending(&inner) {
+                        tracing::error!(error = %e, "writing sealed chunks failed; will retry");
                     }
                 }
                 let wal_full =

@@ -21,7 +21,7 @@ mod recovery;
 mod wal;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -131,6 +131,8 @@ pub(crate) struct Inner {
     pub(crate) opts: Options,
     pub(crate) next_seq: AtomicU64,
     pub(crate) wal_bytes: AtomicU64,
+    /// Chunks cut by appends and not yet sealed and written.
+    pub(crate) pending_chunks: AtomicUsize,
     /// Retention cutoff: samples before this time are gone (or going).
     pub(crate) cutoff: Arc<AtomicI64>,
     /// Serialises checkpoints and retention runs.
@@ -265,6 +267,7 @@ impl Tsdb {
             opts,
             next_seq: AtomicU64::new(0),
             wal_bytes: AtomicU64::new(0),
+            pending_chunks: AtomicUsize::new(0),
             cutoff,
             maintenance: Mutex::new(()),
             full_checkpoint: AtomicBool::new(false),

@@ -8,12 +8,10 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use rocksdb::{IteratorMode, WriteBatch};
+use rocksdb::IteratorMode;
 
 use super::head::Applied;
-use super::keys::{
-    self, CF_CHUNKS, CF_HEAD, CF_SERIES, CF_WAL, FORMAT_VERSION, META_CHECKPOINT, META_FORMAT,
-};
+use super::keys::{self, CF_HEAD, CF_SERIES, CF_WAL, FORMAT_VERSION, META_CHECKPOINT, META_FORMAT};
 use super::maintenance::decode_state;
 use super::{wal, Inner};
 use crate::chunk::{self, HeadChunk};
@@ -125,7 +123,7 @@ pub(super) fn recover(inner: &Inner) -> Result<RecoveryStats> {
     };
     let total = last_seq.map_or(0, |l| l.saturating_sub(checkpoint) + 1);
     let mut next_seq = checkpoint;
-    let mut sealed = WriteBatch::default();
+    let mut cut_chunks = 0usize;
     let mut unknown_series = 0u64;
     for item in db.iterator_cf(
         wal_cf,
@@ -141,24 +139,20 @@ pub(super) fn recover(inner: &Inner) -> Result<RecoveryStats> {
                 return;
             };
             for x in samples {
-                let (applied, chunk) = s.append(x.t, x.v);
+                let (applied, cut) = s.append(x.t, x.v);
                 if applied == Applied::Accepted {
                     stats.samples_replayed += 1;
                     max_t = max_t.max(x.t);
                 }
-                if let Some(c) = chunk {
-                    sealed.put_cf(inner.cf(CF_CHUNKS), keys::chunk_key(id, c.start), &c.bytes);
-                    s.chunk_written(c.start);
-                }
+                cut_chunks += usize::from(cut);
             }
         })?;
         stats.wal_records += 1;
-        if sealed.size_in_bytes() > 4 << 20 {
-            inner.write(std::mem::take(&mut sealed))?;
-        }
         progress.tick("WAL records replayed", stats.wal_records, Some(total));
     }
-    inner.write(sealed)?;
+    inner
+        .pending_chunks
+        .fetch_add(cut_chunks, Ordering::Relaxed);
     if unknown_series > 0 {
         tracing::warn!(
             unknown_series,
