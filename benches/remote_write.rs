@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use augur_api::metadata::MetadataStore;
 use augur_api::proto::v1;
-use augur_api::remote_write::{decode_body, ingest, Version};
+use augur_api::remote_write::{decode_body, ingest, LabelCache, Version};
 use augur_storage::{Options, Tsdb};
 use augur_testdata::Generator;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -60,6 +60,7 @@ fn remote_write(c: &mut Criterion) {
     let dir = TempDir::new().unwrap();
     let db = Tsdb::open(dir.path(), Options::default()).unwrap();
     let meta = MetadataStore::default();
+    let cache = LabelCache::default();
     let mut gen = Generator::new(10_000, 1_700_000_000_000, 5);
     let mut group = c.benchmark_group("remote_write");
     group.throughput(Throughput::Elements(SAMPLES_PER_REQUEST as u64));
@@ -75,7 +76,7 @@ fn remote_write(c: &mut Criterion) {
                 let body = pending.pop().unwrap();
                 let start = Instant::now();
                 let req = decode_body(&body, Version::V1, 64 << 20).unwrap();
-                let out = ingest(&db, &meta, &req).unwrap();
+                let out = ingest(&db, &meta, &cache, &req).unwrap();
                 total += start.elapsed();
                 assert_eq!(out.samples_written as usize, SAMPLES_PER_REQUEST);
             }

@@ -17,7 +17,9 @@ static ALLOC: augur_api::GlobalAllocator = mimalloc::MiMalloc;
 #[command(
     name = "augur",
     version,
-    about = "Prometheus-compatible time-series store and rule engine"
+    about = "Prometheus-compatible time-series store and rule engine",
+    // A flag given twice takes its last value, so wrapper scripts can set defaults.
+    args_override_self = true
 )]
 struct Cli {
     #[command(subcommand)]
@@ -46,9 +48,12 @@ fn init_logging(level: &str) -> Result<()> {
     if !matches!(level, "trace" | "debug" | "info" | "warn" | "error") {
         anyhow::bail!("invalid --log.level {level:?}: use debug, info, warn or error");
     }
+    // Logs go to stderr, as Prometheus's do; colours only on a terminal.
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(level))
         .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     Ok(())
 }

@@ -11,12 +11,14 @@
 //!   silently;
 //! - native histogram samples are refused with a 400 (not supported yet) rather than stored.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+use std::sync::Mutex;
 
 use augur_storage::{Appendable, Labels, RejectReason};
 use prost::bytes::Bytes;
 use prost::Message;
+use xxhash_rust::xxh3::Xxh3;
 
 use crate::metadata::{type_name, Metadata, MetadataStore};
 use crate::proto::{v1, v2};
@@ -240,13 +242,72 @@ struct SeriesInput<'a> {
     metadata: Option<(String, Metadata)>,
 }
 
-/// Builds a series' labels from wire bytes; the error names the series.
-fn series_labels<'a, I>(pairs: I) -> Result<Labels, String>
+/// Label sets recently built from wire bytes, keyed by a hash of those bytes. Senders repeat
+/// the same series every scrape, so most series skip validation, encoding and allocation: a
+/// hit is confirmed by comparing the cached set with the wire bytes. Entries are only label
+/// sets (never series ids), so a stale entry is harmless; a full shard is simply emptied.
+#[derive(Debug)]
+pub struct LabelCache {
+    shards: Box<[Mutex<HashMap<u64, Labels>>]>,
+    per_shard: usize,
+}
+
+const CACHE_SHARDS: usize = 64;
+
+impl LabelCache {
+    /// A cache holding about `capacity` label sets.
+    pub fn new(capacity: usize) -> Self {
+        LabelCache {
+            shards: (0..CACHE_SHARDS)
+                .map(|_| Mutex::new(HashMap::new()))
+                .collect(),
+            per_shard: capacity.div_ceil(CACHE_SHARDS).max(1),
+        }
+    }
+
+    fn shard(&self, h: u64) -> std::sync::MutexGuard<'_, HashMap<u64, Labels>> {
+        self.shards[(h >> 58) as usize % CACHE_SHARDS]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Default for LabelCache {
+    fn default() -> Self {
+        LabelCache::new(1 << 20)
+    }
+}
+
+fn raw_hash<'a>(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> u64 {
+    let mut h = Xxh3::new();
+    for (n, v) in pairs {
+        h.update(&(n.len() as u32).to_le_bytes());
+        h.update(n);
+        h.update(&(v.len() as u32).to_le_bytes());
+        h.update(v);
+    }
+    h.digest()
+}
+
+/// Builds a series' labels from wire bytes (or finds them in the cache); the error names the
+/// series.
+fn series_labels<'a, I>(cache: &LabelCache, pairs: I) -> Result<Labels, String>
 where
     I: Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
 {
+    let h = raw_hash(pairs.clone());
+    if let Some(l) = cache.shard(h).get(&h).filter(|l| l.eq_raw(pairs.clone())) {
+        return Ok(l.clone());
+    }
     match Labels::from_raw(pairs.clone()) {
-        Ok(l) if l.has_metric_name() => Ok(l),
+        Ok(l) if l.has_metric_name() => {
+            let mut shard = cache.shard(h);
+            if shard.len() >= cache.per_shard {
+                shard.clear();
+            }
+            shard.insert(h, l.clone());
+            Ok(l)
+        }
         Ok(_) => Err(format!(
             "series {} has no __name__ label",
             describe_raw(pairs)
@@ -258,8 +319,8 @@ where
     }
 }
 
-fn v1_series(ts: &v1::TimeSeries) -> SeriesInput<'_> {
-    let labels = series_labels(ts.labels.iter().map(|l| (&l.name[..], &l.value[..])));
+fn v1_series<'a>(cache: &LabelCache, ts: &'a v1::TimeSeries) -> SeriesInput<'a> {
+    let labels = series_labels(cache, ts.labels.iter().map(|l| (&l.name[..], &l.value[..])));
     SeriesInput {
         labels,
         samples: Samples::V1(&ts.samples),
@@ -269,7 +330,11 @@ fn v1_series(ts: &v1::TimeSeries) -> SeriesInput<'_> {
     }
 }
 
-fn v2_series<'a>(symbols: &'a [Bytes], ts: &'a v2::TimeSeries) -> SeriesInput<'a> {
+fn v2_series<'a>(
+    cache: &LabelCache,
+    symbols: &'a [Bytes],
+    ts: &'a v2::TimeSeries,
+) -> SeriesInput<'a> {
     let sym = |i: u32| symbols.get(i as usize).map(|b| &b[..]);
     let labels = (|| {
         if !ts.labels_refs.len().is_multiple_of(2) {
@@ -289,7 +354,7 @@ fn v2_series<'a>(symbols: &'a [Bytes], ts: &'a v2::TimeSeries) -> SeriesInput<'a
                 }
             }
         }
-        series_labels(pairs.iter().copied())
+        series_labels(cache, pairs.iter().copied())
     })();
     let metadata = match (&labels, &ts.metadata) {
         (Ok(l), Some(md)) if md.r#type != 0 || md.help_ref != 0 || md.unit_ref != 0 => {
@@ -323,6 +388,7 @@ fn v2_series<'a>(symbols: &'a [Bytes], ts: &'a v2::TimeSeries) -> SeriesInput<'a
 pub fn ingest(
     db: &dyn Appendable,
     meta: &MetadataStore,
+    cache: &LabelCache,
     req: &Request,
 ) -> Result<WriteOutcome, WriteError> {
     let mut out = WriteOutcome::default();
@@ -338,12 +404,12 @@ pub fn ingest(
                     },
                 );
             }
-            r.timeseries.iter().map(v1_series).collect()
+            r.timeseries.iter().map(|ts| v1_series(cache, ts)).collect()
         }
         Request::V2(r) => r
             .timeseries
             .iter()
-            .map(|ts| v2_series(&r.symbols, ts))
+            .map(|ts| v2_series(cache, &r.symbols, ts))
             .collect(),
     };
 

@@ -35,6 +35,7 @@ pub struct AppState {
     db: Arc<OnceLock<Arc<Tsdb>>>,
     config: RwLock<Arc<Config>>,
     pub metadata: MetadataStore,
+    pub label_cache: remote_write::LabelCache,
     pub metrics: Metrics,
     pub started: SystemTime,
     /// (last reload succeeded, when the config was last loaded successfully).
@@ -131,6 +132,7 @@ impl Server {
             db,
             config: RwLock::new(Arc::new(config)),
             metadata: MetadataStore::default(),
+            label_cache: remote_write::LabelCache::default(),
             metrics,
             started: SystemTime::now(),
             last_reload: Mutex::new((true, SystemTime::now())),
@@ -404,7 +406,7 @@ async fn handle_write(
     let st = Arc::clone(st);
     tokio::task::spawn_blocking(move || {
         let req = remote_write::decode_body(&bytes, version, limit.saturating_mul(4))?;
-        remote_write::ingest(db.as_ref(), &st.metadata, &req)
+        remote_write::ingest(db.as_ref(), &st.metadata, &st.label_cache, &req)
     })
     .await
     .map_err(|e| WriteError::Internal(format!("write task failed: {e}")))?

@@ -182,6 +182,28 @@ impl Labels {
         self.get(METRIC_NAME)
     }
 
+    /// Whether these labels are exactly `pairs`, in order, compared as bytes (no decoding).
+    /// Used to recognise a label set seen before straight from wire bytes.
+    pub fn eq_raw<'a>(&self, pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> bool {
+        let mut rest: &[u8] = &self.data;
+        for (name, value) in pairs {
+            if value.is_empty() {
+                return false;
+            }
+            for want in [name, value] {
+                let Some((len, k)) = varint::uvarint(rest) else {
+                    return false;
+                };
+                let end = k + len as usize;
+                if rest.get(k..end) != Some(want) {
+                    return false;
+                }
+                rest = &rest[end..];
+            }
+        }
+        rest.is_empty()
+    }
+
     /// Whether the set has a `__name__` label (without decoding any value).
     pub fn has_metric_name(&self) -> bool {
         let mut rest: &[u8] = &self.data;
@@ -360,6 +382,21 @@ mod tests {
         let err =
             Labels::from_raw([(&b"a"[..], &b"1"[..]), (&b"\xfe"[..], &b"2"[..])]).unwrap_err();
         assert!(matches!(err, LabelError::InvalidUtf8 { .. }), "{err}");
+    }
+
+    #[test]
+    fn compares_with_raw_pairs() {
+        let l = Labels::new([("__name__", "up"), ("job", "a")]).unwrap();
+        let raw = |p: &[(&'static str, &'static str)]| {
+            p.iter()
+                .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
+                .collect::<Vec<_>>()
+        };
+        assert!(l.eq_raw(raw(&[("__name__", "up"), ("job", "a")]).into_iter()));
+        assert!(!l.eq_raw(raw(&[("__name__", "up")]).into_iter()));
+        assert!(!l.eq_raw(raw(&[("__name__", "up"), ("job", "a"), ("x", "1")]).into_iter()));
+        assert!(!l.eq_raw(raw(&[("job", "a"), ("__name__", "up")]).into_iter()));
+        assert!(!l.eq_raw(raw(&[("__name__", "up"), ("job", "b")]).into_iter()));
     }
 
     #[test]

@@ -120,11 +120,10 @@ impl Appender for TsdbAppender<'_> {
         }
         // Group by shard, then series, keeping append order within a series.
         let mut order: Vec<u32> = (0..samples.len() as u32).collect();
-        order.sort_by_key(|&i| {
+        order.sort_unstable_by_key(|&i| {
             let id = samples[i as usize].id;
-            (Head::shard_of(id), id)
+            (Head::shard_of(id), id, i)
         });
-
         let mut report = CommitReport::default();
         let mut record = RecordBuilder::new();
         let mut cut = 0usize;
