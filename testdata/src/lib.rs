@@ -4,11 +4,14 @@
 //! HTTP services would write, one scrape at a time (see [`Generator::scrape`]). The shapes are
 //! the ones that decide how well a TSDB compresses:
 //! - monotonic counters with bursty increments (`node_cpu_seconds_total` with two decimals,
-//!   byte counters, `http_requests_total`), some of them idle most of the time;
+//!   byte counters, `http_requests_total`): each scrape adds the counter's rate × 15 s with
+//!   ±10% normal noise, and now and then (5–15% of scrapes) a burst of 3–8×; some counters are
+//!   idle most of the time;
 //! - gauges with a few decimal digits (`node_load1`) and integer gauges (memory bytes);
 //! - constants (`up`, `node_exporter_build_info`);
 //! - classic histograms: cumulative `_bucket` counters with `le` labels, plus `_sum` (an
-//!   arbitrary float) and `_count`;
+//!   arbitrary float) and `_count`, fed by about 100 ± 10 requests per scrape (4× in bursts)
+//!   with log-uniform latencies;
 //! - a 15 s scrape interval per target with a random phase and a little jitter: 70% of scrapes
 //!   are exactly on time, the rest are off by 1–3 ms either way ([`Generator::without_jitter`]
 //!   gives the aligned timestamps Prometheus itself writes).
@@ -44,6 +47,11 @@ impl Rng {
     /// Uniform in [0, 1).
     pub fn f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Approximately standard normal (sum of twelve uniforms, minus six).
+    pub fn normal(&mut self) -> f64 {
+        (0..12).map(|_| self.f64()).sum::<f64>() - 6.0
     }
 
     /// Uniform in [0, n).
@@ -383,7 +391,7 @@ impl Target {
         let secs = SCRAPE_INTERVAL_MS as f64 / 1000.0;
         for h in &mut self.hist_incr {
             let burst = if rng.f64() < 0.1 { 4.0 } else { 1.0 };
-            let requests = (rng.below(200) as f64 * burst) as u64;
+            let requests = ((100.0 + 10.0 * rng.normal()).max(0.0) * burst) as u64;
             let mut counts = [0u64; 12];
             let mut sum = 0.0;
             for _ in 0..requests.min(64) {
@@ -410,7 +418,7 @@ impl Target {
                     let factor = if rng.f64() < burst {
                         3.0 + 5.0 * rng.f64()
                     } else {
-                        rng.f64() * 1.5
+                        (1.0 + 0.1 * rng.normal()).max(0.0)
                     };
                     let inc = round_to(rate * secs * factor, decimals);
                     s.value = round_to(s.value + inc, decimals);
