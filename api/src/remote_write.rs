@@ -460,6 +460,9 @@ pub fn ingest(
                 "out of order sample for series {labels}: timestamp {} is older than the newest sample {}",
                 r.t, r.series_max_t
             ),
+            RejectReason::OutOfBounds => {
+                format!("out of bounds: timestamp {} for series {labels} is not accepted", r.t)
+            }
             RejectReason::Duplicate => format!(
                 "duplicate sample for timestamp {} for series {labels}: overrides not allowed",
                 r.t

@@ -260,7 +260,7 @@ impl HeadChunk {
     /// Appends a sample. The caller guarantees `t > self.max_t()` and that the chunk is not full.
     pub fn append(&mut self, t: i64, v: f64) {
         debug_assert!(t > self.t_last && !self.is_full());
-        let delta = t - self.t_last;
+        let delta = t.wrapping_sub(self.t_last);
         if self.count == 1 {
             self.step = delta;
         } else {
@@ -327,7 +327,7 @@ impl HeadChunk {
                 };
                 self.step.wrapping_add(r)
             };
-            t += delta;
+            t = t.wrapping_add(delta);
             let Some(v) = xor.read_next(&mut vals) else {
                 return;
             };
@@ -467,10 +467,15 @@ fn decimal_form(samples: &[Sample]) -> Option<(u32, Vec<i64>)> {
                 return None;
             }
             let w = (s.v * pow).round();
-            if w.abs() >= 9_007_199_254_740_992.0 || (w / pow).to_bits() != s.v.to_bits() {
+            if w.abs() >= 9_007_199_254_740_992.0 {
                 continue 'scale;
             }
-            ints.push(w as i64);
+            // Decode exactly as the decoder will (from the integer), so -0.0 cannot pass.
+            let w = w as i64;
+            if (w as f64 / pow).to_bits() != s.v.to_bits() {
+                continue 'scale;
+            }
+            ints.push(w);
         }
         return Some((k, ints));
     }
@@ -747,6 +752,14 @@ mod tests {
         check(&s);
         let stale = &decode(&seal(&s)).unwrap()[0];
         assert_eq!(stale.v.to_bits(), STALE_NAN);
+    }
+
+    #[test]
+    fn negative_zero_survives_the_decimal_encoding() {
+        let zeros = series(|i| (i as i64 * 15_000, -0.0));
+        check(&zeros);
+        let mixed = series(|i| (i as i64 * 15_000, [0.0, -0.0, 1.5][i % 3]));
+        check(&mixed);
     }
 
     #[test]

@@ -74,6 +74,8 @@ pub enum RejectReason {
     OutOfOrder,
     /// The sample has the timestamp of the series' newest sample but a different value.
     Duplicate,
+    /// The timestamp is outside what the store accepts (`i64::MIN` is reserved).
+    OutOfBounds,
 }
 
 impl RejectReason {
@@ -82,6 +84,7 @@ impl RejectReason {
         match self {
             RejectReason::OutOfOrder => "out_of_order",
             RejectReason::Duplicate => "duplicate",
+            RejectReason::OutOfBounds => "out_of_bounds",
         }
     }
 }
@@ -91,6 +94,7 @@ impl fmt::Display for RejectReason {
         f.write_str(match self {
             RejectReason::OutOfOrder => "out of order sample",
             RejectReason::Duplicate => "duplicate sample for timestamp",
+            RejectReason::OutOfBounds => "out of bounds",
         })
     }
 }

@@ -91,11 +91,14 @@ fn ordering_rules_reject_per_sample_without_poisoning_the_batch() {
             (300, 3f64.to_bits())
         ]
     );
+    let report = write(&db, &[(&a, i64::MIN, 1.0)]);
+    assert_eq!(report.rejected[0].reason, RejectReason::OutOfBounds);
     let c = db.counters();
     assert_eq!(
         c.samples_out_of_order
             .load(std::sync::atomic::Ordering::Relaxed),
-        2
+        3,
+        "two out of order, one out of bounds"
     );
     assert_eq!(
         c.samples_duplicate

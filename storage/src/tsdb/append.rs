@@ -156,8 +156,9 @@ impl Appender for TsdbAppender<'_> {
                 }
                 max_t = max_t.max(accepted.last().map_or(i64::MIN, |s| s.t));
                 record.add_series(id, &accepted);
+                // Labels go with every commit until one that carried them is durable (an
+                // earlier commit that creates the series may still be in flight).
                 if !series.persisted && series.has_samples() {
-                    series.persisted = true;
                     new_series.push((id, series.labels.clone()));
                 }
             }
@@ -177,7 +178,6 @@ impl Appender for TsdbAppender<'_> {
             max_t = max_t.max(accepted.last().map_or(i64::MIN, |s| s.t));
             record.add_series(id, &accepted);
             if !series.persisted {
-                series.persisted = true;
                 new_series.push((id, series.labels.clone()));
             }
         }
@@ -194,14 +194,11 @@ impl Appender for TsdbAppender<'_> {
             for (id, labels) in &new_series {
                 persist_series(inner, &mut batch, *id, labels);
             }
-            if let Err(e) = inner.write(batch) {
-                // Not persisted after all: let a later commit or checkpoint write them.
-                for (id, _) in &new_series {
-                    if let Some(s) = inner.head.shard(*id).get_mut(id) {
-                        s.persisted = false;
-                    }
+            inner.write(batch)?;
+            for (id, _) in &new_series {
+                if let Some(s) = inner.head.shard(*id).get_mut(id) {
+                    s.persisted = true;
                 }
-                return Err(e);
             }
         }
         inner.pending_chunks.fetch_add(cut, Ordering::Relaxed);
@@ -212,7 +209,7 @@ impl Appender for TsdbAppender<'_> {
             .fetch_add(report.accepted as u64, Ordering::Relaxed);
         for r in &report.rejected {
             match r.reason {
-                RejectReason::OutOfOrder => &c.samples_out_of_order,
+                RejectReason::OutOfOrder | RejectReason::OutOfBounds => &c.samples_out_of_order,
                 RejectReason::Duplicate => &c.samples_duplicate,
             }
             .fetch_add(1, Ordering::Relaxed);

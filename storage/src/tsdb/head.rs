@@ -134,6 +134,10 @@ impl MemSeries {
     /// chunk filled up and was cut into `pending` (sealing and writing it is the maintenance
     /// thread's job, so appends stay cheap).
     pub fn append(&mut self, t: i64, v: f64) -> (Applied, bool) {
+        if t == i64::MIN {
+            // Reserved: `max_t == i64::MIN` means "no samples".
+            return (Applied::Rejected(RejectReason::OutOfBounds), false);
+        }
         if self.has_samples() {
             if t < self.max_t {
                 return (Applied::Rejected(RejectReason::OutOfOrder), false);

@@ -100,11 +100,9 @@ pub(super) fn checkpoint(inner: &Inner) -> Result<CheckpointStats> {
     let wal_bytes = inner.wal_bytes.swap(0, Ordering::Relaxed);
     let full = inner.full_checkpoint.swap(false, Ordering::SeqCst);
     // Most pending chunks are sealed outside the shard locks first; write_states takes the
-    // rest under the locks, consistently with each series' state.
-    drop(_guard);
-    let flushed = flush_pending(inner);
-    let _guard = lock_maintenance(inner);
-    let result = flushed
+    // rest under the locks, consistently with each series' state. The maintenance lock is
+    // held throughout, so no other checkpoint or flush interleaves.
+    let result = flush_pending_locked(inner)
         .and_then(|_| write_states(inner, full, false))
         .and_then(|mut stats| {
             let mut batch = WriteBatch::default();
@@ -126,20 +124,23 @@ pub(super) fn checkpoint(inner: &Inner) -> Result<CheckpointStats> {
 /// Seals every open chunk (not only idle ones) and writes the states.
 pub(super) fn seal_all(inner: &Inner) -> Result<()> {
     let _guard = lock_maintenance(inner);
-    write_states(inner, true, true).map(|_| ())
+    let result = write_states(inner, true, true).map(|_| ());
+    if result.is_err() {
+        inner.full_checkpoint.store(true, Ordering::SeqCst);
+    }
+    result
 }
 
 fn write_states(inner: &Inner, all: bool, seal_everything: bool) -> Result<CheckpointStats> {
-    let idle_before = inner
-        .head
-        .max_t()
+    let idle_before = super::capped_now(inner.head.max_t())
         .saturating_sub(inner.opts.idle_seal_after.as_millis() as i64);
     let head_cf = inner.cf(CF_HEAD);
     let chunks_cf = inner.cf(CF_CHUNKS);
     let mut stats = CheckpointStats::default();
     let mut batch = WriteBatch::default();
-    // Per-shard bookkeeping to apply once the batch is durable.
+    // Bookkeeping to apply once the batch is durable: chunks written, labels persisted.
     let mut written: Vec<(SeriesRef, Vec<i64>)> = Vec::new();
+    let mut labelled: Vec<SeriesRef> = Vec::new();
     for i in 0..head::SHARDS {
         {
             let mut shard = inner.head.shard_at(i);
@@ -150,7 +151,7 @@ fn write_states(inner: &Inner, all: bool, seal_everything: bool) -> Result<Check
                 }
                 if !s.persisted || all {
                     persist_series(inner, &mut batch, id, &s.labels);
-                    s.persisted = true;
+                    labelled.push(id);
                 }
                 let idle = s.chunk.as_ref().is_some_and(|c| c.max_t() < idle_before);
                 if seal_everything || idle {
@@ -173,8 +174,14 @@ fn write_states(inner: &Inner, all: bool, seal_everything: bool) -> Result<Check
         if batch.size_in_bytes() >= BATCH_BYTES || i == head::SHARDS - 1 {
             inner.write(std::mem::take(&mut batch))?;
             forget_written(inner, &mut written);
+            for id in labelled.drain(..) {
+                if let Some(s) = inner.head.shard(id).get_mut(&id) {
+                    s.persisted = true;
+                }
+            }
         }
     }
+    recount_pending(inner);
     Ok(stats)
 }
 
@@ -189,14 +196,26 @@ fn forget_written(inner: &Inner, written: &mut Vec<(SeriesRef, Vec<i64>)>) {
             }
         }
     }
-    inner.pending_chunks.fetch_sub(
-        n.min(inner.pending_chunks.load(Ordering::Relaxed)),
-        Ordering::Relaxed,
-    );
     inner
         .counters
         .chunks_sealed
         .fetch_add(n as u64, Ordering::Relaxed);
+}
+
+/// Sets the pending-chunk counter from the head (commits add to it as they cut; this keeps
+/// it from drifting).
+fn recount_pending(inner: &Inner) {
+    let n: usize = (0..head::SHARDS)
+        .map(|i| {
+            inner
+                .head
+                .shard_at(i)
+                .values()
+                .map(|s| s.pending.len())
+                .sum::<usize>()
+        })
+        .sum();
+    inner.pending_chunks.store(n, Ordering::Relaxed);
 }
 
 /// Seals and writes the chunks that appends have cut, without a full checkpoint. Chunks are
@@ -204,6 +223,11 @@ fn forget_written(inner: &Inner, written: &mut Vec<(SeriesRef, Vec<i64>)>) {
 /// running meanwhile may see a chunk both in memory and on disk, which reads de-duplicate.
 pub(super) fn flush_pending(inner: &Inner) -> Result<usize> {
     let _guard = lock_maintenance(inner);
+    flush_pending_locked(inner)
+}
+
+/// [`flush_pending`] for a caller that holds the maintenance lock.
+fn flush_pending_locked(inner: &Inner) -> Result<usize> {
     let chunks_cf = inner.cf(CF_CHUNKS);
     let mut total = 0;
     let mut batch = WriteBatch::default();
@@ -213,6 +237,9 @@ pub(super) fn flush_pending(inner: &Inner) -> Result<usize> {
             let shard = inner.head.shard_at(i);
             shard
                 .iter()
+                // Chunks of a series whose labels are not durable yet wait for the checkpoint,
+                // which writes them together with the labels.
+                .filter(|(_, s)| s.persisted)
                 .flat_map(|(&id, s)| s.pending.iter().map(move |p| (id, p.clone())))
                 .collect()
         };
@@ -229,6 +256,7 @@ pub(super) fn flush_pending(inner: &Inner) -> Result<usize> {
             forget_written(inner, &mut written);
         }
     }
+    recount_pending(inner);
     Ok(total)
 }
 
@@ -238,7 +266,7 @@ pub(super) fn apply_retention(inner: &Inner) -> Result<RetentionStats> {
     if max_t == i64::MIN {
         return Ok(RetentionStats::default());
     }
-    let cutoff = max_t.saturating_sub(inner.opts.retention.as_millis() as i64);
+    let cutoff = super::retention_cutoff(inner, max_t);
     inner.cutoff.fetch_max(cutoff, Ordering::SeqCst);
 
     let mut stale = Vec::new();

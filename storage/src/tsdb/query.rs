@@ -25,6 +25,9 @@ use crate::matcher::{Matcher, ValueHint};
 
 type RawIter<'a> = DBRawIteratorWithThreadMode<'a, rocksdb::DB>;
 
+/// Series read per RocksDB iterator in `select` (see there why iterators are per batch).
+const SELECT_BATCH: usize = 256;
+
 pub(super) struct TsdbQuerier<'a> {
     inner: &'a Inner,
     mint: i64,
@@ -231,28 +234,33 @@ impl Querier for TsdbQuerier<'_> {
         if matchers.is_empty() || self.mint > self.maxt {
             return Ok(Vec::new());
         }
-        let ids = self.postings_for(matchers)?;
-        let mut it = self.inner.db.raw_iterator_cf(self.inner.cf(CF_CHUNKS));
+        let ids: Vec<SeriesRef> = self.postings_for(matchers)?.iter().collect();
         let mut out = Vec::new();
-        let mut head = Vec::new();
-        for id in ids.iter() {
-            head.clear();
-            let labels = {
+        // Per batch: read the head first, then open a RocksDB iterator. An iterator sees the
+        // data as of its creation, so a chunk the maintenance thread writes (and drops from
+        // the head) after the head read is still visible to it.
+        for batch in ids.chunks(SELECT_BATCH) {
+            let mut heads = Vec::with_capacity(batch.len());
+            for &id in batch {
                 let shard = self.inner.head.shard(id);
                 let Some(s) = shard.get(&id) else { continue };
                 if !s.overlaps(self.mint, self.maxt) {
                     continue;
                 }
+                let mut head = Vec::new();
                 s.head_samples(self.mint, self.maxt, &mut head);
-                s.labels.clone()
-            };
-            let mut samples = Vec::new();
-            self.read_chunks(&mut it, id, &mut samples)?;
-            samples.append(&mut head);
-            normalise(&mut samples);
-            samples.retain(|s| s.t >= self.mint && s.t <= self.maxt);
-            if !samples.is_empty() {
-                out.push(Series { labels, samples });
+                heads.push((id, s.labels.clone(), head));
+            }
+            let mut it = self.inner.db.raw_iterator_cf(self.inner.cf(CF_CHUNKS));
+            for (id, labels, mut head) in heads {
+                let mut samples = Vec::new();
+                self.read_chunks(&mut it, id, &mut samples)?;
+                samples.append(&mut head);
+                normalise(&mut samples);
+                samples.retain(|s| s.t >= self.mint && s.t <= self.maxt);
+                if !samples.is_empty() {
+                    out.push(Series { labels, samples });
+                }
             }
         }
         out.sort_by(|a, b| a.labels.cmp(&b.labels));

@@ -5,6 +5,7 @@
 //! Replay applies samples with the append rules and silently skips those the state already
 //! holds (see `maintenance.rs` for why records may overlap the checkpoint).
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,7 @@ use super::maintenance::decode_state;
 use super::{wal, Inner};
 use crate::chunk::{self, HeadChunk};
 use crate::error::{Result, StorageError};
+use crate::interface::{Sample, SeriesRef};
 use crate::labels::Labels;
 
 /// What recovery found.
@@ -123,8 +125,11 @@ pub(super) fn recover(inner: &Inner) -> Result<RecoveryStats> {
     };
     let total = last_seq.map_or(0, |l| l.saturating_sub(checkpoint) + 1);
     let mut next_seq = checkpoint;
-    let mut cut_chunks = 0usize;
-    let mut unknown_series = 0u64;
+    // Records are numbered after their samples were applied, and one commit applies shard by
+    // shard, so two commits to the same series can be numbered in the opposite order to
+    // their applies. Per series, applied samples strictly increase in time; so the tail is
+    // gathered per series and replayed in time order, which is exactly apply order.
+    let mut tail: HashMap<SeriesRef, Vec<Sample>> = HashMap::new();
     for item in db.iterator_cf(
         wal_cf,
         IteratorMode::From(&keys::wal_key(checkpoint), rocksdb::Direction::Forward),
@@ -133,22 +138,31 @@ pub(super) fn recover(inner: &Inner) -> Result<RecoveryStats> {
         let seq = keys::parse_wal_key(&k).ok_or_else(|| StorageError::corrupt("wal", "bad key"))?;
         next_seq = next_seq.max(seq + 1);
         wal::decode(&v, |id, samples| {
-            let mut shard = inner.head.shard(id);
-            let Some(s) = shard.get_mut(&id) else {
-                unknown_series += 1;
-                return;
-            };
-            for x in samples {
-                let (applied, cut) = s.append(x.t, x.v);
-                if applied == Applied::Accepted {
-                    stats.samples_replayed += 1;
-                    max_t = max_t.max(x.t);
-                }
-                cut_chunks += usize::from(cut);
-            }
+            tail.entry(id).or_default().extend_from_slice(samples);
         })?;
         stats.wal_records += 1;
-        progress.tick("WAL records replayed", stats.wal_records, Some(total));
+        progress.tick("WAL records read", stats.wal_records, Some(total));
+    }
+    let mut cut_chunks = 0usize;
+    let mut unknown_series = 0u64;
+    let series_total = tail.len() as u64;
+    for (done, (id, mut samples)) in tail.into_iter().enumerate() {
+        let mut shard = inner.head.shard(id);
+        let Some(s) = shard.get_mut(&id) else {
+            unknown_series += 1;
+            continue;
+        };
+        samples.sort_by_key(|x| x.t);
+        for x in samples {
+            let (applied, cut) = s.append(x.t, x.v);
+            if applied == Applied::Accepted {
+                stats.samples_replayed += 1;
+                max_t = max_t.max(x.t);
+            }
+            cut_chunks += usize::from(cut);
+        }
+        drop(shard);
+        progress.tick("series replayed", done as u64 + 1, Some(series_total));
     }
     inner
         .pending_chunks
@@ -163,8 +177,9 @@ pub(super) fn recover(inner: &Inner) -> Result<RecoveryStats> {
     inner.head.note_time(max_t);
     if max_t != i64::MIN {
         // Hide samples past retention at once; the maintenance thread removes them.
-        let cutoff = max_t.saturating_sub(inner.opts.retention.as_millis() as i64);
-        inner.cutoff.fetch_max(cutoff, Ordering::SeqCst);
+        inner
+            .cutoff
+            .fetch_max(super::retention_cutoff(inner, max_t), Ordering::SeqCst);
     }
     stats.duration = started.elapsed();
     if stats.series > 0 {
