@@ -65,18 +65,32 @@ pub(super) fn persist_series(
 
 /// Applies one staged sample to its series, recording the outcome. Returns whether the
 /// series' open chunk was cut.
+/// Applies one staged sample to its series, recording the outcome; samples to log go to
+/// `logged`. A repeat of the newest sample is a no-op, but while `relog` is set (a WAL write
+/// failed since the last checkpoint, so the head may hold samples no log has) it is logged
+/// again, so acknowledging it never depends on a write that did not happen. Returns whether
+/// the series' open chunk was cut.
 fn apply(
     series: &mut MemSeries,
     index: usize,
     s: &Staged,
+    relog: bool,
     report: &mut CommitReport,
-    accepted: &mut Vec<Sample>,
+    logged: &mut Vec<Sample>,
 ) -> bool {
     let series_max_t = series.max_t;
     let (applied, cut) = series.append(s.t, s.v);
     match applied {
-        Applied::Accepted => accepted.push(Sample::new(s.t, s.v)),
-        Applied::NoOp => report.accepted += 1,
+        Applied::Accepted => {
+            logged.push(Sample::new(s.t, s.v));
+            report.accepted += 1;
+        }
+        Applied::NoOp => {
+            if relog {
+                logged.push(Sample::new(s.t, s.v));
+            }
+            report.accepted += 1;
+        }
         Applied::Rejected(reason) => report.rejected.push(Rejection {
             index,
             reason,
@@ -85,7 +99,6 @@ fn apply(
             series_max_t,
         }),
     }
-    report.accepted += usize::from(applied == Applied::Accepted);
     cut
 }
 
@@ -124,6 +137,7 @@ impl Appender for TsdbAppender<'_> {
             let id = samples[i as usize].id;
             (Head::shard_of(id), id, i)
         });
+        let relog = inner.relog_noops.load(Ordering::SeqCst);
         let mut report = CommitReport::default();
         let mut record = RecordBuilder::new();
         let mut cut = 0usize;
@@ -152,7 +166,7 @@ impl Appender for TsdbAppender<'_> {
                 accepted.clear();
                 for &idx in &order[run] {
                     let (s, idx) = (&samples[idx as usize], idx as usize);
-                    cut += usize::from(apply(series, idx, s, &mut report, &mut accepted));
+                    cut += usize::from(apply(series, idx, s, relog, &mut report, &mut accepted));
                 }
                 max_t = max_t.max(accepted.last().map_or(i64::MIN, |s| s.t));
                 record.add_series(id, &accepted);
@@ -174,7 +188,7 @@ impl Appender for TsdbAppender<'_> {
             let mut shard = inner.head.shard(id);
             let series = shard.get_mut(&id).expect("just created");
             accepted.clear();
-            cut += usize::from(apply(series, idx, s, &mut report, &mut accepted));
+            cut += usize::from(apply(series, idx, s, relog, &mut report, &mut accepted));
             max_t = max_t.max(accepted.last().map_or(i64::MIN, |s| s.t));
             record.add_series(id, &accepted);
             if !series.persisted {
@@ -194,7 +208,12 @@ impl Appender for TsdbAppender<'_> {
             for (id, labels) in &new_series {
                 persist_series(inner, &mut batch, *id, labels);
             }
-            inner.write(batch)?;
+            if let Err(e) = inner.write(batch) {
+                // The samples are in the head but in no log: until a checkpoint has written
+                // the head, repeats of them must be logged again (see `apply`).
+                inner.relog_noops.store(true, Ordering::SeqCst);
+                return Err(e);
+            }
             for (id, _) in &new_series {
                 if let Some(s) = inner.head.shard(*id).get_mut(id) {
                     s.persisted = true;

@@ -99,6 +99,9 @@ pub(super) fn checkpoint(inner: &Inner) -> Result<CheckpointStats> {
     let seq = inner.next_seq.load(Ordering::SeqCst);
     let wal_bytes = inner.wal_bytes.swap(0, Ordering::Relaxed);
     let full = inner.full_checkpoint.swap(false, Ordering::SeqCst);
+    // Samples a failed commit left in the head are written by this checkpoint's walk; a
+    // failure after this point sets the flag again.
+    let relog = inner.relog_noops.swap(false, Ordering::SeqCst);
     // Most pending chunks are sealed outside the shard locks first; write_states takes the
     // rest under the locks, consistently with each series' state. The maintenance lock is
     // held throughout, so no other checkpoint or flush interleaves.
@@ -114,6 +117,9 @@ pub(super) fn checkpoint(inner: &Inner) -> Result<CheckpointStats> {
         });
     if result.is_err() {
         inner.full_checkpoint.store(true, Ordering::SeqCst);
+        if relog {
+            inner.relog_noops.store(true, Ordering::SeqCst);
+        }
         inner.wal_bytes.fetch_add(wal_bytes, Ordering::Relaxed);
     } else {
         inner.counters.checkpoints.fetch_add(1, Ordering::Relaxed);

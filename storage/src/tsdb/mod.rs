@@ -139,6 +139,9 @@ pub(crate) struct Inner {
     pub(crate) maintenance: Mutex<()>,
     /// Set when a checkpoint failed part-way: the next one writes every series.
     pub(crate) full_checkpoint: AtomicBool,
+    /// Set when a commit's write failed (its samples stay in the head, unlogged); cleared by
+    /// the next checkpoint that succeeds. While set, no-op repeats are logged again.
+    pub(crate) relog_noops: AtomicBool,
     pub(crate) counters: Counters,
     pub(crate) write_opts: WriteOptions,
 }
@@ -286,6 +289,7 @@ impl Tsdb {
             cutoff,
             maintenance: Mutex::new(()),
             full_checkpoint: AtomicBool::new(false),
+            relog_noops: AtomicBool::new(false),
             counters: Counters::default(),
             write_opts,
         });
@@ -501,5 +505,46 @@ mod tests {
             .unwrap();
         let ts: Vec<i64> = got[0].samples.iter().map(|s| s.t).collect();
         assert_eq!(ts, [100, 200, 300]);
+    }
+
+    fn wal_records(db: &Tsdb) -> usize {
+        db.inner
+            .db
+            .iterator_cf(db.inner.cf(CF_WAL), rocksdb::IteratorMode::Start)
+            .count()
+    }
+
+    /// After a failed WAL write the head holds samples no log has; a sender's retry of them
+    /// is a no-op for the head but must be logged again before it is acknowledged.
+    #[test]
+    fn after_a_failed_write_no_op_repeats_are_logged_until_a_checkpoint() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let opts = Options {
+            background: false,
+            ..Options::default()
+        };
+        let db = Tsdb::open(dir.path(), opts).unwrap();
+        let x = Labels::new([("__name__", "x")]).unwrap();
+        let commit = |t: i64| {
+            let mut app = db.appender();
+            app.append(&x, t, 1.0).unwrap();
+            app.commit().unwrap()
+        };
+        commit(100);
+        let before = wal_records(&db);
+        commit(100);
+        assert_eq!(
+            wal_records(&db),
+            before,
+            "an ordinary repeat writes nothing"
+        );
+        db.inner.relog_noops.store(true, Ordering::SeqCst); // as a failed write leaves it
+        assert_eq!(commit(100).accepted, 1);
+        assert_eq!(wal_records(&db), before + 1, "the repeat is logged again");
+        db.checkpoint().unwrap();
+        assert!(
+            !db.inner.relog_noops.load(Ordering::SeqCst),
+            "a checkpoint persisted the head"
+        );
     }
 }
