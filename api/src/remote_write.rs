@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
-use augur_storage::{Appendable, Labels, RejectReason};
+use augur_storage::{Appendable, Labels, RejectReason, SeriesRef};
 use prost::bytes::Bytes;
 use prost::Message;
 use xxhash_rust::xxh3::Xxh3;
@@ -235,7 +235,7 @@ impl Samples<'_> {
 
 /// One series' worth of input, whatever the protocol.
 struct SeriesInput<'a> {
-    labels: Result<Labels, String>,
+    labels: Result<Resolved, String>,
     samples: Samples<'a>,
     histograms: usize,
     exemplars: usize,
@@ -248,11 +248,15 @@ struct SeriesInput<'a> {
 /// sets (never series ids), so a stale entry is harmless; a full shard is simply emptied.
 #[derive(Debug)]
 pub struct LabelCache {
-    shards: Box<[Mutex<HashMap<u64, Labels>>]>,
+    /// Hash of wire bytes → label set and the series ref the store returned for it (0 until
+    /// known). A cache belongs to one store: refs mean nothing to another.
+    shards: Box<[Mutex<CacheShard>]>,
     per_shard: usize,
 }
 
 const CACHE_SHARDS: usize = 64;
+
+type CacheShard = HashMap<u64, (Labels, SeriesRef)>;
 
 impl LabelCache {
     /// A cache holding about `capacity` label sets.
@@ -265,7 +269,7 @@ impl LabelCache {
         }
     }
 
-    fn shard(&self, h: u64) -> std::sync::MutexGuard<'_, HashMap<u64, Labels>> {
+    fn shard(&self, h: u64) -> std::sync::MutexGuard<'_, CacheShard> {
         self.shards[(h >> 58) as usize % CACHE_SHARDS]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -289,24 +293,45 @@ fn raw_hash<'a>(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> u64 {
     h.digest()
 }
 
+/// A series' labels, resolved from wire bytes.
+struct Resolved {
+    labels: Labels,
+    /// Key of the cache entry.
+    hash: u64,
+    /// The series ref from the cache, 0 if not known yet.
+    hint: SeriesRef,
+}
+
 /// Builds a series' labels from wire bytes (or finds them in the cache); the error names the
 /// series.
-fn series_labels<'a, I>(cache: &LabelCache, pairs: I) -> Result<Labels, String>
+fn series_labels<'a, I>(cache: &LabelCache, pairs: I) -> Result<Resolved, String>
 where
     I: Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
 {
-    let h = raw_hash(pairs.clone());
-    if let Some(l) = cache.shard(h).get(&h).filter(|l| l.eq_raw(pairs.clone())) {
-        return Ok(l.clone());
+    let hash = raw_hash(pairs.clone());
+    if let Some((labels, hint)) = cache
+        .shard(hash)
+        .get(&hash)
+        .filter(|(l, _)| l.eq_raw(pairs.clone()))
+    {
+        return Ok(Resolved {
+            labels: labels.clone(),
+            hash,
+            hint: *hint,
+        });
     }
     match Labels::from_raw(pairs.clone()) {
-        Ok(l) if l.has_metric_name() => {
-            let mut shard = cache.shard(h);
+        Ok(labels) if labels.has_metric_name() => {
+            let mut shard = cache.shard(hash);
             if shard.len() >= cache.per_shard {
                 shard.clear();
             }
-            shard.insert(h, l.clone());
-            Ok(l)
+            shard.insert(hash, (labels.clone(), 0));
+            Ok(Resolved {
+                labels,
+                hash,
+                hint: 0,
+            })
         }
         Ok(_) => Err(format!(
             "series {} has no __name__ label",
@@ -357,7 +382,9 @@ fn v2_series<'a>(
         series_labels(cache, pairs.iter().copied())
     })();
     let metadata = match (&labels, &ts.metadata) {
-        (Ok(l), Some(md)) if md.r#type != 0 || md.help_ref != 0 || md.unit_ref != 0 => {
+        (Ok(Resolved { labels: l, .. }), Some(md))
+            if md.r#type != 0 || md.help_ref != 0 || md.unit_ref != 0 =>
+        {
             let text = |r: u32| {
                 sym(r)
                     .map(|b| String::from_utf8_lossy(b).into_owned())
@@ -419,14 +446,15 @@ pub fn ingest(
     let mut origin: Vec<(u32, u32)> = Vec::new();
     for (i, s) in series.iter().enumerate() {
         let i = i as u32;
-        let labels = match &s.labels {
-            Ok(l) => l,
+        let resolved = match &s.labels {
+            Ok(r) => r,
             Err(msg) => {
                 let n = (s.samples.len() + s.histograms).max(1) as u64;
                 out.reject("invalid_labels", n, (i, 0), || msg.clone());
                 continue;
             }
         };
+        let labels = &resolved.labels;
         if let Some((metric, md)) = &s.metadata {
             meta.record(metric, md.clone());
         }
@@ -436,10 +464,21 @@ pub fn ingest(
         if s.exemplars > 0 {
             tracing::trace!(series = %labels, n = s.exemplars, "exemplars are not stored");
         }
+        let mut hint = resolved.hint;
         for j in 0..s.samples.len() {
             let (t, v) = s.samples.get(j);
-            app.append(labels, t, v)
+            let id = app
+                .append_hinted(hint, labels, t, v)
                 .map_err(|e| WriteError::Internal(format!("append failed: {e}")))?;
+            if hint == 0 {
+                // Remember the ref, so the next request skips the series lookup.
+                if let Some(entry) = cache.shard(resolved.hash).get_mut(&resolved.hash) {
+                    if &entry.0 == labels {
+                        entry.1 = id;
+                    }
+                }
+            }
+            hint = id;
             origin.push((i, j as u32));
         }
     }
@@ -452,7 +491,7 @@ pub fn ingest(
         let labels = series[at.0 as usize]
             .labels
             .as_ref()
-            .map(ToString::to_string)
+            .map(|r| r.labels.to_string())
             .unwrap_or_default();
         let reason = r.reason;
         out.reject(reason.as_str(), 1, at, || match reason {

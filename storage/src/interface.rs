@@ -74,6 +74,20 @@ pub trait Appender {
     /// Stages a sample for the series with these labels. The series is created if it is new.
     fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef>;
 
+    /// Like [`Appender::append`], with the ref an earlier append returned for these labels
+    /// as a hint, which saves looking the series up. A stale hint (the series was removed
+    /// since) is harmless: the labels decide. Never pass a ref returned for other labels.
+    fn append_hinted(
+        &mut self,
+        hint: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<SeriesRef> {
+        let _ = hint;
+        self.append(labels, t, v)
+    }
+
     /// Number of samples staged so far.
     fn len(&self) -> usize;
 

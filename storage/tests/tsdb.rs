@@ -459,3 +459,49 @@ fn invalid_matcher_regex_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_stale_series_hint_after_retention_still_lands_the_sample() {
+    let dir = TempDir::new().unwrap();
+    let hour = 3_600_000;
+    let db = Tsdb::open(
+        dir.path(),
+        Options {
+            background: false,
+            retention: std::time::Duration::from_secs(3600),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let old = labels(&[("__name__", "old")]);
+    let live = labels(&[("__name__", "live")]);
+    let mut app = db.appender();
+    let old_ref = app.append(&old, 0, 1.0).unwrap();
+    app.append(&live, 0, 1.0).unwrap();
+    app.commit().unwrap();
+    write(&db, &[(&live, 3 * hour, 2.0)]);
+    assert_eq!(db.apply_retention().unwrap().series_removed, 1);
+
+    // The hint names a series that no longer exists; the labels decide.
+    let mut app = db.appender();
+    let new_ref = app.append_hinted(old_ref, &old, 3 * hour, 5.0).unwrap();
+    assert_eq!(new_ref, old_ref, "the hint is taken as given until commit");
+    assert_eq!(app.commit().unwrap().accepted, 1);
+    assert_eq!(
+        select(&db, 0, 10 * hour, &[Matcher::equal("__name__", "old")]),
+        vec![("old{}".to_string(), vec![(3 * hour, 5f64.to_bits())])]
+    );
+    // And a hinted append with a live ref goes straight to its series.
+    let mut app = db.appender();
+    let r = app.append(&live, 4 * hour, 3.0).unwrap();
+    app.commit().unwrap();
+    let mut app = db.appender();
+    assert_eq!(app.append_hinted(r, &live, 5 * hour, 4.0).unwrap(), r);
+    app.commit().unwrap();
+    assert_eq!(
+        select(&db, 0, 10 * hour, &[Matcher::equal("__name__", "live")])[0]
+            .1
+            .len(),
+        3
+    );
+}

@@ -102,6 +102,15 @@ fn apply(
     cut
 }
 
+impl TsdbAppender<'_> {
+    fn stage(&mut self, id: SeriesRef, labels: &Labels, t: i64, v: f64) {
+        if self.labels.last().is_none_or(|(last, _)| *last != id) {
+            self.labels.push((id, labels.clone()));
+        }
+        self.samples.push(Staged { id, t, v });
+    }
+}
+
 impl Appender for TsdbAppender<'_> {
     fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef> {
         let (id, created) = self.inner.head.get_or_create(labels);
@@ -111,11 +120,24 @@ impl Appender for TsdbAppender<'_> {
                 .series_created
                 .fetch_add(1, Ordering::Relaxed);
         }
-        if self.labels.last().is_none_or(|(last, _)| *last != id) {
-            self.labels.push((id, labels.clone()));
-        }
-        self.samples.push(Staged { id, t, v });
+        self.stage(id, labels, t, v);
         Ok(id)
+    }
+
+    fn append_hinted(
+        &mut self,
+        hint: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<SeriesRef> {
+        // Ids are never reused while the process runs, so the hint names these labels'
+        // series or one that retention removed, which commit resolves again by labels.
+        if hint == 0 {
+            return self.append(labels, t, v);
+        }
+        self.stage(hint, labels, t, v);
+        Ok(hint)
     }
 
     fn len(&self) -> usize {
