@@ -16,6 +16,16 @@ fn open(dir: &TempDir) -> Tsdb {
     .unwrap()
 }
 
+/// A store with background work off and the given retention.
+fn open_with_retention(dir: &TempDir, secs: u64) -> Tsdb {
+    let opts = Options {
+        background: false,
+        retention: std::time::Duration::from_secs(secs),
+        ..Options::default()
+    };
+    Tsdb::open(dir.path(), opts).unwrap()
+}
+
 fn labels(pairs: &[(&str, &str)]) -> Labels {
     Labels::new(pairs.iter().copied()).unwrap()
 }
@@ -361,15 +371,7 @@ fn range_reads_merge_persisted_and_head_chunks_across_restart() {
 fn retention_drops_old_samples_and_forgets_dead_series() {
     let dir = TempDir::new().unwrap();
     let hour = 3_600_000;
-    let db = Tsdb::open(
-        dir.path(),
-        Options {
-            background: false,
-            retention: std::time::Duration::from_secs(2 * 3600),
-            ..Options::default()
-        },
-    )
-    .unwrap();
+    let db = open_with_retention(&dir, 2 * 3600);
     let dead = labels(&[("__name__", "dead"), ("pod", "gone")]);
     let live = labels(&[("__name__", "live")]);
     for n in 0..=(4 * 60) {
@@ -464,15 +466,7 @@ fn invalid_matcher_regex_is_a_clear_error() {
 fn a_stale_series_hint_after_retention_still_lands_the_sample() {
     let dir = TempDir::new().unwrap();
     let hour = 3_600_000;
-    let db = Tsdb::open(
-        dir.path(),
-        Options {
-            background: false,
-            retention: std::time::Duration::from_secs(3600),
-            ..Options::default()
-        },
-    )
-    .unwrap();
+    let db = open_with_retention(&dir, 3600);
     let old = labels(&[("__name__", "old")]);
     let live = labels(&[("__name__", "live")]);
     let mut app = db.appender();
