@@ -55,12 +55,19 @@ impl<S: Send + Sync> FromRequest<S> for Params {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+            .is_some_and(|ct| {
+                ct.to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+            });
         if req.method() == Method::POST && is_form {
             let body = axum::body::to_bytes(req.into_body(), 64 << 20)
                 .await
                 .map_err(|e| ApiError::BadData(format!("error parsing form values: {e}")))?;
-            pairs.extend(form_urlencoded::parse(&body).into_owned());
+            // Body values come first, so they win over the query string, as in Go's r.Form.
+            let mut form: Vec<(String, String)> =
+                form_urlencoded::parse(&body).into_owned().collect();
+            form.append(&mut pairs);
+            pairs = form;
         }
         Ok(Params(pairs))
     }

@@ -39,6 +39,14 @@ impl Serialize for PromDuration {
 
 pub use augur_engine::duration::format_duration;
 
+/// Secrets are shown as `<secret>` wherever the config is printed, as Prometheus does.
+fn secret<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(_) => s.serialize_str("<secret>"),
+        None => s.serialize_none(),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GlobalConfig {
@@ -110,7 +118,11 @@ pub struct StaticConfig {
 #[serde(deny_unknown_fields)]
 pub struct BasicAuth {
     pub username: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "secret"
+    )]
     pub password: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_file: Option<PathBuf>,
@@ -121,7 +133,11 @@ pub struct BasicAuth {
 pub struct Authorization {
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "secret"
+    )]
     pub credentials: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_file: Option<PathBuf>,
@@ -162,7 +178,11 @@ pub struct AlertmanagerConfig {
     pub basic_auth: Option<BasicAuth>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization: Option<Authorization>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "secret"
+    )]
     pub bearer_token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bearer_token_file: Option<PathBuf>,
@@ -215,22 +235,23 @@ pub struct Config {
     pub rule_files: Vec<String>,
     #[serde(default)]
     pub alerting: AlertingConfig,
-    // Prometheus sections Augur does not act on; accepted so prometheus.yml loads unchanged.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // Prometheus sections Augur does not act on; accepted so prometheus.yml loads unchanged,
+    // and never printed back (they may hold credentials).
+    #[serde(default, skip_serializing)]
     pub scrape_configs: Option<serde_yaml::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing)]
     pub scrape_config_files: Option<serde_yaml::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing)]
     pub remote_write: Option<serde_yaml::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing)]
     pub remote_read: Option<serde_yaml::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing)]
     pub storage: Option<serde_yaml::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing)]
     pub tracing: Option<serde_yaml::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing)]
     pub otlp: Option<serde_yaml::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing)]
     pub runtime: Option<serde_yaml::Value>,
 }
 
@@ -381,6 +402,21 @@ mod tests {
         assert_eq!(cfg.alerting.alertmanagers[0].path_prefix, "/");
         assert_eq!(cfg.ignored_sections(), ["scrape_configs"]);
         assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn printing_hides_secrets_and_ignored_sections() {
+        let cfg = parse(
+            "alerting:\n  alertmanagers:\n    - basic_auth: {username: u, password: hunter2}\n      bearer_token: tok\n\
+             remote_write:\n  - url: http://x\n    basic_auth: {username: u, password: hunter2}\n",
+        )
+        .unwrap();
+        let yaml = serde_yaml::to_string(&cfg).unwrap();
+        assert!(
+            !yaml.contains("hunter2") && !yaml.contains("tok\n"),
+            "{yaml}"
+        );
+        assert!(yaml.contains("password: <secret>"), "{yaml}");
     }
 
     #[test]

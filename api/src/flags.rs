@@ -7,6 +7,19 @@ use std::path::PathBuf;
 use crate::config::format_duration;
 use crate::params::parse_prometheus_duration;
 
+/// `--storage.tsdb.retention.time`: 0 means the 15-day default, as in Prometheus.
+fn retention(s: &str) -> Result<i64, String> {
+    duration(s).map(|ms| if ms == 0 { 15 * 86_400_000 } else { ms })
+}
+
+/// `--web.listen-address`: an empty host (`:9090`) means every interface, as in Go.
+fn listen_address(s: &str) -> Result<String, String> {
+    Ok(match s.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => s.to_owned(),
+    })
+}
+
 fn duration(s: &str) -> Result<i64, String> {
     parse_prometheus_duration(s)
         .ok_or_else(|| format!("not a valid duration: {s:?} (use e.g. 15d, 5m, 1h30m)"))
@@ -19,7 +32,7 @@ pub struct ServeArgs {
     #[arg(long = "config.file", default_value = "augur.yml")]
     pub config_file: PathBuf,
     /// Address to listen on for the HTTP API, remote write and /metrics.
-    #[arg(long = "web.listen-address", default_value = "127.0.0.1:9090")]
+    #[arg(long = "web.listen-address", default_value = "127.0.0.1:9090", value_parser = listen_address)]
     pub listen_address: String,
     /// URL under which Augur is reachable from outside (used in alert links).
     #[arg(long = "web.external-url")]
@@ -28,7 +41,7 @@ pub struct ServeArgs {
     #[arg(long = "storage.tsdb.path", default_value = "./data")]
     pub tsdb_path: PathBuf,
     /// How long to keep samples.
-    #[arg(long = "storage.tsdb.retention.time", default_value = "15d", value_parser = duration)]
+    #[arg(long = "storage.tsdb.retention.time", default_value = "15d", value_parser = retention)]
     pub retention_ms: i64,
     /// How far back an instant selector looks for a sample.
     #[arg(long = "query.lookback-delta", default_value = "5m", value_parser = duration)]
@@ -86,5 +99,36 @@ impl ServeArgs {
         put("web.enable-remote-write-receiver", "true".into());
         put("log.level", self.log_level.clone());
         m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct W {
+        #[command(flatten)]
+        a: ServeArgs,
+    }
+
+    #[test]
+    fn prometheus_conventions() {
+        let a = W::parse_from([
+            "augur",
+            "--web.listen-address=:9091",
+            "--storage.tsdb.retention.time=0",
+        ])
+        .a;
+        assert_eq!(a.listen_address, "0.0.0.0:9091");
+        assert_eq!(
+            a.retention_ms,
+            15 * 86_400_000,
+            "0 means the default, as in Prometheus"
+        );
+        let a = W::parse_from(["augur"]).a;
+        assert_eq!(a.listen_address, "127.0.0.1:9090");
+        assert_eq!(a.flag_map()["storage.tsdb.retention.time"], "15d");
     }
 }

@@ -50,6 +50,9 @@ pub enum WriteError {
     Unavailable(String),
 }
 
+/// Samples further ahead of the wall clock than this are refused, as Prometheus does.
+pub const MAX_AHEAD_MS: i64 = 10 * 60_000;
+
 const V1_PROTO: &str = "prometheus.WriteRequest";
 const V2_PROTO: &str = "io.prometheus.write.v2.Request";
 
@@ -440,6 +443,10 @@ pub fn ingest(
             .collect(),
     };
 
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let too_new = now_ms.saturating_add(MAX_AHEAD_MS);
     let mut app = db.appender();
     // For each staged sample, the series and sample index it came from (to name it in
     // rejections and order them).
@@ -467,6 +474,15 @@ pub fn ingest(
         let mut hint = resolved.hint;
         for j in 0..s.samples.len() {
             let (t, v) = s.samples.get(j);
+            if t > too_new {
+                // One such sample would make every on-time sample after it out of order.
+                out.reject("out_of_bounds", 1, (i, j as u32), || {
+                    format!(
+                        "out of bounds: timestamp {t} for series {labels} is more than 10m ahead of this server's clock ({now_ms})"
+                    )
+                });
+                continue;
+            }
             let id = app
                 .append_hinted(hint, labels, t, v)
                 .map_err(|e| WriteError::Internal(format!("append failed: {e}")))?;
@@ -500,7 +516,7 @@ pub fn ingest(
                 r.t, r.series_max_t
             ),
             RejectReason::OutOfBounds => {
-                format!("out of bounds: timestamp {} for series {labels} is not accepted", r.t)
+                format!("out of bounds: timestamp {} for series {labels} is older than the retention period", r.t)
             }
             RejectReason::Duplicate => format!(
                 "duplicate sample for timestamp {} for series {labels}: overrides not allowed",

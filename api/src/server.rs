@@ -28,6 +28,12 @@ use crate::metadata::MetadataStore;
 use crate::metrics::{HandlerLabels, Metrics, RequestLabels, TsdbCollector};
 use crate::remote_write::{self, WriteError};
 
+/// Remote-write requests processed at once; more wait up to [`WRITE_QUEUE_WAIT`].
+const WRITE_SLOTS: usize = 8;
+const WRITE_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long shutdown waits for open connections before closing them.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Shared by every handler.
 #[derive(Debug)]
 pub struct AppState {
@@ -36,6 +42,8 @@ pub struct AppState {
     config: RwLock<Arc<Config>>,
     pub metadata: MetadataStore,
     pub label_cache: remote_write::LabelCache,
+    /// Remote-write requests being decoded or ingested at once.
+    write_slots: Arc<tokio::sync::Semaphore>,
     pub metrics: Metrics,
     pub started: SystemTime,
     /// (last reload succeeded, when the config was last loaded successfully).
@@ -133,6 +141,7 @@ impl Server {
             config: RwLock::new(Arc::new(config)),
             metadata: MetadataStore::default(),
             label_cache: remote_write::LabelCache::default(),
+            write_slots: Arc::new(tokio::sync::Semaphore::new(WRITE_SLOTS)),
             metrics,
             started: SystemTime::now(),
             last_reload: Mutex::new((true, SystemTime::now())),
@@ -194,11 +203,18 @@ impl Server {
     }
 
     /// Stops accepting, finishes in-flight requests, then checkpoints and closes the TSDB.
-    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+    pub async fn shutdown(self) -> anyhow::Result<()> {
         self.stop.notify_one();
-        // Wait for the opener too, so a shutdown during recovery still closes cleanly.
-        let _ = self.wait_ready().await;
-        self.serve.await.context("server task")??;
+        // A recovery still running is left to finish or die with the process: everything it
+        // writes is idempotent, and the next start recovers again.
+        let mut serve = self.serve;
+        match tokio::time::timeout(SHUTDOWN_GRACE, &mut serve).await {
+            Ok(r) => r.context("server task")??,
+            Err(_) => {
+                tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; closing them");
+                serve.abort();
+            }
+        }
         if let Some(db) = self.state.db.get().cloned() {
             tokio::task::spawn_blocking(move || db.checkpoint())
                 .await
@@ -399,6 +415,17 @@ async fn handle_write(
         .db()
         .map_err(|e| WriteError::Unavailable(e.to_string()))?
         .clone();
+    // Bounded concurrency: beyond it, senders get a 503 and retry with backoff, instead of
+    // every retry buffering its body in memory at once.
+    let _permit = tokio::time::timeout(
+        WRITE_QUEUE_WAIT,
+        Arc::clone(&st.write_slots).acquire_owned(),
+    )
+    .await
+    .map_err(|_| {
+        WriteError::Unavailable("too many remote-write requests in progress; retry later".into())
+    })?
+    .map_err(|_| WriteError::Unavailable("the server is shutting down".into()))?;
     let limit = st.args.remote_write_max_bytes;
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
         WriteError::TooLarge(format!("request body exceeds the {limit} bytes limit"))

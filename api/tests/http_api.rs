@@ -253,7 +253,7 @@ async fn status_endpoints_have_prometheus_shapes() {
         "{cfg}"
     );
     let flags = ok(srv.get("/api/v1/status/flags").await);
-    assert_eq!(flags["storage.tsdb.retention.time"], "2w1d");
+    assert_eq!(flags["storage.tsdb.retention.time"], "15d");
     assert_eq!(flags["query.lookback-delta"], "5m");
     let rt = ok(srv.get("/api/v1/status/runtimeinfo").await);
     for k in [

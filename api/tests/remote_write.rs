@@ -356,3 +356,33 @@ async fn acknowledged_writes_survive_a_restart() {
     assert_eq!(got.len(), 50);
     assert!(got.iter().all(|(_, s)| s.len() == 2));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn far_future_samples_are_out_of_bounds_and_do_not_block_the_series() {
+    let srv = TestServer::start().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let l = [("__name__", "clock"), ("job", "skewed")];
+    let year = 365 * 86_400_000;
+    let (status, body) = srv
+        .write_v1(&request(vec![series(
+            &l,
+            &[(now - 60_000, 1.0), (now + year, 2.0)],
+        )]))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("out of bounds") && body.contains("more than 10m ahead"),
+        "{body}"
+    );
+    // The series was not pushed into the future: an on-time sample still lands.
+    assert_eq!(
+        srv.write_v1(&request(vec![series(&l, &[(now, 3.0)])]))
+            .await
+            .0,
+        204
+    );
+    assert_eq!(stored(&srv, "clock").await[0].1.len(), 2);
+}

@@ -47,7 +47,8 @@ pub fn parse_duration(s: &str) -> Option<i64> {
     Some(total)
 }
 
-/// Formats milliseconds as Prometheus prints durations (`1h30m`, `15s`, `0s`).
+/// Formats milliseconds as Prometheus prints durations (`1h30m`, `15s`, `0s`, `15d`): `y` and
+/// `w` are used only when they divide the whole duration exactly, as in Prometheus.
 pub fn format_duration(ms: i64) -> String {
     if ms == 0 {
         return "0s".into();
@@ -59,7 +60,8 @@ pub fn format_duration(ms: i64) -> String {
         rest = rest.saturating_neg();
     }
     for (unit, size) in UNITS {
-        if rest >= size {
+        let exact_only = unit == "y" || unit == "w";
+        if rest >= size && (!exact_only || rest % size == 0) {
             out.push_str(&format!("{}{unit}", rest / size));
             rest %= size;
         }
@@ -93,7 +95,10 @@ mod tests {
             assert_eq!(parse_duration(input), *want, "{input}");
         }
         assert_eq!(format_duration(5_400_000), "1h30m");
-        assert_eq!(format_duration(15 * 86_400_000), "2w1d");
+        assert_eq!(format_duration(15 * 86_400_000), "15d");
+        assert_eq!(format_duration(14 * 86_400_000), "2w");
+        assert_eq!(format_duration(90 * 86_400_000), "90d");
+        assert_eq!(format_duration(365 * 86_400_000), "1y");
         assert_eq!(format_duration(0), "0s");
     }
 }

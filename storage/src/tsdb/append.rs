@@ -65,6 +65,15 @@ pub(super) fn persist_series(
 
 /// Applies one staged sample to its series, recording the outcome. Returns whether the
 /// series' open chunk was cut.
+/// What every `apply` of one commit shares.
+#[derive(Debug, Clone, Copy)]
+struct ApplyCtx {
+    /// Log no-op repeats again (see `apply`).
+    relog: bool,
+    /// The retention cutoff: older samples are refused as out of bounds.
+    cutoff: i64,
+}
+
 /// Applies one staged sample to its series, recording the outcome; samples to log go to
 /// `logged`. A repeat of the newest sample is a no-op, but while `relog` is set (a WAL write
 /// failed since the last checkpoint, so the head may hold samples no log has) it is logged
@@ -74,12 +83,18 @@ fn apply(
     series: &mut MemSeries,
     index: usize,
     s: &Staged,
-    relog: bool,
+    ctx: ApplyCtx,
     report: &mut CommitReport,
     logged: &mut Vec<Sample>,
 ) -> bool {
     let series_max_t = series.max_t;
-    let (applied, cut) = series.append(s.t, s.v);
+    let (applied, cut) = if s.t < ctx.cutoff {
+        // Past retention: it would be hidden at once and dropped soon.
+        (Applied::Rejected(RejectReason::OutOfBounds), false)
+    } else {
+        series.append(s.t, s.v)
+    };
+    let relog = ctx.relog;
     match applied {
         Applied::Accepted => {
             logged.push(Sample::new(s.t, s.v));
@@ -159,7 +174,10 @@ impl Appender for TsdbAppender<'_> {
             let id = samples[i as usize].id;
             (Head::shard_of(id), id, i)
         });
-        let relog = inner.relog_noops.load(Ordering::SeqCst);
+        let ctx = ApplyCtx {
+            relog: inner.relog_noops.load(Ordering::SeqCst),
+            cutoff: inner.cutoff.load(Ordering::Relaxed),
+        };
         let mut report = CommitReport::default();
         let mut record = RecordBuilder::new();
         let mut cut = 0usize;
@@ -188,7 +206,7 @@ impl Appender for TsdbAppender<'_> {
                 accepted.clear();
                 for &idx in &order[run] {
                     let (s, idx) = (&samples[idx as usize], idx as usize);
-                    cut += usize::from(apply(series, idx, s, relog, &mut report, &mut accepted));
+                    cut += usize::from(apply(series, idx, s, ctx, &mut report, &mut accepted));
                 }
                 max_t = max_t.max(accepted.last().map_or(i64::MIN, |s| s.t));
                 record.add_series(id, &accepted);
@@ -210,7 +228,7 @@ impl Appender for TsdbAppender<'_> {
             let mut shard = inner.head.shard(id);
             let series = shard.get_mut(&id).expect("just created");
             accepted.clear();
-            cut += usize::from(apply(series, idx, s, relog, &mut report, &mut accepted));
+            cut += usize::from(apply(series, idx, s, ctx, &mut report, &mut accepted));
             max_t = max_t.max(accepted.last().map_or(i64::MIN, |s| s.t));
             record.add_series(id, &accepted);
             if !series.persisted {
