@@ -65,6 +65,67 @@ pub struct ServeArgs {
     /// Log level: debug, info, warn or error.
     #[arg(long = "log.level", default_value = "info")]
     pub log_level: String,
+    /// Prometheus flags accepted so an existing command line starts Augur; they have no effect
+    /// (a warning at start names each one given).
+    #[command(flatten)]
+    pub ignored: IgnoredFlags,
+}
+
+/// Prometheus flags Augur accepts and ignores.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct IgnoredFlags {
+    #[arg(long = "web.enable-admin-api", hide = true)]
+    pub enable_admin_api: bool,
+    #[arg(long = "web.route-prefix", hide = true)]
+    pub route_prefix: Option<String>,
+    #[arg(long = "web.console.templates", hide = true)]
+    pub console_templates: Option<String>,
+    #[arg(long = "web.console.libraries", hide = true)]
+    pub console_libraries: Option<String>,
+    #[arg(long = "web.page-title", hide = true)]
+    pub page_title: Option<String>,
+    #[arg(long = "log.format", hide = true)]
+    pub log_format: Option<String>,
+    #[arg(long = "storage.tsdb.retention.size", hide = true)]
+    pub retention_size: Option<String>,
+    #[arg(long = "storage.tsdb.wal-compression", hide = true)]
+    pub wal_compression: bool,
+    #[arg(long = "storage.tsdb.min-block-duration", hide = true)]
+    pub min_block_duration: Option<String>,
+    #[arg(long = "storage.tsdb.max-block-duration", hide = true)]
+    pub max_block_duration: Option<String>,
+    #[arg(long = "enable-feature", hide = true)]
+    pub enable_feature: Vec<String>,
+}
+
+impl IgnoredFlags {
+    /// Names of the ignored flags that were given.
+    pub fn given(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let mut note = |set: bool, name: &'static str| {
+            if set {
+                out.push(name);
+            }
+        };
+        note(self.enable_admin_api, "web.enable-admin-api");
+        note(self.route_prefix.is_some(), "web.route-prefix");
+        note(self.console_templates.is_some(), "web.console.templates");
+        note(self.console_libraries.is_some(), "web.console.libraries");
+        note(self.page_title.is_some(), "web.page-title");
+        note(self.log_format.is_some(), "log.format");
+        note(self.retention_size.is_some(), "storage.tsdb.retention.size");
+        note(self.wal_compression, "storage.tsdb.wal-compression");
+        note(
+            self.min_block_duration.is_some(),
+            "storage.tsdb.min-block-duration",
+        );
+        note(
+            self.max_block_duration.is_some(),
+            "storage.tsdb.max-block-duration",
+        );
+        note(!self.enable_feature.is_empty(), "enable-feature");
+        out
+    }
 }
 
 impl ServeArgs {
@@ -126,6 +187,17 @@ mod tests {
             a.retention_ms,
             15 * 86_400_000,
             "0 means the default, as in Prometheus"
+        );
+        let a = W::parse_from([
+            "augur",
+            "--web.enable-admin-api",
+            "--enable-feature=exemplar-storage",
+            "--log.format=json",
+        ])
+        .a;
+        assert_eq!(
+            a.ignored.given(),
+            ["web.enable-admin-api", "log.format", "enable-feature"]
         );
         let a = W::parse_from(["augur"]).a;
         assert_eq!(a.listen_address, "127.0.0.1:9090");

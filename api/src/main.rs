@@ -29,7 +29,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the server: remote-write receiver, Prometheus HTTP API, /metrics.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Ingest an hour of generated data into the store, then query it back.
     Demo {
         /// Where the store lives.
@@ -66,7 +66,7 @@ fn main() -> Result<()> {
                 .enable_all()
                 .build()
                 .context("cannot start the async runtime")?;
-            rt.block_on(serve(args))
+            rt.block_on(serve(*args))
         }
         Command::Demo {
             path,

@@ -80,8 +80,54 @@ pub fn limit_param(value: Option<&str>) -> Result<usize, ApiError> {
     }
 }
 
+/// Deepest nesting of brackets a query may have. The parser recurses per level, so an
+/// unbounded depth would let one request overflow the stack and abort the process.
+pub const MAX_NESTING: usize = 200;
+
+/// Nesting depth of `(`, `[` and `{` outside string literals and comments.
+fn nesting_depth(q: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut chars = q.chars();
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(qc) => {
+                if c == '\\' && qc != '`' {
+                    chars.next();
+                } else if c == qc {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '"' | '\'' | '`' => quote = Some(c),
+                '#' => {
+                    // A comment runs to the end of the line.
+                    for c in chars.by_ref() {
+                        if c == '\n' {
+                            break;
+                        }
+                    }
+                }
+                '(' | '[' | '{' => {
+                    depth += 1;
+                    max = max.max(depth);
+                }
+                ')' | ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+    }
+    max
+}
+
 /// Wraps a third-party parse error once, at the boundary.
 pub fn parse_promql(q: &str) -> Result<PromExpr, String> {
+    let depth = nesting_depth(q);
+    if depth > MAX_NESTING {
+        return Err(format!(
+            "parse error: expression nests {depth} levels deep; at most {MAX_NESTING} are allowed"
+        ));
+    }
     parser::parse(q).map_err(|e| format!("parse error: {e}"))
 }
 
@@ -231,6 +277,21 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(unescape_label_name(input), want, "{input}");
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let deep = format!("{}up{}", "(".repeat(100_000), ")".repeat(100_000));
+        assert!(parse_promql(&deep)
+            .unwrap_err()
+            .contains("nests 100000 levels deep"));
+        let ok = format!("{}up{}", "(".repeat(50), ")".repeat(50));
+        assert!(parse_promql(&ok).is_ok());
+        assert_eq!(
+            nesting_depth(r#"up{job="((((("}"#),
+            1,
+            "brackets in strings do not count"
+        );
     }
 
     #[test]

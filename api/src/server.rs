@@ -117,6 +117,12 @@ impl Server {
     /// Loads the config, binds, starts serving and starts opening the TSDB.
     pub async fn start(args: ServeArgs) -> anyhow::Result<Server> {
         let config = Config::load(&args.config_file)?;
+        for flag in args.ignored.given() {
+            tracing::warn!(
+                flag,
+                "Prometheus flag accepted but ignored: Augur has no such setting"
+            );
+        }
         for s in config.ignored_sections() {
             tracing::warn!(
                 section = s,
