@@ -62,6 +62,40 @@ pub struct GlobalConfig {
     pub external_labels: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query_log_file: Option<String>,
+    // Scrape settings of Prometheus's `global` section: accepted, and ignored since Augur
+    // does not scrape.
+    #[serde(default, skip_serializing)]
+    pub scrape_protocols: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub body_size_limit: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub sample_limit: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub label_limit: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub label_name_length_limit: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub label_value_length_limit: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub target_limit: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub keep_dropped_targets: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub metric_name_validation_scheme: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub metric_name_escaping_scheme: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub scrape_failure_log_file: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub scrape_native_histograms: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub scrape_classic_histograms: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub always_scrape_classic_histograms: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub convert_classic_histograms_to_nhcb: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub extra_scrape_metrics: Option<serde_yaml::Value>,
 }
 
 fn one_minute() -> PromDuration {
@@ -81,6 +115,22 @@ impl Default for GlobalConfig {
             rule_query_offset: None,
             external_labels: BTreeMap::new(),
             query_log_file: None,
+            scrape_protocols: None,
+            body_size_limit: None,
+            sample_limit: None,
+            label_limit: None,
+            label_name_length_limit: None,
+            label_value_length_limit: None,
+            target_limit: None,
+            keep_dropped_targets: None,
+            metric_name_validation_scheme: None,
+            metric_name_escaping_scheme: None,
+            scrape_failure_log_file: None,
+            scrape_native_histograms: None,
+            scrape_classic_histograms: None,
+            always_scrape_classic_histograms: None,
+            convert_classic_histograms_to_nhcb: None,
+            extra_scrape_metrics: None,
         }
     }
 }
@@ -117,7 +167,10 @@ pub struct StaticConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuth {
+    #[serde(default)]
     pub username: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username_file: Option<PathBuf>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -158,6 +211,19 @@ pub struct TlsConfig {
     pub insecure_skip_verify: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_version: Option<String>,
+    /// Inline PEM alternatives to the `*_file` options.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "secret"
+    )]
+    pub key: Option<String>,
 }
 
 /// One `alerting.alertmanagers` entry.
@@ -198,6 +264,150 @@ pub struct AlertmanagerConfig {
     pub enable_http2: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_url: Option<String>,
+    // Accepted so existing files load; service discovery and these client options are not
+    // supported (a warning names them at load).
+    #[serde(default, skip_serializing)]
+    pub dns_sd_configs: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub file_sd_configs: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub kubernetes_sd_configs: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub consul_sd_configs: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub ec2_sd_configs: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub azure_sd_configs: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub gce_sd_configs: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub http_sd_configs: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub digitalocean_sd_configs: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub docker_sd_configs: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub eureka_sd_configs: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub hetzner_sd_configs: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub linode_sd_configs: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub marathon_sd_configs: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub nomad_sd_configs: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub openstack_sd_configs: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub puppetdb_sd_configs: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub scaleway_sd_configs: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub triton_sd_configs: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub uyuni_sd_configs: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub vultr_sd_configs: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub serverset_sd_configs: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub nerve_sd_configs: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub lightsail_sd_configs: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub ionos_sd_configs: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub dockerswarm_sd_configs: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub oauth2: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub sigv4: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub http_headers: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub proxy_from_environment: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub no_proxy: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub proxy_connect_header: Option<serde_yaml::Value>,
+}
+
+/// Names of the `*_sd_configs` and client options of an Alertmanager entry that Augur
+/// accepts but does not act on.
+const AM_IGNORED: &[&str] = &[
+    "dns_sd_configs",
+    "file_sd_configs",
+    "kubernetes_sd_configs",
+    "consul_sd_configs",
+    "ec2_sd_configs",
+    "azure_sd_configs",
+    "gce_sd_configs",
+    "http_sd_configs",
+    "digitalocean_sd_configs",
+    "docker_sd_configs",
+    "eureka_sd_configs",
+    "hetzner_sd_configs",
+    "linode_sd_configs",
+    "marathon_sd_configs",
+    "nomad_sd_configs",
+    "openstack_sd_configs",
+    "puppetdb_sd_configs",
+    "scaleway_sd_configs",
+    "triton_sd_configs",
+    "uyuni_sd_configs",
+    "vultr_sd_configs",
+    "serverset_sd_configs",
+    "nerve_sd_configs",
+    "lightsail_sd_configs",
+    "ionos_sd_configs",
+    "dockerswarm_sd_configs",
+    "oauth2",
+    "sigv4",
+    "http_headers",
+    "proxy_from_environment",
+    "no_proxy",
+    "proxy_connect_header",
+];
+
+impl AlertmanagerConfig {
+    /// Which of the accepted-but-ignored options this entry sets.
+    fn ignored_present(&self) -> Vec<(&'static str, bool)> {
+        let present = [
+            self.dns_sd_configs.is_some(),
+            self.file_sd_configs.is_some(),
+            self.kubernetes_sd_configs.is_some(),
+            self.consul_sd_configs.is_some(),
+            self.ec2_sd_configs.is_some(),
+            self.azure_sd_configs.is_some(),
+            self.gce_sd_configs.is_some(),
+            self.http_sd_configs.is_some(),
+            self.digitalocean_sd_configs.is_some(),
+            self.docker_sd_configs.is_some(),
+            self.eureka_sd_configs.is_some(),
+            self.hetzner_sd_configs.is_some(),
+            self.linode_sd_configs.is_some(),
+            self.marathon_sd_configs.is_some(),
+            self.nomad_sd_configs.is_some(),
+            self.openstack_sd_configs.is_some(),
+            self.puppetdb_sd_configs.is_some(),
+            self.scaleway_sd_configs.is_some(),
+            self.triton_sd_configs.is_some(),
+            self.uyuni_sd_configs.is_some(),
+            self.vultr_sd_configs.is_some(),
+            self.serverset_sd_configs.is_some(),
+            self.nerve_sd_configs.is_some(),
+            self.lightsail_sd_configs.is_some(),
+            self.ionos_sd_configs.is_some(),
+            self.dockerswarm_sd_configs.is_some(),
+            self.oauth2.is_some(),
+            self.sigv4.is_some(),
+            self.http_headers.is_some(),
+            self.proxy_from_environment.is_some(),
+            self.no_proxy.is_some(),
+            self.proxy_connect_header.is_some(),
+        ];
+        AM_IGNORED.iter().copied().zip(present).collect()
+    }
 }
 
 fn default_scheme() -> String {
@@ -354,6 +564,13 @@ impl Config {
                 out.push(name);
             }
         }
+        for am in &self.alerting.alertmanagers {
+            for (name, present) in am.ignored_present() {
+                if present && !out.contains(&name) {
+                    out.push(name);
+                }
+            }
+        }
         out
     }
 
@@ -402,6 +619,32 @@ mod tests {
         assert_eq!(cfg.alerting.alertmanagers[0].path_prefix, "/");
         assert_eq!(cfg.ignored_sections(), ["scrape_configs"]);
         assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn real_prometheus_yml_keys_load() {
+        let text = [
+            "global:",
+            "  scrape_protocols: [PrometheusText0.0.4]",
+            "  body_size_limit: 10MB",
+            "  sample_limit: 100",
+            "alerting:",
+            "  alertmanagers:",
+            "    - kubernetes_sd_configs: [{role: pod}]",
+            "      oauth2: {client_id: x}",
+            "      tls_config: {ca: pem, max_version: TLS13}",
+            "      basic_auth: {username_file: /u, password_file: /p}",
+        ]
+        .join("\n");
+        let cfg = parse(&text).unwrap();
+        let ignored = cfg.ignored_sections();
+        assert!(
+            ignored.contains(&"kubernetes_sd_configs") && ignored.contains(&"oauth2"),
+            "{ignored:?}"
+        );
+        assert!(parse("global:\n  scrape_protocolz: []\n")
+            .unwrap_err()
+            .contains("unknown field `scrape_protocolz`"));
     }
 
     #[test]

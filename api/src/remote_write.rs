@@ -213,6 +213,19 @@ fn describe_raw<'a>(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> String
     format!("{{{}}}", body.join(", "))
 }
 
+/// The metric family a series belongs to: histogram and summary series carry a suffix
+/// (`_bucket`, `_sum`, `_count`) that their family name does not, as 1.0 senders report it.
+fn family_name<'a>(name: &'a str, kind: &str) -> &'a str {
+    if matches!(kind, "histogram" | "gaugehistogram" | "summary") {
+        for suffix in ["_bucket", "_sum", "_count"] {
+            if let Some(base) = name.strip_suffix(suffix) {
+                return base;
+            }
+        }
+    }
+    name
+}
+
 /// A series' samples, borrowed from the request.
 #[derive(Clone, Copy)]
 enum Samples<'a> {
@@ -384,26 +397,36 @@ fn v2_series<'a>(
         }
         series_labels(cache, pairs.iter().copied())
     })();
-    let metadata = match (&labels, &ts.metadata) {
-        (Ok(Resolved { labels: l, .. }), Some(md))
-            if md.r#type != 0 || md.help_ref != 0 || md.unit_ref != 0 =>
-        {
-            let text = |r: u32| {
-                sym(r)
-                    .map(|b| String::from_utf8_lossy(b).into_owned())
-                    .unwrap_or_default()
-            };
-            Some((
-                l.metric_name().unwrap_or_default().to_owned(),
-                Metadata {
-                    kind: type_name(md.r#type).to_owned(),
-                    unit: text(md.unit_ref),
-                    help: text(md.help_ref),
-                },
-            ))
+    let mut labels = labels;
+    let mut metadata = None;
+    if let (Ok(Resolved { labels: l, .. }), Some(md)) = (&labels, &ts.metadata) {
+        let text = |what: &str, r: u32| {
+            sym(r)
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .ok_or_else(|| {
+                    format!(
+                        "metadata {what} {r} outside of symbols table (size {})",
+                        symbols.len()
+                    )
+                })
+        };
+        match (text("help_ref", md.help_ref), text("unit_ref", md.unit_ref)) {
+            (Ok(help), Ok(unit)) if md.r#type != 0 || !help.is_empty() || !unit.is_empty() => {
+                let kind = type_name(md.r#type);
+                let name = l.metric_name().unwrap_or_default();
+                metadata = Some((
+                    family_name(name, kind).to_owned(),
+                    Metadata {
+                        kind: kind.to_owned(),
+                        unit,
+                        help,
+                    },
+                ));
+            }
+            (Ok(_), Ok(_)) => {}
+            (Err(e), _) | (_, Err(e)) => labels = Err(format!("{e} for series {l}")),
         }
-        _ => None,
-    };
+    }
     SeriesInput {
         labels,
         samples: Samples::V2(&ts.samples),

@@ -318,6 +318,52 @@ async fn v2_symbols_metadata_and_written_headers() {
         serde_json::json!({"type": "counter", "unit": "", "help": "Requests served."})
     );
 
+    // Histogram series are filed under their family; a bad help_ref refuses the series.
+    let hist = v2::Request {
+        symbols: ["", "__name__", "lat_seconds_bucket", "le", "1"]
+            .iter()
+            .map(|s| prost::bytes::Bytes::copy_from_slice(s.as_bytes()))
+            .collect(),
+        timeseries: vec![
+            v2::TimeSeries {
+                labels_refs: vec![1, 2, 3, 4],
+                samples: vec![v2::Sample {
+                    value: 1.0,
+                    timestamp: T0,
+                    start_timestamp: 0,
+                }],
+                metadata: Some(v2::Metadata {
+                    r#type: 3,
+                    help_ref: 0,
+                    unit_ref: 0,
+                }),
+                ..Default::default()
+            },
+            v2::TimeSeries {
+                labels_refs: vec![1, 2],
+                samples: vec![v2::Sample {
+                    value: 1.0,
+                    timestamp: T0,
+                    start_timestamp: 0,
+                }],
+                metadata: Some(v2::Metadata {
+                    r#type: 1,
+                    help_ref: 77,
+                    unit_ref: 0,
+                }),
+                ..Default::default()
+            },
+        ],
+    };
+    let (status, _, body) = srv.write_v2(&hist).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("metadata help_ref 77 outside of symbols table (size 5)"),
+        "{body}"
+    );
+    let (_, md) = srv.get("/api/v1/metadata?metric=lat_seconds").await;
+    assert_eq!(md["data"]["lat_seconds"][0]["type"], "histogram", "{md}");
+
     // A clean v2 request gets 204 and the headers too.
     let ok = v2::Request {
         symbols: req.symbols.clone(),
