@@ -171,9 +171,26 @@ pub async fn labels(State(st): State<Arc<AppState>>, p: Params) -> ApiResult {
 /// `GET /api/v1/label/<name>/values`.
 pub async fn label_values(
     State(st): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    uri: axum::http::Uri,
+    name: Result<Path<String>, axum::extract::rejection::PathRejection>,
     p: Params,
 ) -> ApiResult {
+    let Ok(Path(name)) = name else {
+        // Not valid UTF-8 once percent-decoded: report it like Prometheus, in the envelope.
+        let raw = uri
+            .path()
+            .strip_prefix("/api/v1/label/")
+            .and_then(|r| r.strip_suffix("/values"))
+            .unwrap_or_default();
+        let decoded: Vec<u8> = form_urlencoded::parse(format!("n={raw}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned().into_bytes())
+            .unwrap_or_default();
+        return Err(ApiError::BadData(format!(
+            "invalid label name: {:?}",
+            String::from_utf8_lossy(&decoded)
+        )));
+    };
     let name = unescape_label_name(&name);
     if name.is_empty() {
         return Err(ApiError::BadData(format!("invalid label name: {name:?}")));

@@ -104,6 +104,19 @@ async fn series_labels_and_values() {
         json!(["418"])
     );
     assert_eq!(ok(srv.get("/api/v1/label/nope/values").await), json!([]));
+    let (status, body) = srv.get("/api/v1/label/%FF/values").await;
+    assert_eq!(
+        (status, body["errorType"].as_str()),
+        (400, Some("bad_data")),
+        "{body}"
+    );
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid label name"),
+        "{body}"
+    );
 
     let (status, body) = srv.get("/api/v1/label/job/values?limit=1").await;
     assert_eq!(
