@@ -353,14 +353,20 @@ pub async fn targets() -> ApiResult {
 
 /// `GET|POST /api/v1/query_exemplars`: Augur stores no exemplars yet, so every valid query
 /// has none.
-pub async fn query_exemplars(p: Params) -> ApiResult {
-    let q = p.get("query").unwrap_or_default();
-    params::parse_promql(q).map_err(|e| ApiError::bad_param("query", e))?;
+pub async fn query_exemplars(p: Params) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    // Prometheus reads the time range before the query.
     let (start, end) = range(&p)?;
     if end < start {
         return Err(ApiError::BadData(
             "end timestamp must not be before start timestamp".into(),
         ));
     }
-    Ok(ApiResponse::new(Vec::<Value>::new()))
+    let q = p.get("query").unwrap_or_default();
+    let expr = params::parse_promql(q).map_err(|e| ApiError::bad_param("query", e))?;
+    if !params::has_selector(&expr) {
+        // Nothing to look up: Prometheus answers 204 with no body.
+        return Ok(axum::http::StatusCode::NO_CONTENT.into_response());
+    }
+    Ok(ApiResponse::new(Vec::<Value>::new()).into_response())
 }

@@ -131,6 +131,25 @@ pub fn parse_promql(q: &str) -> Result<PromExpr, String> {
     parser::parse(q).map_err(|e| format!("parse error: {e}"))
 }
 
+/// Whether an expression reads any series (has a vector or matrix selector anywhere).
+/// Lists every variant so a new one breaks the build here.
+pub fn has_selector(e: &PromExpr) -> bool {
+    match e {
+        PromExpr::VectorSelector(_) | PromExpr::MatrixSelector(_) => true,
+        PromExpr::Aggregate(a) => {
+            has_selector(&a.expr) || a.param.as_deref().is_some_and(has_selector)
+        }
+        PromExpr::Unary(u) => has_selector(&u.expr),
+        PromExpr::Binary(b) => has_selector(&b.lhs) || has_selector(&b.rhs),
+        PromExpr::Paren(p) => has_selector(&p.expr),
+        PromExpr::Subquery(s) => has_selector(&s.expr),
+        PromExpr::Call(c) => c.args.args.iter().any(|a| has_selector(a)),
+        PromExpr::NumberLiteral(_) | PromExpr::StringLiteral(_) => false,
+        // Extensions are not produced by the parser for queries Augur accepts.
+        PromExpr::Extension(_) => false,
+    }
+}
+
 /// Parses one `match[]` value into alternatives of storage matchers (more than one when the
 /// selector uses `or` inside braces). Every alternative has at least one non-empty matcher.
 pub fn parse_selector(s: &str) -> Result<Vec<Vec<Matcher>>, String> {
@@ -292,6 +311,19 @@ mod tests {
             1,
             "brackets in strings do not count"
         );
+    }
+
+    #[test]
+    fn finds_selectors() {
+        for (q, want) in [
+            ("1 + 1", false),
+            ("up", true),
+            ("sum(rate(x[5m]))", true),
+            ("time() * 2", false),
+            ("scalar(up) + 1", true),
+        ] {
+            assert_eq!(has_selector(&parse_promql(q).unwrap()), want, "{q}");
+        }
     }
 
     #[test]

@@ -310,6 +310,8 @@ async fn status_endpoints_have_prometheus_shapes() {
             .await),
         json!([])
     );
+    let (status, _) = srv.get("/api/v1/query_exemplars?query=1%2B1").await;
+    assert_eq!(status, 204, "no selector: no content, as in Prometheus");
     let (status, body) = srv.get("/api/v1/query_exemplars?query=up{").await;
     assert_eq!(
         (status, body["errorType"].as_str()),
