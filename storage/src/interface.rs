@@ -72,6 +72,7 @@ pub trait Appendable: Send + Sync {
 /// affects only that sample.
 pub trait Appender {
     /// Stages a sample for the series with these labels. The series is created if it is new.
+    /// An empty label set is refused ([`crate::LabelError::Empty`]).
     fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef>;
 
     /// Like [`Appender::append`], with the ref an earlier append returned for these labels

@@ -6,7 +6,6 @@
 //! the in-memory head small: a typical node-exporter series costs about 150 bytes of labels.
 //!
 //! Invariants every `Labels` upholds, checked once at construction:
-//! - at least one label;
 //! - names are non-empty, match `[a-zA-Z_][a-zA-Z0-9_]*`, and are unique;
 //! - pairs are sorted by name (byte order), so equal sets have equal bytes;
 //! - values are UTF-8 (Rust strings guarantee it; raw bytes are checked by [`Labels::from_raw`]).
@@ -140,9 +139,6 @@ impl Labels {
             varint::put_uvarint(&mut data, value.len() as u64);
             data.extend_from_slice(value.as_bytes());
         }
-        if data.is_empty() {
-            return Err(LabelError::Empty);
-        }
         Ok(Labels { data: data.into() })
     }
 
@@ -226,7 +222,8 @@ impl Labels {
         self.iter().count()
     }
 
-    /// Always false: a `Labels` holds at least one label.
+    /// Whether the set has no labels. Storage refuses to append such a series; query results
+    /// may have one (`sum(x)` is `{}`).
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
@@ -287,6 +284,15 @@ impl PartialOrd for Labels {
     }
 }
 
+impl Default for Labels {
+    /// The empty label set.
+    fn default() -> Self {
+        Labels {
+            data: Arc::from(&[][..]),
+        }
+    }
+}
+
 impl fmt::Display for Labels {
     /// Prometheus's notation: `name{a="1", b="2"}`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -335,8 +341,11 @@ mod tests {
 
     #[test]
     fn rejects_invalid_sets() {
-        check_err(&[], "label set is empty");
-        check_err(&[("a", "")], "label set is empty");
+        assert!(Labels::new(Vec::<(&str, &str)>::new()).unwrap().is_empty());
+        assert!(
+            Labels::new([("a", "")]).unwrap().is_empty(),
+            "empty values are absent labels"
+        );
         check_err(&[("", "x")], "label name is empty");
         check_err(
             &[("1abc", "x")],

@@ -453,6 +453,16 @@ fn concurrent_appenders_lose_nothing() {
 }
 
 #[test]
+fn an_empty_label_set_is_refused_on_append() {
+    let dir = TempDir::new().unwrap();
+    let db = open(&dir);
+    let mut app = db.appender();
+    let err = app.append(&Labels::default(), 1, 1.0).unwrap_err();
+    assert_eq!(err.to_string(), "invalid labels: label set is empty");
+    assert!(err.is_bad_input());
+}
+
+#[test]
 fn invalid_matcher_regex_is_a_clear_error() {
     let err = Matcher::new(MatchOp::RegexMatch, "job", "(").unwrap_err();
     assert!(err.is_bad_input());

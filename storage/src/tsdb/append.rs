@@ -18,7 +18,7 @@ use super::keys::{self, CF_POSTINGS, CF_SERIES, CF_WAL};
 use super::postings::Delta;
 use super::wal::RecordBuilder;
 use super::Inner;
-use crate::error::{RejectReason, Rejection, Result};
+use crate::error::{LabelError, RejectReason, Rejection, Result};
 use crate::interface::{Appender, CommitReport, Sample, SeriesRef};
 use crate::labels::Labels;
 
@@ -128,6 +128,9 @@ impl TsdbAppender<'_> {
 
 impl Appender for TsdbAppender<'_> {
     fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef> {
+        if labels.is_empty() {
+            return Err(LabelError::Empty.into());
+        }
         let (id, created) = self.inner.head.get_or_create(labels);
         if created {
             self.inner
