@@ -147,24 +147,37 @@ pub async fn series(State(st): State<Arc<AppState>>, p: Params) -> ApiResult {
     Ok(limited(found.iter().map(labels_json).collect(), limit))
 }
 
+/// Label names or values (`f`) of all series when no `match[]` was given, else the sorted
+/// union over the matcher sets, read within `[start, end]`.
+async fn strings_for(
+    st: &AppState,
+    sets: Vec<Vec<Matcher>>,
+    (start, end): (i64, i64),
+    f: impl Fn(&dyn augur_storage::Querier, &[Matcher]) -> augur_storage::Result<Vec<String>>
+        + Send
+        + 'static,
+) -> Result<Vec<String>, ApiError> {
+    let db = st.db()?.clone();
+    blocking(move || {
+        let q = db.querier(start, end)?;
+        if sets.is_empty() {
+            return Ok(f(q.as_ref(), &[])?);
+        }
+        let mut all = BTreeSet::new();
+        for ms in &sets {
+            all.extend(f(q.as_ref(), ms)?);
+        }
+        Ok(all.into_iter().collect())
+    })
+    .await
+}
+
 /// `GET|POST /api/v1/labels`.
 pub async fn labels(State(st): State<Arc<AppState>>, p: Params) -> ApiResult {
     let sets = matcher_sets(&p, false)?;
     let (start, end) = range(&p)?;
     let limit = limit_param(p.get("limit"))?;
-    let db = st.db()?.clone();
-    let names = blocking(move || {
-        let q = db.querier(start, end)?;
-        if sets.is_empty() {
-            return Ok(q.label_names(&[])?);
-        }
-        let mut all = BTreeSet::new();
-        for ms in &sets {
-            all.extend(q.label_names(ms)?);
-        }
-        Ok(all.into_iter().collect())
-    })
-    .await?;
+    let names = strings_for(&st, sets, (start, end), |q, ms| q.label_names(ms)).await?;
     Ok(limited(names, limit))
 }
 
@@ -198,17 +211,8 @@ pub async fn label_values(
     let sets = matcher_sets(&p, false)?;
     let (start, end) = range(&p)?;
     let limit = limit_param(p.get("limit"))?;
-    let db = st.db()?.clone();
-    let values = blocking(move || {
-        let q = db.querier(start, end)?;
-        if sets.is_empty() {
-            return Ok(q.label_values(&name, &[])?);
-        }
-        let mut all = BTreeSet::new();
-        for ms in &sets {
-            all.extend(q.label_values(&name, ms)?);
-        }
-        Ok(all.into_iter().collect())
+    let values = strings_for(&st, sets, (start, end), move |q, ms| {
+        q.label_values(&name, ms)
     })
     .await?;
     Ok(limited(values, limit))

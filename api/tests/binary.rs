@@ -77,6 +77,10 @@ impl Augur {
     }
 }
 
+async fn get_json(client: &reqwest::Client, url: String) -> Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 async fn write(client: &reqwest::Client, base: &str, n: i64) -> u16 {
     let req = request(
         (0..20)
@@ -100,14 +104,7 @@ async fn write(client: &reqwest::Client, base: &str, n: i64) -> u16 {
 /// Series named `survivor` (sample timestamps are checked through `/status/tsdb`'s maxTime,
 /// as there is no query API yet).
 async fn series_count(client: &reqwest::Client, base: &str) -> usize {
-    let body: Value = client
-        .get(format!("{base}/api/v1/series?match[]=survivor"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = get_json(client, format!("{base}/api/v1/series?match[]=survivor")).await;
     body["data"].as_array().map_or(0, Vec::len)
 }
 
@@ -130,14 +127,7 @@ async fn kill_nine_sigterm_and_sighup_on_the_real_binary() {
         "recovery replayed the WAL: {ready}"
     );
     assert_eq!(series_count(&client, &augur.base).await, 20);
-    let status: Value = client
-        .get(format!("{}/api/v1/status/tsdb", augur.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = get_json(&client, format!("{}/api/v1/status/tsdb", augur.base)).await;
     let head = &status["data"]["headStats"];
     assert_eq!(
         head["maxTime"],
@@ -163,26 +153,12 @@ async fn kill_nine_sigterm_and_sighup_on_the_real_binary() {
 
     let (augur, ready) = Augur::start(dir.path());
     assert!(ready.contains("wal_records=0"), "{ready}");
-    let body: Value = client
-        .get(format!("{}/api/v1/status/walreplay", augur.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = get_json(&client, format!("{}/api/v1/status/walreplay", augur.base)).await;
     assert_eq!(
         body["data"]["max"], 0,
         "a clean shutdown leaves nothing to replay"
     );
-    let status: Value = client
-        .get(format!("{}/api/v1/status/tsdb", augur.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = get_json(&client, format!("{}/api/v1/status/tsdb", augur.base)).await;
     assert_eq!(
         status["data"]["headStats"]["maxTime"],
         1_700_000_000_000i64 + 50 * 15_000
