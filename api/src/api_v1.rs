@@ -231,12 +231,17 @@ fn int_or(p: &Params, name: &str, default: i64) -> Result<i64, ApiError> {
 pub async fn metadata(State(st): State<Arc<AppState>>, p: Params) -> ApiResult {
     let limit = int_or(&p, "limit", -1)?;
     let per_metric = int_or(&p, "limit_per_metric", -1)?;
-    let data = st.metadata.query(
-        p.get("metric").filter(|m| !m.is_empty()),
-        (limit >= 0).then_some(limit as usize),
-        (per_metric > 0).then_some(per_metric as usize),
-    );
-    Ok(ApiResponse::new(data))
+    let metric = p.get("metric").filter(|m| !m.is_empty()).map(str::to_owned);
+    // Copying up to 100k entries is blocking work.
+    blocking(move || {
+        let data = st.metadata.query(
+            metric.as_deref(),
+            (limit >= 0).then_some(limit as usize),
+            (per_metric > 0).then_some(per_metric as usize),
+        );
+        Ok(ApiResponse::new(data))
+    })
+    .await
 }
 
 /// `GET /api/v1/status/buildinfo`.
