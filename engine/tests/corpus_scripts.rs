@@ -36,3 +36,118 @@ fn upstream_corpus_scripts_parse() {
     // SOURCE.md: 21 files, 2214 eval statements.
     assert_eq!((files, evals), (21, 2214));
 }
+
+/// Every `load` block of the upstream corpus goes into a real TSDB (a fresh one per file and
+/// after each `clear`, as the format says) and reads back bit for bit: stale markers, NaN,
+/// ±Inf, negative and huge values, gaps.
+#[test]
+fn upstream_corpus_data_loads_into_the_tsdb_exactly() {
+    use augur_engine::promqltest::load::{load, samples_of};
+    use augur_storage::{Matcher, Options, Queryable, Tsdb};
+
+    let Some(dir) = corpus_dir() else {
+        eprintln!("SKIPPED upstream_corpus_data_loads_into_the_tsdb_exactly: ../shared/conformance/promqltest is absent");
+        return;
+    };
+    let (mut loads, mut samples, mut histograms) = (0, 0, 0);
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "test") {
+            continue;
+        }
+        let cmds = parse_script(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut tmp = tempfile::TempDir::new().unwrap();
+        let mut db = Tsdb::open(
+            tmp.path(),
+            Options {
+                background: false,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        // Everything loaded since the last clear, for the read-back check.
+        let mut expected: std::collections::BTreeMap<augur_storage::Labels, Vec<(i64, u64)>> =
+            Default::default();
+        for cmd in &cmds {
+            match cmd {
+                Command::Clear => {
+                    drop(db);
+                    tmp = tempfile::TempDir::new().unwrap();
+                    db = Tsdb::open(
+                        tmp.path(),
+                        Options {
+                            background: false,
+                            ..Options::default()
+                        },
+                    )
+                    .unwrap();
+                    expected.clear();
+                }
+                Command::Load {
+                    step,
+                    series,
+                    start_timestamps,
+                    line,
+                    ..
+                } => {
+                    if *start_timestamps {
+                        continue; // @st lines need start-timestamp support (FORMAT.md §3.2).
+                    }
+                    let got = load(&db, *step, series).unwrap();
+                    assert!(
+                        got.report.rejected.is_empty(),
+                        "{}:{line}: {:?}",
+                        path.display(),
+                        got.report.rejected
+                    );
+                    loads += 1;
+                    samples += got.samples;
+                    histograms += got.histograms_skipped;
+                    for s in series {
+                        let want = samples_of(s, *step)
+                            .iter()
+                            .map(|x| (x.t, x.v.to_bits()))
+                            .collect::<Vec<_>>();
+                        expected
+                            .entry(s.labels.clone().unwrap())
+                            .or_default()
+                            .extend(want);
+                    }
+                    for (labels, want) in &expected {
+                        if want.is_empty() {
+                            continue;
+                        }
+                        let matchers: Vec<Matcher> = labels
+                            .iter()
+                            .map(|l| Matcher::equal(l.name, l.value))
+                            .collect();
+                        let found = db
+                            .querier(i64::MIN, i64::MAX)
+                            .unwrap()
+                            .select(&matchers)
+                            .unwrap();
+                        let series =
+                            found
+                                .iter()
+                                .find(|s| &s.labels == labels)
+                                .unwrap_or_else(|| {
+                                    panic!("{}:{line}: {labels} missing after load", path.display())
+                                });
+                        let have: Vec<(i64, u64)> = series
+                            .samples
+                            .iter()
+                            .map(|x| (x.t, x.v.to_bits()))
+                            .collect();
+                        assert_eq!(&have, want, "{}:{line}: {labels}", path.display());
+                    }
+                }
+                Command::Eval(_) => {}
+            }
+        }
+    }
+    eprintln!("corpus data: {loads} loads, {samples} float samples read back exactly, {histograms} native-histogram positions skipped");
+    assert!(
+        loads > 250 && samples > 10_000,
+        "{loads} loads, {samples} samples"
+    );
+}

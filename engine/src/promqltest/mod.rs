@@ -1,7 +1,8 @@
 //! The promqltest script format (`../shared/conformance/FORMAT.md`): the engine-neutral test
 //! corpus our own `testdata/promql/*.test` scripts and the upstream corpus are written in.
 //!
-//! [`script`] parses scripts into commands. The runner that loads data into a TSDB and checks
-//! evals comes with the evaluator.
+//! [`script`] parses scripts into commands; [`load`] writes a `load` block through the storage
+//! traits. The part that runs and checks evals comes with the evaluator.
 
+pub mod load;
 pub mod script;
