@@ -2,7 +2,8 @@
 //! corpus our own `testdata/promql/*.test` scripts and the upstream corpus are written in.
 //!
 //! [`script`] parses scripts into commands; [`load`] writes a `load` block through the storage
-//! traits. The part that runs and checks evals comes with the evaluator.
+//! traits; [`compare`] holds the value-equality rules. The part that runs and checks evals comes with the evaluator.
 
+pub mod compare;
 pub mod load;
 pub mod script;
