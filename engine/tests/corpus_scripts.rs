@@ -108,10 +108,7 @@ fn upstream_corpus_data_loads_into_the_tsdb_exactly() {
                             .iter()
                             .map(|x| (x.t, x.v.to_bits()))
                             .collect::<Vec<_>>();
-                        expected
-                            .entry(s.labels.clone().unwrap())
-                            .or_default()
-                            .extend(want);
+                        expected.entry(s.labels.clone()).or_default().extend(want);
                     }
                     for (labels, want) in &expected {
                         if want.is_empty() {

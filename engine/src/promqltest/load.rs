@@ -35,10 +35,9 @@ pub fn load(db: &dyn Appendable, step: i64, series: &[SeriesLine]) -> Result<Loa
             .iter()
             .filter(|p| matches!(p, Point::Histogram))
             .count();
-        // Script loads always carry labels (the parser refuses `{}` in a load block).
-        let Some(labels) = &line.labels else { continue };
+        // The parser refuses `{}` in a load block, so every line has labels.
         for s in samples_of(line, step) {
-            app.append(labels, s.t, s.v)?;
+            app.append(&line.labels, s.t, s.v)?;
             out.samples += 1;
         }
     }

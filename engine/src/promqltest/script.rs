@@ -33,8 +33,8 @@ pub enum Point {
 /// A series line: labels and expanded values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesLine {
-    /// `None` for the empty label set `{}` (how a scalar's range result is written).
-    pub labels: Option<Labels>,
+    /// The label set; empty for `{}` (how a scalar's range result is written).
+    pub labels: Labels,
     pub points: Vec<Point>,
     pub line: usize,
 }
@@ -321,11 +321,7 @@ pub fn parse_labels(s: &str) -> Result<Labels, String> {
             pairs.push((lname.to_owned(), value));
         }
     }
-    // Empty-valued labels are absent; the empty set is valid in expectations (`{}`).
-    let pairs: Vec<(String, String)> = pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
-    if pairs.is_empty() {
-        return Err("empty".into());
-    }
+    // Empty-valued labels are absent (`Labels` drops them); `{}` gives the empty set.
     Labels::new(pairs).map_err(|e| e.to_string())
 }
 
@@ -382,7 +378,7 @@ pub fn unquote_prefix(s: &str) -> Option<(String, usize)> {
     None
 }
 
-/// Parses a series line. `{}` (the empty label set) is allowed and gives `labels: None`.
+/// Parses a series line. `{}` (the empty label set) is allowed.
 pub fn parse_series_line(line: &str, lineno: usize) -> Result<SeriesLine, ScriptError> {
     let err = |message: String| ScriptError {
         line: lineno,
@@ -393,11 +389,7 @@ pub fn parse_series_line(line: &str, lineno: usize) -> Result<SeriesLine, Script
     for item in items {
         expand_item(item, &mut points).map_err(err)?;
     }
-    let labels = match parse_labels(labels_text) {
-        Ok(l) => Some(l),
-        Err(e) if e == "empty" => None,
-        Err(e) => return Err(err(e)),
-    };
+    let labels = parse_labels(labels_text).map_err(err)?;
     Ok(SeriesLine {
         labels,
         points,
@@ -478,7 +470,7 @@ pub fn parse_script(text: &str) -> Result<Vec<Command>, ScriptError> {
                     continue;
                 }
                 let s = parse_series_line(l, j + 1)?;
-                if s.labels.is_none() {
+                if s.labels.is_empty() {
                     return Err(ScriptError {
                         line: j + 1,
                         message: "a loaded series needs labels".into(),
@@ -505,6 +497,16 @@ pub fn parse_script(text: &str) -> Result<Vec<Command>, ScriptError> {
         i = next;
     }
     Ok(cmds)
+}
+
+/// Parses `<start> to <end> step <step>[ <rest>]` (durations), returning the rest trimmed.
+fn parse_span(spec: &str) -> Result<(i64, i64, i64, &str), String> {
+    let (start, r) = spec.split_once(" to ").ok_or("missing `to`")?;
+    let (end, r) = r.split_once(" step ").ok_or("missing `step`")?;
+    let r = r.trim();
+    let (step, rest) = r.split_once(char::is_whitespace).unwrap_or((r, ""));
+    let d = |s: &str| parse_duration(s.trim()).ok_or_else(|| format!("invalid duration {s:?}"));
+    Ok((d(start)?, d(end)?, d(step)?, rest.trim()))
 }
 
 fn parse_eval(lines: &[String], i: usize, block_end: usize) -> Result<(Eval, usize), ScriptError> {
@@ -534,20 +536,10 @@ fn parse_eval(lines: &[String], i: usize, block_end: usize) -> Result<(Eval, usi
         let t = parse_duration(t).ok_or_else(|| err(format!("invalid time {t:?}")))?;
         (EvalAt::Instant(t), e.trim().to_owned())
     } else if let Some(r) = rest.strip_prefix("range from ") {
-        let (start, r) = r
-            .split_once(" to ")
-            .ok_or_else(|| err("missing `to`".into()))?;
-        let (end, r) = r
-            .split_once(" step ")
-            .ok_or_else(|| err("missing `step`".into()))?;
-        let (step, e) = r
-            .trim()
-            .split_once(char::is_whitespace)
-            .ok_or_else(|| err("missing expression".into()))?;
-        let d = |s: &str| {
-            parse_duration(s.trim()).ok_or_else(|| err(format!("invalid duration {s:?}")))
-        };
-        let (start, end, step) = (d(start)?, d(end)?, d(step)?);
+        let (start, end, step, e) = parse_span(r).map_err(err)?;
+        if e.is_empty() {
+            return Err(err("missing expression".into()));
+        }
         if end < start {
             return Err(err("end before start".into()));
         }
@@ -568,16 +560,8 @@ fn parse_eval(lines: &[String], i: usize, block_end: usize) -> Result<(Eval, usi
         if let Some(r) = l.strip_prefix("expect ") {
             let r = r.trim();
             if let Some(spec) = r.strip_prefix("range vector from ") {
-                let (a, spec) = spec
-                    .split_once(" to ")
-                    .ok_or_else(|| lerr("bad range vector".into()))?;
-                let (b, c) = spec
-                    .split_once(" step ")
-                    .ok_or_else(|| lerr("bad range vector".into()))?;
-                let d = |s: &str| {
-                    parse_duration(s.trim()).ok_or_else(|| lerr(format!("invalid duration {s:?}")))
-                };
-                range_vector = Some((d(a)?, d(b)?, d(c)?));
+                let (a, b, c, _) = parse_span(spec).map_err(lerr)?;
+                range_vector = Some((a, b, c));
                 continue;
             }
             if let Some(s) = r.strip_prefix("string ") {
