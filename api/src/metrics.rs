@@ -97,6 +97,18 @@ impl Collector for TsdbCollector {
         )?;
         counter(
             &mut enc,
+            "augur_tsdb_out_of_bounds_samples",
+            "Samples refused for a timestamp outside what the store accepts (past retention).",
+            &c.samples_out_of_bounds,
+        )?;
+        counter(
+            &mut enc,
+            "augur_tsdb_commits",
+            "Appender commits.",
+            &c.commits,
+        )?;
+        counter(
+            &mut enc,
             "augur_tsdb_series_created",
             "Series created.",
             &c.series_created,

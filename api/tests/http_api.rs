@@ -369,6 +369,7 @@ async fn health_readiness_reload_and_metrics() {
         "augur_config_last_reload_successful 0",
         "augur_tsdb_head_series 4",
         "augur_tsdb_samples_appended_total 4",
+        "augur_tsdb_out_of_bounds_samples_total 0",
         r#"augur_http_request_duration_seconds_count{handler="/api/v1/status/config"} 2"#,
         r#"augur_remote_write_requests_total{handler="v1",code="204"} 1"#,
         r#"augur_tsdb_storage_bytes{cf="chunks"}"#,

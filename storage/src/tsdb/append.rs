@@ -271,7 +271,8 @@ impl Appender for TsdbAppender<'_> {
             .fetch_add(report.accepted as u64, Ordering::Relaxed);
         for r in &report.rejected {
             match r.reason {
-                RejectReason::OutOfOrder | RejectReason::OutOfBounds => &c.samples_out_of_order,
+                RejectReason::OutOfOrder => &c.samples_out_of_order,
+                RejectReason::OutOfBounds => &c.samples_out_of_bounds,
                 RejectReason::Duplicate => &c.samples_duplicate,
             }
             .fetch_add(1, Ordering::Relaxed);

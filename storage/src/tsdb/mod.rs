@@ -84,6 +84,7 @@ pub struct Counters {
     pub samples_appended: AtomicU64,
     pub samples_out_of_order: AtomicU64,
     pub samples_duplicate: AtomicU64,
+    pub samples_out_of_bounds: AtomicU64,
     pub series_created: AtomicU64,
     pub series_removed: AtomicU64,
     pub commits: AtomicU64,
