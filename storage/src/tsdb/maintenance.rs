@@ -155,7 +155,7 @@ fn write_states(inner: &Inner, all: bool, seal_everything: bool) -> Result<Check
                 if !all && !changed {
                     continue;
                 }
-                if !s.persisted || all {
+                if !s.persisted {
                     persist_series(inner, &mut batch, id, &s.labels);
                     labelled.push(id);
                 }
