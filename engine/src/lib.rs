@@ -1,8 +1,165 @@
-//! PromQL evaluation (issue "Engine"): evaluates promql-parser ASTs against the storage
-//! traits (`augur_storage::Queryable`), never against the TSDB type.
+//! PromQL evaluation (issue "Engine"): parses queries with promql-parser and evaluates the
+//! AST against the storage traits (`augur_storage::Queryable`), never against the TSDB type.
 //!
-//! So far it holds [`duration`] (Prometheus's duration syntax, shared with `api`) and the
-//! [`promqltest`] script parser. Query evaluation itself is not implemented yet.
+//! - [`Engine`] runs instant and range queries with per-query limits (timeout, cancellation,
+//!   samples in memory, lookback delta).
+//! - [`parse`] turns query text into an AST after our pre-rewrites ([`rewrite`]): Prometheus 3
+//!   syntax promql-parser lacks, and implicit subqueries (`f(sum(x)[1h])` = `f(sum(x)[1h:])`).
+//! - `eval` holds the evaluator, split by AST node kind; `functions` holds the functions,
+//!   split by family.
+//! - [`duration`] is Prometheus's duration syntax; [`promqltest`] runs the script format the
+//!   upstream test corpus is written in.
 
 pub mod duration;
+mod error;
+mod eval;
+mod functions;
 pub mod promqltest;
+pub mod rewrite;
+mod value;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use augur_storage::Queryable;
+pub use error::{Error, Result};
+pub use promql_parser::parser::Expr as PromExpr;
+pub use value::{Element, QueryResult, Value};
+
+/// Engine-wide settings; every query may narrow them with [`QueryOptions`].
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// How far back an instant selector looks for a sample (Prometheus default 5m).
+    pub lookback_delta_ms: i64,
+    /// Most samples a query may hold in memory at once (Prometheus default 50 million).
+    pub max_samples: usize,
+    /// Default per-query timeout (Prometheus default 2m).
+    pub timeout: Duration,
+    /// Step of subqueries written without one (`x[1h:]`): the global evaluation interval.
+    pub default_subquery_step_ms: i64,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            lookback_delta_ms: 5 * 60 * 1000,
+            max_samples: 50_000_000,
+            timeout: Duration::from_secs(120),
+            default_subquery_step_ms: 60 * 1000,
+        }
+    }
+}
+
+/// Per-query overrides.
+#[derive(Debug, Clone, Default)]
+pub struct QueryOptions {
+    /// Overrides the engine's lookback delta when set and positive.
+    pub lookback_delta_ms: Option<i64>,
+    /// Overrides the engine's timeout (the smaller one wins).
+    pub timeout: Option<Duration>,
+    /// Set to `true` from another thread to stop the query (e.g. the client went away).
+    pub cancel: Option<Arc<AtomicBool>>,
+    /// Step for subqueries without one; the rule group's interval when rules evaluate.
+    pub default_subquery_step_ms: Option<i64>,
+}
+
+/// The largest number of points per series a range query may return (Prometheus's limit).
+pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+/// Parses query text for an instant (`step_ms` = `range_ms` = 0) or range query, with our
+/// pre-rewrites applied. Errors read like Prometheus's: `parse error: …`.
+pub fn parse(query: &str, step_ms: i64, range_ms: i64) -> Result<PromExpr> {
+    functions::register_extensions();
+    let text = rewrite::rewrite(query, step_ms, range_ms)
+        .map_err(|e| Error::Parse(format!("parse error: {e}")))?;
+    let expr = promql_parser::parser::parse(&text)
+        .map_err(|e| Error::Parse(format!("parse error: {e}")))?;
+    eval::check(&expr)?;
+    Ok(expr)
+}
+
+/// Evaluates PromQL against any [`Queryable`].
+#[derive(Debug, Clone, Default)]
+pub struct Engine {
+    opts: EngineOptions,
+}
+
+impl Engine {
+    pub fn new(opts: EngineOptions) -> Engine {
+        Engine { opts }
+    }
+
+    pub fn options(&self) -> &EngineOptions {
+        &self.opts
+    }
+
+    /// Evaluates `query` at `t` (ms).
+    pub fn instant(
+        &self,
+        db: &dyn Queryable,
+        query: &str,
+        t: i64,
+        opts: &QueryOptions,
+    ) -> Result<QueryResult> {
+        let expr = parse(query, 0, 0)?;
+        self.eval_expr(db, &expr, t, t, 0, opts)
+    }
+
+    /// Evaluates `query` at every `step` from `start` to `end` (ms, inclusive).
+    pub fn range(
+        &self,
+        db: &dyn Queryable,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+        opts: &QueryOptions,
+    ) -> Result<QueryResult> {
+        if step <= 0 {
+            return Err(Error::BadParameter(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+            ));
+        }
+        if end < start {
+            return Err(Error::BadParameter(
+                "end timestamp must not be before start time".into(),
+            ));
+        }
+        if (end - start) / step >= MAX_POINTS_PER_SERIES {
+            return Err(Error::BadParameter(
+                "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
+            ));
+        }
+        let expr = parse(query, step, end - start)?;
+        self.eval_expr(db, &expr, start, end, step, opts)
+    }
+
+    /// Evaluates an already parsed expression; `step` 0 means an instant query at `start`.
+    pub fn eval_expr(
+        &self,
+        db: &dyn Queryable,
+        expr: &PromExpr,
+        start: i64,
+        end: i64,
+        step: i64,
+        opts: &QueryOptions,
+    ) -> Result<QueryResult> {
+        let timeout = opts
+            .timeout
+            .map_or(self.opts.timeout, |t| t.min(self.opts.timeout));
+        let settings = eval::Settings {
+            lookback: opts
+                .lookback_delta_ms
+                .filter(|l| *l > 0)
+                .unwrap_or(self.opts.lookback_delta_ms),
+            max_samples: self.opts.max_samples,
+            deadline: Instant::now().checked_add(timeout),
+            cancel: opts.cancel.clone(),
+            default_subquery_step: opts
+                .default_subquery_step_ms
+                .unwrap_or(self.opts.default_subquery_step_ms),
+        };
+        eval::run(db, expr, start, end, step, settings)
+    }
+}

@@ -1,0 +1,426 @@
+//! Aggregation operators (`sum`, `avg`, … `limit_ratio`) with `by`/`without`.
+//!
+//! Each input series is mapped to its group once; then every grid step folds the series
+//! that have a point at that step into their group's accumulator. Float arithmetic follows
+//! Prometheus (Kahan sums, overflow-safe means, Welford variance) so results agree to the bit
+//! in all but pathological cases.
+
+use std::collections::HashMap;
+
+use augur_storage::{Labels, Sample, METRIC_NAME};
+use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
+
+use super::{build_labels, Ev, VSeries, Val};
+use crate::error::{exec_err, Error, Result};
+use crate::functions::{kahan_inc, quantile, Collector};
+
+/// Per-step iteration over the points of many series: `at(i, t)` is series `i`'s value at
+/// grid time `t`, provided times are asked in increasing order.
+pub(crate) struct Cursors<'s> {
+    series: &'s [VSeries],
+    pos: Vec<usize>,
+}
+
+impl<'s> Cursors<'s> {
+    pub fn new(series: &'s [VSeries]) -> Self {
+        Cursors {
+            series,
+            pos: vec![0; series.len()],
+        }
+    }
+
+    #[inline]
+    pub fn at(&mut self, i: usize, t: i64) -> Option<f64> {
+        let pts = &self.series[i].points;
+        let mut p = self.pos[i];
+        while p < pts.len() && pts[p].t < t {
+            p += 1;
+        }
+        self.pos[i] = p;
+        (p < pts.len() && pts[p].t == t).then(|| pts[p].v)
+    }
+}
+
+/// The labels of the group a series belongs to.
+pub(crate) fn group_labels(labels: &Labels, grouping: &[String], without: bool) -> Labels {
+    if without {
+        build_labels(
+            labels
+                .iter()
+                .filter(|l| l.name != METRIC_NAME && !grouping.iter().any(|g| g == l.name))
+                .map(|l| (l.name, l.value)),
+        )
+    } else if grouping.is_empty() {
+        Labels::default()
+    } else {
+        build_labels(
+            labels
+                .iter()
+                .filter(|l| grouping.iter().any(|g| g == l.name))
+                .map(|l| (l.name, l.value)),
+        )
+    }
+}
+
+#[derive(Clone, Default)]
+struct Acc {
+    seen: bool,
+    value: f64,
+    c: f64,
+    mean: f64,
+    count: f64,
+    incremental: bool,
+    values: Vec<f64>,
+}
+
+pub(crate) fn eval(ev: &Ev<'_>, a: &AggregateExpr) -> Result<Val> {
+    let op = a.op.to_string().to_lowercase();
+    let (without, grouping): (bool, Vec<String>) = match &a.modifier {
+        None => (false, Vec::new()),
+        Some(LabelModifier::Include(l)) => (false, l.labels.clone()),
+        Some(LabelModifier::Exclude(l)) => (true, l.labels.clone()),
+    };
+    if op == "count_values" {
+        let label = match a.param.as_deref() {
+            Some(Expr::StringLiteral(s)) => s.val.clone(),
+            _ => return Err(exec_err!("count_values requires a string parameter")),
+        };
+        let input = ev.eval_vector(&a.expr)?;
+        return count_values(ev, input, &label, &grouping, without);
+    }
+    let param = match a.param.as_deref() {
+        Some(p) => Some(ev.eval_scalar(p)?),
+        None => None,
+    };
+    let input = ev.eval_vector(&a.expr)?;
+    let mut groups: HashMap<Labels, usize> = HashMap::new();
+    let mut group_of = Vec::with_capacity(input.len());
+    let mut out: Vec<VSeries> = Vec::new();
+    for s in &input {
+        let key = group_labels(&s.labels, &grouping, without);
+        let next = groups.len();
+        let g = *groups.entry(key.clone()).or_insert(next);
+        if g == next {
+            out.push(VSeries::new(key, Vec::new()));
+        }
+        group_of.push(g);
+    }
+    match op.as_str() {
+        "topk" | "bottomk" | "limitk" | "limit_ratio" => {
+            return select_k(
+                ev,
+                &op,
+                &input,
+                &group_of,
+                out.len(),
+                param.unwrap_or_default(),
+            )
+        }
+        "quantile" => {
+            let p = param.as_deref().unwrap_or_default();
+            if p.iter().any(|q| q.is_nan()) {
+                ev.ctx.warn(
+                    "PromQL warning: quantile value should be between 0 and 1, got NaN".into(),
+                );
+            }
+            if let Some(q) = p.iter().copied().find(|q| *q < 0.0 || *q > 1.0) {
+                ev.ctx.warn(format!(
+                    "PromQL warning: quantile value should be between 0 and 1, got {}",
+                    crate::functions::go_float(q)
+                ));
+            }
+        }
+        _ => {}
+    }
+    let mut accs = vec![Acc::default(); out.len()];
+    let mut cur = Cursors::new(&input);
+    let mut held = 0;
+    for (step, t) in ev.grid.times().enumerate() {
+        ev.ctx.check()?;
+        for acc in accs.iter_mut() {
+            acc.seen = false;
+            acc.values.clear();
+        }
+        for (i, s) in input.iter().enumerate() {
+            let Some(f) = cur.at(i, t) else { continue };
+            let g = group_of[i];
+            if s.drop_name {
+                out[g].drop_name = true;
+            }
+            let acc = &mut accs[g];
+            if !acc.seen {
+                *acc = Acc {
+                    seen: true,
+                    value: f,
+                    mean: f,
+                    count: 1.0,
+                    values: std::mem::take(&mut acc.values),
+                    ..Acc::default()
+                };
+                match op.as_str() {
+                    "stddev" | "stdvar" => {
+                        acc.value = if f.is_nan() || f.is_infinite() {
+                            f64::NAN
+                        } else {
+                            0.0
+                        }
+                    }
+                    "quantile" => acc.values.push(f),
+                    _ => {}
+                }
+                continue;
+            }
+            match op.as_str() {
+                "sum" => (acc.value, acc.c) = kahan_inc(f, acc.value, acc.c),
+                "avg" => {
+                    acc.count += 1.0;
+                    if !acc.incremental {
+                        let (nv, nc) = kahan_inc(f, acc.value, acc.c);
+                        if nv.is_finite() || nv.is_nan() {
+                            (acc.value, acc.c) = (nv, nc);
+                            continue;
+                        }
+                        acc.incremental = true;
+                        acc.mean = acc.value / (acc.count - 1.0);
+                        acc.c /= acc.count - 1.0;
+                    }
+                    let q = (acc.count - 1.0) / acc.count;
+                    (acc.mean, acc.c) = kahan_inc(f / acc.count, q * acc.mean, q * acc.c);
+                }
+                "max" => {
+                    if acc.value < f || acc.value.is_nan() {
+                        acc.value = f
+                    }
+                }
+                "min" => {
+                    if acc.value > f || acc.value.is_nan() {
+                        acc.value = f
+                    }
+                }
+                "count" => acc.count += 1.0,
+                "group" => {}
+                "stddev" | "stdvar" => {
+                    acc.count += 1.0;
+                    let delta = f - acc.mean;
+                    acc.mean += delta / acc.count;
+                    acc.value += delta * (f - acc.mean);
+                }
+                "quantile" => acc.values.push(f),
+                other => return Err(exec_err!("unknown aggregation {other}")),
+            }
+        }
+        for (g, acc) in accs.iter_mut().enumerate() {
+            if !acc.seen {
+                continue;
+            }
+            let v = match op.as_str() {
+                "sum" => acc.value + acc.c,
+                "avg" if acc.incremental => acc.mean + acc.c,
+                "avg" => acc.value / acc.count + acc.c / acc.count,
+                "count" => acc.count,
+                "group" => 1.0,
+                "stdvar" => acc.value / acc.count,
+                "stddev" => (acc.value / acc.count).sqrt(),
+                "quantile" => quantile(
+                    param.as_ref().map_or(f64::NAN, |p| p[step]),
+                    &mut acc.values,
+                ),
+                _ => acc.value,
+            };
+            out[g].points.push(Sample::new(t, v));
+            held += 1;
+        }
+    }
+    ev.ctx.hold(held)?;
+    out.retain(|s| !s.points.is_empty());
+    Ok(Val::Vector(out))
+}
+
+/// `topk`, `bottomk`, `limitk`, `limit_ratio`: series of the input, not new ones.
+fn select_k(
+    ev: &Ev<'_>,
+    op: &str,
+    input: &[VSeries],
+    group_of: &[usize],
+    ngroups: usize,
+    param: Vec<f64>,
+) -> Result<Val> {
+    let mut out = Collector::new();
+    if op == "limit_ratio" {
+        if param.iter().all(|r| *r == 0.0) {
+            return Ok(Val::Vector(Vec::new()));
+        }
+        if param.iter().any(|r| r.is_nan()) {
+            return Err(exec_err!("Ratio value is NaN"));
+        }
+        let max = param.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let min = param.iter().copied().fold(f64::INFINITY, f64::min);
+        if max > 1.0 {
+            ev.ctx.warn(format!(
+                "PromQL warning: ratio value should be between -1 and 1, got {}, capping to 1",
+                crate::functions::go_float(max)
+            ));
+        }
+        if min < -1.0 {
+            ev.ctx.warn(format!(
+                "PromQL warning: ratio value should be between -1 and 1, got {}, capping to -1",
+                crate::functions::go_float(min)
+            ));
+        }
+    } else {
+        if param.iter().copied().fold(f64::NEG_INFINITY, f64::max) < 1.0 {
+            return Ok(Val::Vector(Vec::new()));
+        }
+        if param.iter().any(|k| k.is_nan()) {
+            return Err(exec_err!("Parameter value is NaN"));
+        }
+        if let Some(k) = param.iter().find(|k| **k <= i64::MIN as f64) {
+            return Err(exec_err!(
+                "Scalar value {} underflows int64",
+                crate::functions::go_float(*k)
+            ));
+        }
+        if let Some(k) = param.iter().find(|k| **k >= i64::MAX as f64) {
+            return Err(exec_err!(
+                "Scalar value {} overflows int64",
+                crate::functions::go_float(*k)
+            ));
+        }
+    }
+    let offsets: Vec<f64> = if op == "limit_ratio" {
+        input.iter().map(|s| ratio_offset(&s.labels)).collect()
+    } else {
+        Vec::new()
+    };
+    let mut cur = Cursors::new(input);
+    let mut members: Vec<Vec<(usize, f64)>> = vec![Vec::new(); ngroups];
+    for (step, t) in ev.grid.times().enumerate() {
+        ev.ctx.check()?;
+        let p = param[step];
+        members.iter_mut().for_each(Vec::clear);
+        let mut order = Vec::new();
+        for (i, _) in input.iter().enumerate() {
+            let Some(v) = cur.at(i, t) else { continue };
+            let g = group_of[i];
+            if members[g].is_empty() {
+                order.push(g);
+            }
+            members[g].push((i, v));
+        }
+        let k = if op == "limit_ratio" {
+            0
+        } else {
+            (p as i64).min(input.len() as i64)
+        };
+        if op != "limit_ratio" && k < 1 {
+            continue;
+        }
+        for g in order {
+            let m = &mut members[g];
+            let chosen: Vec<(usize, f64)> = match op {
+                "topk" => {
+                    // Descending, NaN last; the earliest of equal values wins.
+                    m.sort_by(|a, b| desc_nan_last(a.1, b.1));
+                    m.iter().take(k as usize).copied().collect()
+                }
+                "bottomk" => {
+                    m.sort_by(|a, b| asc_nan_last(a.1, b.1));
+                    m.iter().take(k as usize).copied().collect()
+                }
+                "limitk" => m.iter().take(k as usize).copied().collect(),
+                _ => {
+                    let r = p.clamp(-1.0, 1.0);
+                    m.iter()
+                        .filter(|(i, _)| {
+                            let o = offsets[*i];
+                            (r >= 0.0 && o < r) || (r < 0.0 && o >= 1.0 + r)
+                        })
+                        .copied()
+                        .collect()
+                }
+            };
+            for (i, v) in chosen {
+                out.push(&input[i].labels, input[i].drop_name, t, v)?;
+            }
+        }
+    }
+    Ok(Val::Vector(out.finish(ev)?))
+}
+
+fn desc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        _ => b.partial_cmp(&a).unwrap_or(std::cmp::Ordering::Equal),
+    }
+}
+
+fn asc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        _ => a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal),
+    }
+}
+
+/// Where a series falls in `[0, 1)` for `limit_ratio`: its Prometheus label hash (xxhash64
+/// of `name 0xff value 0xff …`) over the largest u64, so the same series are picked as in
+/// Prometheus.
+fn ratio_offset(labels: &Labels) -> f64 {
+    let mut b = Vec::with_capacity(labels.as_bytes().len() + 2 * labels.len());
+    for l in labels.iter() {
+        b.extend_from_slice(l.name.as_bytes());
+        b.push(0xff);
+        b.extend_from_slice(l.value.as_bytes());
+        b.push(0xff);
+    }
+    xxhash_rust::xxh64::xxh64(&b, 0) as f64 / u64::MAX as f64
+}
+
+fn count_values(
+    ev: &Ev<'_>,
+    input: Vec<VSeries>,
+    label: &str,
+    grouping: &[String],
+    without: bool,
+) -> Result<Val> {
+    if !crate::functions::valid_label_name(label) {
+        return Err(Error::Execution(format!("invalid label name {label:?}")));
+    }
+    let mut grouping = grouping.to_vec();
+    if !without {
+        grouping.push(label.to_owned());
+    }
+    let mut out = Collector::new();
+    let mut cur = Cursors::new(&input);
+    for t in ev.grid.times() {
+        ev.ctx.check()?;
+        let mut counts: Vec<(Labels, f64)> = Vec::new();
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        for (i, s) in input.iter().enumerate() {
+            let Some(v) = cur.at(i, t) else { continue };
+            let text = crate::functions::go_float(v);
+            let with_value = build_labels(
+                s.labels
+                    .iter()
+                    .filter(|l| l.name != label)
+                    .map(|l| (l.name, l.value))
+                    .chain(std::iter::once((label, text.as_str()))),
+            );
+            let key = group_labels(&with_value, &grouping, without);
+            match index.get(&key) {
+                Some(&j) => counts[j].1 += 1.0,
+                None => {
+                    index.insert(key.clone(), counts.len());
+                    counts.push((key, 1.0));
+                }
+            }
+        }
+        for (l, c) in counts {
+            out.push(&l, false, t, c)?;
+        }
+    }
+    Ok(Val::Vector(out.finish(ev)?))
+}

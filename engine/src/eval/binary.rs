@@ -1,0 +1,489 @@
+//! Binary operators: arithmetic, comparisons (with and without `bool`), `atan2`, and the
+//! set operators, between scalars and vectors, with `on`/`ignoring`,
+//! `group_left`/`group_right` and `fill*` vector matching.
+//!
+//! Match signatures are computed once per series; each grid step then pairs the series that
+//! have a point at that step, raising Prometheus's errors for ambiguous matches.
+
+use std::collections::HashMap;
+
+use augur_storage::{Labels, METRIC_NAME};
+use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
+
+use super::aggregate::Cursors;
+use super::{build_labels, Ev, VSeries, Val};
+use crate::error::{exec_err, Result};
+use crate::functions::Collector;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Op {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Pow,
+    Atan2,
+    Eq,
+    Ne,
+    Gt,
+    Lt,
+    Ge,
+    Le,
+    And,
+    Or,
+    Unless,
+}
+
+impl Op {
+    fn parse(s: &str) -> Result<Op> {
+        Ok(match s.to_lowercase().as_str() {
+            "+" => Op::Add,
+            "-" => Op::Sub,
+            "*" => Op::Mul,
+            "/" => Op::Div,
+            "%" => Op::Mod,
+            "^" => Op::Pow,
+            "atan2" => Op::Atan2,
+            "==" => Op::Eq,
+            "!=" => Op::Ne,
+            ">" => Op::Gt,
+            "<" => Op::Lt,
+            ">=" => Op::Ge,
+            "<=" => Op::Le,
+            "and" => Op::And,
+            "or" => Op::Or,
+            "unless" => Op::Unless,
+            other => return Err(exec_err!("operator {other:?} is not supported")),
+        })
+    }
+
+    fn is_comparison(self) -> bool {
+        matches!(self, Op::Eq | Op::Ne | Op::Gt | Op::Lt | Op::Ge | Op::Le)
+    }
+
+    /// Arithmetic changes what the value means, so the metric name goes.
+    fn changes_schema(self) -> bool {
+        matches!(
+            self,
+            Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Mod | Op::Pow | Op::Atan2
+        )
+    }
+
+    /// The value and whether a comparison keeps the element.
+    #[inline]
+    fn apply(self, l: f64, r: f64) -> (f64, bool) {
+        match self {
+            Op::Add => (l + r, true),
+            Op::Sub => (l - r, true),
+            Op::Mul => (l * r, true),
+            Op::Div => (l / r, true),
+            Op::Mod => (go_mod(l, r), true),
+            Op::Pow => (go_pow(l, r), true),
+            Op::Atan2 => (l.atan2(r), true),
+            Op::Eq => (l, l == r),
+            Op::Ne => (l, l != r),
+            Op::Gt => (l, l > r),
+            Op::Lt => (l, l < r),
+            Op::Ge => (l, l >= r),
+            Op::Le => (l, l <= r),
+            Op::And | Op::Or | Op::Unless => (l, true),
+        }
+    }
+}
+
+/// Go's `math.Mod`: the sign of the dividend, NaN for a zero divisor or infinite dividend.
+pub(crate) fn go_mod(x: f64, y: f64) -> f64 {
+    if y == 0.0 || x.is_infinite() || x.is_nan() || y.is_nan() {
+        return f64::NAN;
+    }
+    x % y
+}
+
+/// Go's `math.Pow` where it differs from `powf`: `Pow(-1, ±Inf)` is 1, and `Pow(1, NaN)` 1.
+pub(crate) fn go_pow(x: f64, y: f64) -> f64 {
+    if x == -1.0 && y.is_infinite() {
+        return 1.0;
+    }
+    x.powf(y)
+}
+
+pub(crate) fn eval(ev: &Ev<'_>, b: &BinaryExpr) -> Result<Val> {
+    let op = Op::parse(&b.op.to_string())?;
+    let ret_bool = b.return_bool();
+    let lhs = ev.eval(&b.lhs)?;
+    let rhs = ev.eval(&b.rhs)?;
+    match (lhs, rhs) {
+        (Val::Scalar(l), Val::Scalar(r)) => Ok(Val::Scalar(
+            l.into_iter()
+                .zip(r)
+                .map(|(l, r)| {
+                    let (v, keep) = op.apply(l, r);
+                    if op.is_comparison() {
+                        if keep {
+                            1.0
+                        } else {
+                            0.0
+                        }
+                    } else {
+                        v
+                    }
+                })
+                .collect(),
+        )),
+        (Val::Vector(l), Val::Scalar(r)) => {
+            Ok(Val::Vector(vector_scalar(ev, op, l, &r, false, ret_bool)))
+        }
+        (Val::Scalar(l), Val::Vector(r)) => {
+            Ok(Val::Vector(vector_scalar(ev, op, r, &l, true, ret_bool)))
+        }
+        (Val::Vector(l), Val::Vector(r)) => {
+            let matching = Matching::of(b);
+            if matches!(op, Op::And | Op::Or | Op::Unless) {
+                set_op(ev, op, l, r, &matching).map(Val::Vector)
+            } else {
+                vector_vector(ev, op, l, r, &matching, ret_bool).map(Val::Vector)
+            }
+        }
+        (l, r) => Err(exec_err!(
+            "binary expression must contain only scalar and instant vector types, got {} and {}",
+            l.type_name(),
+            r.type_name()
+        )),
+    }
+}
+
+fn vector_scalar(
+    ev: &Ev<'_>,
+    op: Op,
+    mut series: Vec<VSeries>,
+    scalar: &[f64],
+    swap: bool,
+    ret_bool: bool,
+) -> Vec<VSeries> {
+    for s in &mut series {
+        s.points.retain_mut(|p| {
+            let sv = scalar[ev.grid.index(p.t)];
+            let (l, r) = if swap { (sv, p.v) } else { (p.v, sv) };
+            let (mut v, keep) = op.apply(l, r);
+            if op.is_comparison() && swap {
+                v = r;
+            }
+            if ret_bool {
+                p.v = if keep { 1.0 } else { 0.0 };
+                return true;
+            }
+            p.v = v;
+            keep
+        });
+        if op.changes_schema() || ret_bool {
+            s.drop_name = true;
+        }
+    }
+    series.retain(|s| !s.points.is_empty());
+    series
+}
+
+/// The vector-matching modifiers of one binary expression.
+struct Matching {
+    card: VectorMatchCardinality,
+    /// `on(...)` when true, `ignoring(...)` (or nothing) when false.
+    on: bool,
+    labels: Vec<String>,
+    include: Vec<String>,
+    fill_lhs: Option<f64>,
+    fill_rhs: Option<f64>,
+}
+
+impl Matching {
+    fn of(b: &BinaryExpr) -> Matching {
+        let Some(m) = &b.modifier else {
+            return Matching {
+                card: VectorMatchCardinality::OneToOne,
+                on: false,
+                labels: Vec::new(),
+                include: Vec::new(),
+                fill_lhs: None,
+                fill_rhs: None,
+            };
+        };
+        let (on, labels) = match &m.matching {
+            Some(LabelModifier::Include(l)) => (true, l.labels.clone()),
+            Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
+            None => (false, Vec::new()),
+        };
+        let include = m
+            .card
+            .labels()
+            .map(|l| l.labels.clone())
+            .unwrap_or_default();
+        Matching {
+            card: m.card.clone(),
+            on,
+            labels,
+            include,
+            fill_lhs: m.fill_values.lhs,
+            fill_rhs: m.fill_values.rhs,
+        }
+    }
+
+    fn signature(&self, l: &Labels) -> Labels {
+        if self.on {
+            build_labels(
+                l.iter()
+                    .filter(|p| self.labels.iter().any(|n| n == p.name))
+                    .map(|p| (p.name, p.value)),
+            )
+        } else {
+            build_labels(
+                l.iter()
+                    .filter(|p| p.name != METRIC_NAME && !self.labels.iter().any(|n| n == p.name))
+                    .map(|p| (p.name, p.value)),
+            )
+        }
+    }
+
+    /// The labels of a result element: Prometheus's `resultMetric`.
+    fn result_labels(&self, l: &Labels, r: &Labels, op: Op) -> Labels {
+        let one_to_one = matches!(self.card, VectorMatchCardinality::OneToOne);
+        let mut pairs: Vec<(String, String)> = l
+            .iter()
+            .filter(|p| !(op.changes_schema() && p.name == METRIC_NAME))
+            .filter(|p| {
+                !one_to_one
+                    || if self.on {
+                        self.labels.iter().any(|n| n == p.name)
+                    } else {
+                        !self.labels.iter().any(|n| n == p.name)
+                    }
+            })
+            .map(|p| (p.name.to_owned(), p.value.to_owned()))
+            .collect();
+        for name in &self.include {
+            pairs.retain(|(n, _)| n != name);
+            if let Some(v) = r.get(name) {
+                pairs.push((name.clone(), v.to_owned()));
+            }
+        }
+        Labels::new(pairs).unwrap_or_default()
+    }
+}
+
+fn signatures(series: &[VSeries], m: &Matching, ids: &mut HashMap<Labels, usize>) -> Vec<usize> {
+    series
+        .iter()
+        .map(|s| {
+            let sig = m.signature(&s.labels);
+            let next = ids.len();
+            *ids.entry(sig).or_insert(next)
+        })
+        .collect()
+}
+
+fn set_op(
+    ev: &Ev<'_>,
+    op: Op,
+    lhs: Vec<VSeries>,
+    rhs: Vec<VSeries>,
+    m: &Matching,
+) -> Result<Vec<VSeries>> {
+    let mut ids = HashMap::new();
+    let lsig = signatures(&lhs, m, &mut ids);
+    let rsig = signatures(&rhs, m, &mut ids);
+    let mut present = vec![false; ids.len()];
+    let mut lc = Cursors::new(&lhs);
+    let mut rc = Cursors::new(&rhs);
+    let mut out = Collector::new();
+    for t in ev.grid.times() {
+        ev.ctx.check()?;
+        present.iter_mut().for_each(|p| *p = false);
+        match op {
+            Op::And | Op::Unless => {
+                for (i, &sig) in rsig.iter().enumerate() {
+                    if rc.at(i, t).is_some() {
+                        present[sig] = true;
+                    }
+                }
+                for (i, s) in lhs.iter().enumerate() {
+                    let Some(v) = lc.at(i, t) else { continue };
+                    if present[lsig[i]] == (op == Op::And) {
+                        out.push(&s.labels, s.drop_name, t, v)?;
+                    }
+                }
+            }
+            _ => {
+                for (i, s) in lhs.iter().enumerate() {
+                    let Some(v) = lc.at(i, t) else { continue };
+                    present[lsig[i]] = true;
+                    out.push(&s.labels, s.drop_name, t, v)?;
+                }
+                for (i, s) in rhs.iter().enumerate() {
+                    let Some(v) = rc.at(i, t) else { continue };
+                    if !present[rsig[i]] {
+                        out.push(&s.labels, s.drop_name, t, v)?;
+                    }
+                }
+            }
+        }
+    }
+    out.finish(ev)
+}
+
+fn vector_vector(
+    ev: &Ev<'_>,
+    op: Op,
+    lhs: Vec<VSeries>,
+    rhs: Vec<VSeries>,
+    m: &Matching,
+    ret_bool: bool,
+) -> Result<Vec<VSeries>> {
+    // One-to-many is many-to-one with the sides swapped.
+    let swapped = matches!(m.card, VectorMatchCardinality::OneToMany(_));
+    let one_to_one = matches!(m.card, VectorMatchCardinality::OneToOne);
+    let (many, one) = if swapped { (rhs, lhs) } else { (lhs, rhs) };
+    let (fill_many, fill_one) = if swapped {
+        (m.fill_rhs, m.fill_lhs)
+    } else {
+        (m.fill_lhs, m.fill_rhs)
+    };
+    let mut ids = HashMap::new();
+    let msig = signatures(&many, m, &mut ids);
+    let osig = signatures(&one, m, &mut ids);
+    // The labels of each signature, for fill values and error messages.
+    let mut sig_labels: Vec<Labels> = vec![Labels::default(); ids.len()];
+    for (l, i) in &ids {
+        sig_labels[*i] = l.clone();
+    }
+    let mut mc = Cursors::new(&many);
+    let mut oc = Cursors::new(&one);
+    let mut out = Collector::new();
+    let mut one_at: Vec<Option<(usize, f64)>> = vec![None; ids.len()];
+    let mut st = PairState {
+        result_cache: HashMap::new(),
+        matched: vec![false; ids.len()],
+        inserted: vec![Vec::new(); ids.len()],
+    };
+    let fill_labels: Vec<Labels> = sig_labels.clone();
+    const FILL: usize = usize::MAX;
+    for t in ev.grid.times() {
+        ev.ctx.check()?;
+        one_at.iter_mut().for_each(|x| *x = None);
+        st.matched.iter_mut().for_each(|x| *x = false);
+        st.inserted.iter_mut().for_each(Vec::clear);
+        for (j, s) in one.iter().enumerate() {
+            let Some(v) = oc.at(j, t) else { continue };
+            let sig = osig[j];
+            if let Some((prev, _)) = one_at[sig] {
+                let side = if swapped { "left" } else { "right" };
+                let (mut a, mut b) = (s.labels.to_string(), one[prev].labels.to_string());
+                if a > b {
+                    std::mem::swap(&mut a, &mut b);
+                }
+                return Err(exec_err!(
+                    "found duplicate series for the match group {} on the {side} hand-side of the operation: [{a}, {b}];many-to-many matching not allowed: matching labels must be unique on one side",
+                    match_group(&s.labels, m)
+                ));
+            }
+            one_at[sig] = Some((j, v));
+        }
+        let emit = |i: usize,
+                    lv: f64,
+                    j: usize,
+                    rv: f64,
+                    sig: usize,
+                    st: &mut PairState,
+                    out: &mut Collector|
+         -> Result<()> {
+            let (l, r) = if swapped { (rv, lv) } else { (lv, rv) };
+            let (mut v, keep) = op.apply(l, r);
+            if ret_bool {
+                v = if keep { 1.0 } else { 0.0 };
+            }
+            let many_labels = if i == FILL {
+                &fill_labels[sig]
+            } else {
+                &many[i].labels
+            };
+            let one_labels = if j == FILL {
+                &fill_labels[sig]
+            } else {
+                &one[j].labels
+            };
+            let labels = st
+                .result_cache
+                .entry((i, j))
+                .or_insert_with(|| m.result_labels(many_labels, one_labels, op))
+                .clone();
+            if one_to_one {
+                if st.matched[sig] {
+                    return Err(exec_err!(
+                        "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
+                    ));
+                }
+                st.matched[sig] = true;
+            } else {
+                if st.inserted[sig].contains(&labels) {
+                    return Err(exec_err!(
+                        "multiple matches for labels: grouping labels must ensure unique matches"
+                    ));
+                }
+                st.inserted[sig].push(labels.clone());
+                st.matched[sig] = true;
+            }
+            if !keep && !ret_bool {
+                return Ok(());
+            }
+            let drop = ret_bool || (i != FILL && many[i].drop_name && !op.changes_schema());
+            out.push(&labels, drop, t, v)
+        };
+        for (i, _) in many.iter().enumerate() {
+            let Some(lv) = mc.at(i, t) else { continue };
+            let sig = msig[i];
+            match one_at[sig] {
+                Some((j, rv)) => emit(i, lv, j, rv, sig, &mut st, &mut out)?,
+                None => {
+                    if let Some(f) = fill_one {
+                        emit(i, lv, FILL, f, sig, &mut st, &mut out)?;
+                    }
+                }
+            }
+        }
+        if let Some(f) = fill_many {
+            for (j, _) in one.iter().enumerate() {
+                let sig = osig[j];
+                let Some((jj, rv)) = one_at[sig] else {
+                    continue;
+                };
+                if jj != j || st.matched[sig] {
+                    continue;
+                }
+                emit(FILL, f, j, rv, sig, &mut st, &mut out)?;
+            }
+        }
+    }
+    out.finish(ev)
+}
+
+/// Per-step bookkeeping of [`vector_vector`].
+struct PairState {
+    result_cache: HashMap<(usize, usize), Labels>,
+    matched: Vec<bool>,
+    inserted: Vec<Vec<Labels>>,
+}
+
+/// The labels a match group is identified by, for error messages.
+fn match_group(l: &Labels, m: &Matching) -> Labels {
+    if m.on {
+        build_labels(
+            l.iter()
+                .filter(|p| m.labels.iter().any(|n| n == p.name))
+                .map(|p| (p.name, p.value)),
+        )
+    } else {
+        build_labels(
+            l.iter()
+                .filter(|p| !m.labels.iter().any(|n| n == p.name))
+                .map(|p| (p.name, p.value)),
+        )
+    }
+}

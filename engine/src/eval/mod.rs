@@ -1,0 +1,454 @@
+//! The evaluator. Every node is evaluated over the whole step grid of its query at once (an
+//! instant query is a grid of one step), as Prometheus's engine does: an instant-vector node
+//! yields series with at most one point per step, a scalar node one value per step.
+//!
+//! Invariants:
+//! - storage is read once per selector for the whole query range (plus window and lookback),
+//!   and windows slide over the loaded samples; nothing re-reads storage per step;
+//! - points of a [`VSeries`] are sorted by time and lie on the grid of the node's evaluator;
+//! - `__name__` is removed late (Prometheus's delayed name removal): nodes set
+//!   [`VSeries::drop_name`] and [`run`] drops the label once at the end;
+//! - a selector's matchers never include the rewrite sentinel [`crate::rewrite::EXT_LABEL`].
+//!
+//! Sub-modules: [`selector`] (vector/matrix selectors and subqueries), [`aggregate`],
+//! [`binary`] (operators and vector matching).
+
+pub(crate) mod aggregate;
+pub(crate) mod binary;
+pub(crate) mod selector;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use augur_storage::{Labels, Queryable, Sample, Series, METRIC_NAME};
+use promql_parser::parser::Expr;
+
+use crate::error::{exec_err, Error, Result};
+use crate::value::{Element, QueryResult, Value};
+
+/// Limits and defaults of one query.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub lookback: i64,
+    pub max_samples: usize,
+    pub deadline: Option<Instant>,
+    pub cancel: Option<Arc<AtomicBool>>,
+    pub default_subquery_step: i64,
+}
+
+/// State shared by every evaluator of one query (subqueries get their own grid).
+pub(crate) struct Ctx<'a> {
+    pub db: &'a dyn Queryable,
+    pub settings: Settings,
+    /// Samples currently held for this query (Prometheus's `currentSamples`, approximated:
+    /// every node's output counts until the query ends).
+    samples: Cell<usize>,
+    /// `@ start()` and `@ end()` are the outermost query's start and end.
+    pub query_start: i64,
+    pub query_end: i64,
+    /// The outermost query's step (0 for instant queries), for `step()`.
+    pub step: i64,
+    warnings: RefCell<Vec<String>>,
+    infos: RefCell<Vec<String>>,
+    ticks: Cell<u32>,
+}
+
+impl Ctx<'_> {
+    /// Fails when the query ran out of time or was cancelled. Cheap enough for inner loops:
+    /// the clock is read every 256 calls.
+    pub fn check(&self) -> Result<()> {
+        let n = self.ticks.get().wrapping_add(1);
+        self.ticks.set(n);
+        if n % 256 != 0 {
+            return Ok(());
+        }
+        self.check_now()
+    }
+
+    pub fn check_now(&self) -> Result<()> {
+        if let Some(c) = &self.settings.cancel {
+            if c.load(Ordering::Relaxed) {
+                return Err(Error::Canceled("expression evaluation"));
+            }
+        }
+        if let Some(d) = self.settings.deadline {
+            if Instant::now() >= d {
+                return Err(Error::Timeout("expression evaluation"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts `n` more samples held in memory, failing past the query's limit.
+    pub fn hold(&self, n: usize) -> Result<()> {
+        let total = self.samples.get() + n;
+        self.samples.set(total);
+        if total > self.settings.max_samples {
+            return Err(Error::TooManySamples("query execution"));
+        }
+        Ok(())
+    }
+
+    /// Gives back `n` samples no longer held.
+    pub fn release(&self, n: usize) {
+        self.samples.set(self.samples.get().saturating_sub(n));
+    }
+
+    pub fn warn(&self, msg: String) {
+        let mut w = self.warnings.borrow_mut();
+        if !w.contains(&msg) {
+            w.push(msg);
+        }
+    }
+
+    pub fn info(&self, msg: String) {
+        let mut w = self.infos.borrow_mut();
+        if !w.contains(&msg) {
+            w.push(msg);
+        }
+    }
+}
+
+/// The evaluation steps of one evaluator: `start, start + interval, … ≤ end`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Grid {
+    pub start: i64,
+    pub end: i64,
+    pub interval: i64,
+}
+
+impl Grid {
+    /// A grid whose `end` is the last step actually on it.
+    pub fn new(start: i64, end: i64, interval: i64) -> Grid {
+        let interval = interval.max(1);
+        let end = if end < start {
+            end
+        } else {
+            start + (end - start) / interval * interval
+        };
+        Grid {
+            start,
+            end,
+            interval,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        if self.end < self.start {
+            0
+        } else {
+            ((self.end - self.start) / self.interval + 1) as usize
+        }
+    }
+
+    pub fn ts(&self, i: usize) -> i64 {
+        self.start + i as i64 * self.interval
+    }
+
+    pub fn index(&self, t: i64) -> usize {
+        ((t - self.start) / self.interval) as usize
+    }
+
+    pub fn times(&self) -> impl Iterator<Item = i64> + '_ {
+        (0..self.len()).map(|i| self.ts(i))
+    }
+}
+
+/// A series flowing between nodes.
+#[derive(Debug, Clone)]
+pub(crate) struct VSeries {
+    pub labels: Labels,
+    pub points: Vec<Sample>,
+    /// Drop `__name__` at the end of evaluation (delayed name removal).
+    pub drop_name: bool,
+}
+
+impl VSeries {
+    pub fn new(labels: Labels, points: Vec<Sample>) -> VSeries {
+        VSeries {
+            labels,
+            points,
+            drop_name: false,
+        }
+    }
+}
+
+/// What a node evaluates to over its grid.
+#[derive(Debug)]
+pub(crate) enum Val {
+    /// One value per grid step.
+    Scalar(Vec<f64>),
+    String(String),
+    /// Instant-vector series, points on the grid.
+    Vector(Vec<VSeries>),
+    /// Raw range-vector series (instant evaluation of `x[5m]` or a subquery only).
+    Matrix(Vec<VSeries>),
+}
+
+impl Val {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Val::Scalar(_) => "scalar",
+            Val::String(_) => "string",
+            Val::Vector(_) => "instant vector",
+            Val::Matrix(_) => "range vector",
+        }
+    }
+}
+
+/// One evaluator: the shared query context and this node's grid.
+#[derive(Clone, Copy)]
+pub(crate) struct Ev<'a> {
+    pub ctx: &'a Ctx<'a>,
+    pub grid: Grid,
+}
+
+impl<'a> Ev<'a> {
+    pub fn eval(&self, expr: &Expr) -> Result<Val> {
+        self.ctx.check_now()?;
+        match expr {
+            Expr::Paren(p) => self.eval(&p.expr),
+            Expr::NumberLiteral(n) => Ok(Val::Scalar(vec![n.val; self.grid.len()])),
+            Expr::StringLiteral(s) => Ok(Val::String(s.val.clone())),
+            Expr::Unary(u) => match self.eval(&u.expr)? {
+                Val::Scalar(mut v) => {
+                    v.iter_mut().for_each(|x| *x = -*x);
+                    Ok(Val::Scalar(v))
+                }
+                Val::Vector(mut series) => {
+                    for s in &mut series {
+                        s.drop_name = true;
+                        s.points.iter_mut().for_each(|p| p.v = -p.v);
+                    }
+                    Ok(Val::Vector(series))
+                }
+                other => Err(exec_err!(
+                    "unary expression only allowed on expressions of type scalar or instant vector, got {}",
+                    other.type_name()
+                )),
+            },
+            Expr::VectorSelector(vs) => self.vector_selector(vs, false).map(Val::Vector),
+            Expr::MatrixSelector(ms) => {
+                let input = self.matrix_input(&Expr::MatrixSelector(ms.clone()))?;
+                Ok(Val::Matrix(input.raw_windows(self.grid.start)))
+            }
+            Expr::Subquery(_) => {
+                let input = self.matrix_input(expr)?;
+                Ok(Val::Matrix(input.raw_windows(self.grid.start)))
+            }
+            Expr::Aggregate(a) => aggregate::eval(self, a),
+            Expr::Binary(b) => binary::eval(self, b),
+            Expr::Call(c) => crate::functions::call(self, c),
+            Expr::Extension(_) => Err(exec_err!("unsupported expression extension")),
+        }
+    }
+
+    /// Evaluates an expression that must be an instant vector.
+    pub fn eval_vector(&self, expr: &Expr) -> Result<Vec<VSeries>> {
+        match self.eval(expr)? {
+            Val::Vector(v) => Ok(v),
+            other => Err(exec_err!(
+                "expected instant vector, got {}",
+                other.type_name()
+            )),
+        }
+    }
+
+    /// Evaluates an expression that must be a scalar: one value per step.
+    pub fn eval_scalar(&self, expr: &Expr) -> Result<Vec<f64>> {
+        match self.eval(expr)? {
+            Val::Scalar(v) => Ok(v),
+            other => Err(exec_err!("expected scalar, got {}", other.type_name())),
+        }
+    }
+}
+
+/// Post-parse checks for what promql-parser accepts but Prometheus does not.
+pub(crate) fn check(expr: &Expr) -> Result<()> {
+    let bad = |m: &str| Err(Error::Parse(format!("parse error: {m}")));
+    match expr {
+        Expr::VectorSelector(vs) => {
+            if !vs.matchers.or_matchers.is_empty() {
+                return bad("unexpected \"or\" inside braces");
+            }
+            Ok(())
+        }
+        Expr::MatrixSelector(ms) => check(&Expr::VectorSelector(ms.vs.clone())),
+        Expr::Paren(p) => check(&p.expr),
+        Expr::Unary(u) => check(&u.expr),
+        Expr::Subquery(s) => check(&s.expr),
+        Expr::Binary(b) => {
+            check(&b.lhs)?;
+            check(&b.rhs)
+        }
+        Expr::Aggregate(a) => {
+            let op = a.op.to_string();
+            if op == "limitk" || op == "limit_ratio" {
+                if let Some(p) = &a.param {
+                    if p.value_type() != promql_parser::parser::value::ValueType::Scalar {
+                        return bad(&format!(
+                            "expected type scalar in aggregation parameter, got {}",
+                            p.value_type()
+                        ));
+                    }
+                }
+            }
+            if let Some(p) = &a.param {
+                check(p)?;
+            }
+            check(&a.expr)
+        }
+        Expr::Call(c) => c.args.args.iter().try_for_each(|a| check(a)),
+        _ => Ok(()),
+    }
+}
+
+/// Runs a parsed query over the grid `start..=end` by `step` (0: instant at `start`).
+pub(crate) fn run(
+    db: &dyn Queryable,
+    expr: &Expr,
+    start: i64,
+    end: i64,
+    step: i64,
+    settings: Settings,
+) -> Result<QueryResult> {
+    let ctx = Ctx {
+        db,
+        settings,
+        samples: Cell::new(0),
+        query_start: start,
+        query_end: end,
+        step,
+        warnings: RefCell::new(Vec::new()),
+        infos: RefCell::new(Vec::new()),
+        ticks: Cell::new(0),
+    };
+    let instant = step == 0;
+    let grid = Grid::new(start, end, step);
+    let ev = Ev { ctx: &ctx, grid };
+    if !instant {
+        match expr.value_type() {
+            promql_parser::parser::value::ValueType::Vector
+            | promql_parser::parser::value::ValueType::Scalar => {}
+            t => return Err(Error::BadParameter(format!(
+                "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                match t {
+                    promql_parser::parser::value::ValueType::Matrix => "range vector",
+                    _ => "string",
+                }
+            ))),
+        }
+    }
+    let val = ev.eval(expr)?;
+    let value = match val {
+        Val::Scalar(v) if instant => Value::Scalar(Sample::new(start, v[0])),
+        Val::Scalar(v) => Value::Matrix(vec![Series {
+            labels: Labels::default(),
+            samples: grid
+                .times()
+                .zip(v)
+                .map(|(t, v)| Sample::new(t, v))
+                .collect(),
+        }]),
+        Val::String(s) => Value::String(start, s),
+        Val::Vector(series) if instant => {
+            let series = drop_names(series);
+            let mut seen = std::collections::HashSet::with_capacity(series.len());
+            for s in &series {
+                if !seen.insert(&s.labels) {
+                    return Err(exec_err!(
+                        "vector cannot contain metrics with the same labelset"
+                    ));
+                }
+            }
+            Value::Vector(
+                series
+                    .into_iter()
+                    .filter_map(|s| {
+                        let p = *s.points.first()?;
+                        Some(Element {
+                            labels: s.labels,
+                            t: p.t,
+                            v: p.v,
+                        })
+                    })
+                    .collect(),
+            )
+        }
+        Val::Vector(series) | Val::Matrix(series) => {
+            let mut out = merge_same_labels(drop_names(series))?;
+            out.sort_by(|a, b| a.labels.cmp(&b.labels));
+            Value::Matrix(out)
+        }
+    };
+    Ok(QueryResult {
+        value,
+        warnings: ctx.warnings.into_inner(),
+        infos: ctx.infos.into_inner(),
+    })
+}
+
+fn drop_names(mut series: Vec<VSeries>) -> Vec<VSeries> {
+    for s in &mut series {
+        if s.drop_name {
+            s.labels = without_name(&s.labels);
+            s.drop_name = false;
+        }
+    }
+    series
+}
+
+/// Merges series that became equal once names were dropped, as Prometheus does; overlapping
+/// points are an error.
+fn merge_same_labels(series: Vec<VSeries>) -> Result<Vec<Series>> {
+    let mut index: HashMap<Labels, usize> = HashMap::with_capacity(series.len());
+    let mut out: Vec<Series> = Vec::with_capacity(series.len());
+    let mut merged = false;
+    for s in series {
+        match index.get(&s.labels) {
+            Some(&i) => {
+                merged = true;
+                out[i].samples.extend(s.points);
+            }
+            None => {
+                index.insert(s.labels.clone(), out.len());
+                out.push(Series {
+                    labels: s.labels,
+                    samples: s.points,
+                });
+            }
+        }
+    }
+    if merged {
+        for s in &mut out {
+            s.samples.sort_by_key(|p| p.t);
+            if s.samples.windows(2).any(|w| w[0].t == w[1].t) {
+                return Err(exec_err!(
+                    "vector cannot contain metrics with the same labelset"
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `labels` without `__name__`.
+pub(crate) fn without_name(labels: &Labels) -> Labels {
+    if !labels.has_metric_name() {
+        return labels.clone();
+    }
+    build_labels(
+        labels
+            .iter()
+            .filter(|l| l.name != METRIC_NAME)
+            .map(|l| (l.name, l.value)),
+    )
+}
+
+/// Builds labels from pairs already valid (taken from other label sets).
+pub(crate) fn build_labels<'s>(pairs: impl Iterator<Item = (&'s str, &'s str)>) -> Labels {
+    Labels::new(pairs).unwrap_or_default()
+}

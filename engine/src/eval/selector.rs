@@ -1,0 +1,314 @@
+//! Selectors and subqueries: the only nodes that read storage.
+//!
+//! A selector at step `ts` looks at the reference time `r = (@ or ts) - offset`. An instant
+//! selector takes each series' newest sample in `(r - lookback, r]` unless it is a staleness
+//! marker; a range selector takes the samples in `(r - range, r]`, staleness markers left out.
+//! Each selector loads its series once, for the union of all its steps' windows.
+
+use std::time::UNIX_EPOCH;
+
+use augur_storage::{is_stale_nan, MatchOp, Matcher, Sample};
+use promql_parser::label::MatchOp as PMatchOp;
+use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
+
+use super::{Ev, Grid, VSeries, Val};
+use crate::error::{exec_err, Result};
+use crate::rewrite::EXT_LABEL;
+
+/// A range-vector argument ready for sliding windows: its series and, per step of the
+/// evaluator's grid, the end of the window.
+pub(crate) struct RangeInput {
+    pub series: Vec<VSeries>,
+    pub range: i64,
+    /// Window end (reference time) per grid step; non-decreasing.
+    pub refs: Vec<i64>,
+    /// The `anchored`/`smoothed` modifier, if any.
+    pub mode: Option<String>,
+}
+
+impl RangeInput {
+    /// The windows `(ref - range, ref]` of every series at grid step `step`, empty ones left
+    /// out: the value of a range-vector expression in an instant query.
+    pub fn raw_windows(self, _start: i64) -> Vec<VSeries> {
+        let Some(&r) = self.refs.first() else {
+            return Vec::new();
+        };
+        let lo = r - self.range;
+        self.series
+            .into_iter()
+            .filter_map(|mut s| {
+                s.points.retain(|p| p.t > lo && p.t <= r);
+                (!s.points.is_empty()).then_some(s)
+            })
+            .collect()
+    }
+
+    /// Calls `f(step, window)` for each grid step of one series, windows sliding forward.
+    pub fn windows<'s>(
+        &'s self,
+        points: &'s [Sample],
+        mut f: impl FnMut(usize, &'s [Sample]) -> Result<()>,
+    ) -> Result<()> {
+        let (mut lo, mut hi) = (0, 0);
+        for (i, &r) in self.refs.iter().enumerate() {
+            while hi < points.len() && points[hi].t <= r {
+                hi += 1;
+            }
+            while lo < hi && points[lo].t <= r - self.range {
+                lo += 1;
+            }
+            f(i, &points[lo..hi])?;
+        }
+        Ok(())
+    }
+}
+
+fn offset_ms(o: &Option<Offset>) -> i64 {
+    match o {
+        None => 0,
+        Some(Offset::Pos(d)) => d.as_millis() as i64,
+        Some(Offset::Neg(d)) => -(d.as_millis() as i64),
+    }
+}
+
+impl Ev<'_> {
+    fn at_ms(&self, at: &Option<AtModifier>) -> Option<i64> {
+        match at {
+            None => None,
+            Some(AtModifier::Start) => Some(self.ctx.query_start),
+            Some(AtModifier::End) => Some(self.ctx.query_end),
+            Some(AtModifier::At(t)) => Some(match t.duration_since(UNIX_EPOCH) {
+                Ok(d) => d.as_millis() as i64,
+                Err(e) => -(e.duration().as_millis() as i64),
+            }),
+        }
+    }
+
+    /// The reference time of every grid step for a node with these modifiers.
+    pub fn ref_times(&self, offset: &Option<Offset>, at: &Option<AtModifier>) -> Vec<i64> {
+        let off = offset_ms(offset);
+        match self.at_ms(at) {
+            Some(t) => vec![t - off; self.grid.len()],
+            None => self.grid.times().map(|t| t - off).collect(),
+        }
+    }
+
+    /// Loads the series of a selector over `[mint, maxt]`, with the extension mode the
+    /// rewrites put in its matchers.
+    fn select(
+        &self,
+        vs: &VectorSelector,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<(Vec<VSeries>, Option<String>)> {
+        let mut matchers = Vec::with_capacity(vs.matchers.matchers.len() + 1);
+        let mut mode = None;
+        if let Some(name) = &vs.name {
+            matchers.push(Matcher::equal(augur_storage::METRIC_NAME, name.clone()));
+        }
+        for m in &vs.matchers.matchers {
+            if m.name == EXT_LABEL {
+                mode = Some(m.value.clone());
+                continue;
+            }
+            let op = match m.op {
+                PMatchOp::Equal => MatchOp::Equal,
+                PMatchOp::NotEqual => MatchOp::NotEqual,
+                PMatchOp::Re(_) => MatchOp::RegexMatch,
+                PMatchOp::NotRe(_) => MatchOp::RegexNoMatch,
+            };
+            matchers.push(Matcher::new(op, m.name.clone(), m.value.clone())?);
+        }
+        if mint > maxt {
+            return Ok((Vec::new(), mode));
+        }
+        let querier = self.ctx.db.querier(mint, maxt)?;
+        let series = querier.select(&matchers)?;
+        let total: usize = series.iter().map(|s| s.samples.len()).sum();
+        self.ctx.hold(total)?;
+        self.ctx.release(total);
+        Ok((
+            series
+                .into_iter()
+                .map(|s| VSeries::new(s.labels, s.samples))
+                .collect(),
+            mode,
+        ))
+    }
+
+    /// An instant selector over the grid. With `sample_times`, each point's value is the
+    /// timestamp (seconds) of the sample it came from (for `timestamp()`).
+    pub fn vector_selector(&self, vs: &VectorSelector, sample_times: bool) -> Result<Vec<VSeries>> {
+        let refs = self.ref_times(&vs.offset, &vs.at);
+        let (Some(&first), Some(&last)) = (refs.first(), refs.last()) else {
+            return Ok(Vec::new());
+        };
+        let lookback = self.ctx.settings.lookback;
+        let (series, mode) = self.select(vs, first.min(last) - lookback + 1, first.max(last))?;
+        if mode.as_deref() == Some("smoothed") {
+            return self.smoothed_vector(series, &refs);
+        }
+        let mut out = Vec::with_capacity(series.len());
+        let mut held = 0;
+        for mut s in series {
+            self.ctx.check()?;
+            let mut points = Vec::with_capacity(refs.len().min(s.points.len() + 1));
+            let mut hi = 0;
+            for (i, &r) in refs.iter().enumerate() {
+                while hi < s.points.len() && s.points[hi].t <= r {
+                    hi += 1;
+                }
+                if hi == 0 {
+                    continue;
+                }
+                let p = s.points[hi - 1];
+                if p.t <= r - lookback || is_stale_nan(p.v) {
+                    continue;
+                }
+                let v = if sample_times {
+                    p.t as f64 / 1000.0
+                } else {
+                    p.v
+                };
+                points.push(Sample::new(self.grid.ts(i), v));
+            }
+            if !points.is_empty() {
+                held += points.len();
+                s.points = points;
+                out.push(s);
+            }
+        }
+        self.ctx.hold(held)?;
+        Ok(out)
+    }
+
+    /// `x smoothed`: the value linearly interpolated at each reference time between the
+    /// samples around it (within the lookback delta on either side).
+    fn smoothed_vector(&self, series: Vec<VSeries>, refs: &[i64]) -> Result<Vec<VSeries>> {
+        let lookback = self.ctx.settings.lookback;
+        let mut out = Vec::new();
+        for mut s in series {
+            s.points.retain(|p| !is_stale_nan(p.v));
+            let mut points = Vec::new();
+            let mut hi = 0;
+            for (i, &r) in refs.iter().enumerate() {
+                while hi < s.points.len() && s.points[hi].t <= r {
+                    hi += 1;
+                }
+                let before = (hi > 0)
+                    .then(|| s.points[hi - 1])
+                    .filter(|p| p.t > r - lookback);
+                let after = s.points.get(hi).copied().filter(|p| p.t < r + lookback);
+                let v = match (before, after) {
+                    (Some(b), _) if b.t == r => b.v,
+                    (Some(b), Some(a)) => b.v + (a.v - b.v) * (r - b.t) as f64 / (a.t - b.t) as f64,
+                    (Some(b), None) => b.v,
+                    (None, Some(a)) => a.v,
+                    (None, None) => continue,
+                };
+                points.push(Sample::new(self.grid.ts(i), v));
+            }
+            if !points.is_empty() {
+                s.points = points;
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A range-vector argument (`x[5m]` or a subquery) prepared for sliding windows.
+    pub fn matrix_input(&self, expr: &Expr) -> Result<RangeInput> {
+        match expr {
+            Expr::Paren(p) => self.matrix_input(&p.expr),
+            Expr::MatrixSelector(ms) => {
+                let range = ms.range.as_millis() as i64;
+                let refs = self.ref_times(&ms.vs.offset, &ms.vs.at);
+                let (Some(&first), Some(&last)) = (refs.first(), refs.last()) else {
+                    return Ok(RangeInput {
+                        series: Vec::new(),
+                        range,
+                        refs,
+                        mode: None,
+                    });
+                };
+                let lookback = self.ctx.settings.lookback;
+                // Anchored and smoothed windows also need the samples just outside.
+                let mut mint = first.min(last) - range + 1;
+                let mut maxt = first.max(last);
+                let has_ext = ms.vs.matchers.matchers.iter().any(|m| m.name == EXT_LABEL);
+                if has_ext {
+                    mint -= lookback;
+                    maxt += lookback;
+                }
+                let (mut series, mode) = self.select(&ms.vs, mint, maxt)?;
+                for s in &mut series {
+                    s.points.retain(|p| !is_stale_nan(p.v));
+                }
+                series.retain(|s| !s.points.is_empty());
+                Ok(RangeInput {
+                    series,
+                    range,
+                    refs,
+                    mode,
+                })
+            }
+            Expr::Subquery(sq) => self.subquery_input(sq),
+            other => Err(exec_err!(
+                "expected range vector, got {}",
+                other.value_type()
+            )),
+        }
+    }
+
+    fn subquery_input(&self, sq: &SubqueryExpr) -> Result<RangeInput> {
+        let range = sq.range.as_millis() as i64;
+        let step = match sq.step {
+            Some(s) if !s.is_zero() => s.as_millis() as i64,
+            _ => self.ctx.settings.default_subquery_step,
+        }
+        .max(1);
+        let refs = self.ref_times(&sq.offset, &sq.at);
+        let (Some(&first), Some(&last)) = (refs.first(), refs.last()) else {
+            return Ok(RangeInput {
+                series: Vec::new(),
+                range,
+                refs,
+                mode: None,
+            });
+        };
+        let lo = first.min(last) - range;
+        // The first step-aligned time strictly after the start of the earliest window.
+        let mut start = lo.div_euclid(step) * step;
+        if start <= lo {
+            start += step;
+        }
+        let inner = Ev {
+            ctx: self.ctx,
+            grid: Grid::new(start, first.max(last), step),
+        };
+        let series = match inner.eval(&sq.expr)? {
+            Val::Vector(v) => v,
+            Val::Scalar(v) => vec![VSeries::new(
+                Default::default(),
+                inner
+                    .grid
+                    .times()
+                    .zip(v)
+                    .map(|(t, v)| Sample::new(t, v))
+                    .collect(),
+            )],
+            other => {
+                return Err(exec_err!(
+                    "subquery is only allowed on instant vector, got {}",
+                    other.type_name()
+                ))
+            }
+        };
+        Ok(RangeInput {
+            series,
+            range,
+            refs,
+            mode: None,
+        })
+    }
+}

@@ -1,0 +1,46 @@
+//! Query results as callers see them: Prometheus's four result types.
+
+use augur_storage::{Labels, Sample, Series};
+
+/// One element of an instant vector: a series' labels and its value at `t`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Element {
+    pub labels: Labels,
+    pub t: i64,
+    pub v: f64,
+}
+
+/// The result of a query, by type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A single number at a time (e.g. `1 + 1`, `scalar(x)`).
+    Scalar(Sample),
+    /// A string literal query (e.g. `"foo"`), with the evaluation time.
+    String(i64, String),
+    /// An instant vector, in evaluation order (`sort`, `topk` … order is kept).
+    Vector(Vec<Element>),
+    /// A range vector or range-query result, sorted by labels.
+    Matrix(Vec<Series>),
+}
+
+impl Value {
+    /// Prometheus's name for the result type, as in the `resultType` JSON field.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Scalar(_) => "scalar",
+            Value::String(..) => "string",
+            Value::Vector(_) => "vector",
+            Value::Matrix(_) => "matrix",
+        }
+    }
+}
+
+/// A successful query: its value and the annotations Prometheus would return beside it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryResult {
+    pub value: Value,
+    /// `PromQL warning: …` annotations (the result may be incomplete or misleading).
+    pub warnings: Vec<String>,
+    /// `PromQL info: …` annotations (the query may not do what its author meant).
+    pub infos: Vec<String>,
+}

@@ -1,0 +1,84 @@
+//! Runs the promqltest scripts: ours in `testdata/promql/*.test` (must all pass) and, when
+//! `../shared/conformance/promqltest/` is present, the upstream corpus (every eval that does
+//! not need native histograms must pass; those are skipped and counted).
+
+use std::path::{Path, PathBuf};
+
+use augur_engine::promqltest::run::{run_script, script_engine, Outcome};
+use augur_storage::{Options, Tsdb};
+
+/// A fresh TSDB in its own temp dir; the dir lives as long as the store.
+struct TempTsdb {
+    db: Tsdb,
+    _dir: tempfile::TempDir,
+}
+
+impl augur_storage::Appendable for TempTsdb {
+    fn appender(&self) -> Box<dyn augur_storage::Appender + Send + '_> {
+        self.db.appender()
+    }
+}
+
+impl augur_storage::Queryable for TempTsdb {
+    fn querier(
+        &self,
+        mint: i64,
+        maxt: i64,
+    ) -> augur_storage::Result<Box<dyn augur_storage::Querier + '_>> {
+        self.db.querier(mint, maxt)
+    }
+}
+
+fn fresh() -> TempTsdb {
+    let dir = tempfile::TempDir::new().unwrap();
+    let db = Tsdb::open(
+        dir.path(),
+        Options {
+            background: false,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    TempTsdb { db, _dir: dir }
+}
+
+fn run_dir(dir: &Path) -> Outcome {
+    let engine = script_engine();
+    let mut total = Outcome::default();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "test"))
+        .collect();
+    files.sort();
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let o = run_script(&name, &text, &engine, &mut fresh);
+        eprintln!("{name}: {}", o.summary());
+        total.merge(o);
+    }
+    total
+}
+
+fn report(what: &str, o: &Outcome) {
+    for f in &o.failures {
+        eprintln!("FAIL {f}");
+    }
+    for (reason, n) in &o.skip_reasons {
+        eprintln!("skipped {n}: {reason}");
+    }
+    eprintln!("{what}: {}", o.summary());
+}
+
+#[test]
+fn upstream_promql_corpus() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/promqltest");
+    if !dir.is_dir() {
+        eprintln!("SKIPPED upstream_promql_corpus: ../shared/conformance/promqltest is absent");
+        return;
+    }
+    let o = run_dir(&dir);
+    report("upstream corpus", &o);
+    assert_eq!(o.failed, 0, "upstream corpus: {}", o.summary());
+}
