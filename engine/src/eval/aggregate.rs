@@ -247,11 +247,11 @@ fn select_k(
 ) -> Result<Val> {
     let mut out = Collector::new();
     if op == "limit_ratio" {
-        if param.iter().all(|r| *r == 0.0) {
-            return Ok(Val::Vector(Vec::new()));
-        }
         if param.iter().any(|r| r.is_nan()) {
             return Err(exec_err!("Ratio value is NaN"));
+        }
+        if param.iter().all(|r| *r == 0.0) {
+            return Ok(Val::Vector(Vec::new()));
         }
         let max = param.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let min = param.iter().copied().fold(f64::INFINITY, f64::min);
@@ -268,11 +268,11 @@ fn select_k(
             ));
         }
     } else {
-        if param.iter().copied().fold(f64::NEG_INFINITY, f64::max) < 1.0 {
-            return Ok(Val::Vector(Vec::new()));
-        }
         if param.iter().any(|k| k.is_nan()) {
             return Err(exec_err!("Parameter value is NaN"));
+        }
+        if param.iter().copied().fold(f64::NEG_INFINITY, f64::max) < 1.0 {
+            return Ok(Val::Vector(Vec::new()));
         }
         if let Some(k) = param.iter().find(|k| **k <= i64::MIN as f64) {
             return Err(exec_err!(

@@ -248,7 +248,7 @@ impl Matching {
         let one_to_one = matches!(self.card, VectorMatchCardinality::OneToOne);
         let mut pairs: Vec<(String, String)> = l
             .iter()
-            .filter(|p| !(op.changes_schema() && p.name == METRIC_NAME))
+            .filter(|p| !(op.changes_schema() && super::is_metadata_label(p.name)))
             .filter(|p| {
                 !one_to_one
                     || if self.on {
@@ -341,11 +341,8 @@ fn vector_vector(
     let swapped = matches!(m.card, VectorMatchCardinality::OneToMany(_));
     let one_to_one = matches!(m.card, VectorMatchCardinality::OneToOne);
     let (many, one) = if swapped { (rhs, lhs) } else { (lhs, rhs) };
-    let (fill_many, fill_one) = if swapped {
-        (m.fill_rhs, m.fill_lhs)
-    } else {
-        (m.fill_lhs, m.fill_rhs)
-    };
+    // Prometheus keeps `fill_left`/`fill_right` tied to the sides after the swap.
+    let (fill_many, fill_one) = (m.fill_lhs, m.fill_rhs);
     let mut ids = HashMap::new();
     let msig = signatures(&many, m, &mut ids);
     let osig = signatures(&one, m, &mut ids);
@@ -375,7 +372,10 @@ fn vector_vector(
             let sig = osig[j];
             if let Some((prev, _)) = one_at[sig] {
                 let side = if swapped { "left" } else { "right" };
-                let (mut a, mut b) = (s.labels.to_string(), one[prev].labels.to_string());
+                let (mut a, mut b) = (
+                    super::labels_string(&s.labels),
+                    super::labels_string(&one[prev].labels),
+                );
                 if a > b {
                     std::mem::swap(&mut a, &mut b);
                 }

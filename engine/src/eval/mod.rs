@@ -333,13 +333,15 @@ pub(crate) fn run(
         match expr.value_type() {
             promql_parser::parser::value::ValueType::Vector
             | promql_parser::parser::value::ValueType::Scalar => {}
-            t => return Err(Error::BadParameter(format!(
+            t => {
+                return Err(Error::BadParameter(format!(
                 "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
                 match t {
                     promql_parser::parser::value::ValueType::Matrix => "range vector",
                     _ => "string",
                 }
-            ))),
+            )))
+            }
         }
     }
     let val = ev.eval(expr)?;
@@ -435,17 +437,32 @@ fn merge_same_labels(series: Vec<VSeries>) -> Result<Vec<Series>> {
     Ok(out)
 }
 
-/// `labels` without `__name__`.
+/// Whether a label is series metadata that goes with the name: `__name__`, `__type__`,
+/// `__unit__` (Prometheus's `schema.IsMetadataLabel`).
+pub(crate) fn is_metadata_label(name: &str) -> bool {
+    name == METRIC_NAME || name == "__type__" || name == "__unit__"
+}
+
+/// `labels` without `__name__` (and the `__type__`/`__unit__` metadata that goes with it).
 pub(crate) fn without_name(labels: &Labels) -> Labels {
-    if !labels.has_metric_name() {
+    if !labels.iter().any(|l| is_metadata_label(l.name)) {
         return labels.clone();
     }
     build_labels(
         labels
             .iter()
-            .filter(|l| l.name != METRIC_NAME)
+            .filter(|l| !is_metadata_label(l.name))
             .map(|l| (l.name, l.value)),
     )
+}
+
+/// A label set as Prometheus 3 prints it in error messages: `{__name__="x", a="b"}`.
+pub(crate) fn labels_string(labels: &Labels) -> String {
+    let inner: Vec<String> = labels
+        .iter()
+        .map(|l| format!("{}={:?}", l.name, l.value))
+        .collect();
+    format!("{{{}}}", inner.join(", "))
 }
 
 /// Builds labels from pairs already valid (taken from other label sets).

@@ -63,7 +63,18 @@ impl RangeInput {
     }
 }
 
-fn offset_ms(o: &Option<Offset>) -> i64 {
+/// A promql-parser matcher as a storage matcher.
+pub(crate) fn to_matcher(m: &promql_parser::label::Matcher) -> Result<Matcher> {
+    let op = match m.op {
+        PMatchOp::Equal => MatchOp::Equal,
+        PMatchOp::NotEqual => MatchOp::NotEqual,
+        PMatchOp::Re(_) => MatchOp::RegexMatch,
+        PMatchOp::NotRe(_) => MatchOp::RegexNoMatch,
+    };
+    Ok(Matcher::new(op, m.name.clone(), m.value.clone())?)
+}
+
+pub(crate) fn offset_ms(o: &Option<Offset>) -> i64 {
     match o {
         None => 0,
         Some(Offset::Pos(d)) => d.as_millis() as i64,
@@ -72,7 +83,7 @@ fn offset_ms(o: &Option<Offset>) -> i64 {
 }
 
 impl Ev<'_> {
-    fn at_ms(&self, at: &Option<AtModifier>) -> Option<i64> {
+    pub fn at_ms(&self, at: &Option<AtModifier>) -> Option<i64> {
         match at {
             None => None,
             Some(AtModifier::Start) => Some(self.ctx.query_start),
@@ -111,29 +122,30 @@ impl Ev<'_> {
                 mode = Some(m.value.clone());
                 continue;
             }
-            let op = match m.op {
-                PMatchOp::Equal => MatchOp::Equal,
-                PMatchOp::NotEqual => MatchOp::NotEqual,
-                PMatchOp::Re(_) => MatchOp::RegexMatch,
-                PMatchOp::NotRe(_) => MatchOp::RegexNoMatch,
-            };
-            matchers.push(Matcher::new(op, m.name.clone(), m.value.clone())?);
+            matchers.push(to_matcher(m)?);
         }
+        Ok((self.select_matchers(&matchers, mint, maxt)?, mode))
+    }
+
+    /// Loads the series matching storage matchers over `[mint, maxt]`.
+    pub fn select_matchers(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<VSeries>> {
         if mint > maxt {
-            return Ok((Vec::new(), mode));
+            return Ok(Vec::new());
         }
         let querier = self.ctx.db.querier(mint, maxt)?;
-        let series = querier.select(&matchers)?;
+        let series = querier.select(matchers)?;
         let total: usize = series.iter().map(|s| s.samples.len()).sum();
         self.ctx.hold(total)?;
         self.ctx.release(total);
-        Ok((
-            series
-                .into_iter()
-                .map(|s| VSeries::new(s.labels, s.samples))
-                .collect(),
-            mode,
-        ))
+        Ok(series
+            .into_iter()
+            .map(|s| VSeries::new(s.labels, s.samples))
+            .collect())
     }
 
     /// An instant selector over the grid. With `sample_times`, each point's value is the
@@ -148,6 +160,18 @@ impl Ev<'_> {
         if mode.as_deref() == Some("smoothed") {
             return self.smoothed_vector(series, &refs);
         }
+        self.instant_points(series, &refs, sample_times)
+    }
+
+    /// Each series' newest sample in `(r - lookback, r]` for every reference time `r`,
+    /// placed at the grid step; staleness markers end a series.
+    pub fn instant_points(
+        &self,
+        series: Vec<VSeries>,
+        refs: &[i64],
+        sample_times: bool,
+    ) -> Result<Vec<VSeries>> {
+        let lookback = self.ctx.settings.lookback;
         let mut out = Vec::with_capacity(series.len());
         let mut held = 0;
         for mut s in series {

@@ -1,23 +1,65 @@
-//! `histogram_quantile` over classic histograms (`_bucket` series with an `le` label).
+//! `histogram_quantile`, `histogram_quantiles` and `histogram_fraction` over classic
+//! histograms (`_bucket` series with an `le` label).
 //! Native histograms are not stored by Augur yet, so the other `histogram_*` functions see
 //! no histogram samples and return nothing.
 
 use std::collections::HashMap;
 
-use augur_storage::{Labels, Sample};
+use augur_storage::Labels;
 use promql_parser::parser::Expr;
 
 use super::instant::go_g;
 use crate::error::Result;
 use crate::eval::aggregate::Cursors;
-use crate::eval::{build_labels, Ev, VSeries, Val};
+use crate::eval::{build_labels, Ev, Val};
+use crate::functions::Collector;
 
-pub(crate) fn histogram_quantile(ev: &Ev<'_>, args: &[&Expr]) -> Result<Val> {
-    let q = ev.eval_scalar(args[0])?;
-    let input = ev.eval_vector(args[1])?;
+/// What to compute from each group's buckets.
+enum Want {
+    /// `histogram_quantile(q, v)`, or `histogram_quantiles(v, label, q…)` with the label.
+    Quantiles(Vec<Vec<f64>>, Option<String>),
+    /// `histogram_fraction(lower, upper, v)`.
+    Fraction(Vec<f64>, Vec<f64>),
+}
+
+/// `histogram_quantile`, `histogram_quantiles` and `histogram_fraction` over classic buckets.
+pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val>> {
+    let (want, input_arg) = match name {
+        "histogram_quantile" => (
+            Want::Quantiles(vec![ev.eval_scalar(args[0])?], None),
+            args[1],
+        ),
+        "histogram_quantiles" => {
+            let label = super::string_arg(args[1])?;
+            let mut qs = Vec::new();
+            for a in &args[2..] {
+                qs.push(ev.eval_scalar(a)?);
+            }
+            (Want::Quantiles(qs, Some(label)), args[0])
+        }
+        "histogram_fraction" => (
+            Want::Fraction(ev.eval_scalar(args[0])?, ev.eval_scalar(args[1])?),
+            args[2],
+        ),
+        _ => return Ok(None),
+    };
+    if let Want::Quantiles(qs, _) = &want {
+        if let Some(q) = qs
+            .iter()
+            .flatten()
+            .copied()
+            .find(|q| q.is_nan() || !(0.0..=1.0).contains(q))
+        {
+            ev.ctx.warn(format!(
+                "PromQL warning: quantile value should be between 0 and 1, got {}",
+                go_g(q)
+            ));
+        }
+    }
+    let input = ev.eval_vector(input_arg)?;
     // Group the bucket series by their labels without `le`, once.
     let mut groups: HashMap<Labels, usize> = HashMap::new();
-    let mut out: Vec<VSeries> = Vec::new();
+    let mut keys: Vec<Labels> = Vec::new();
     let mut member: Vec<Option<(usize, f64)>> = Vec::with_capacity(input.len());
     for s in &input {
         let le = s.labels.get("le").unwrap_or("");
@@ -35,20 +77,17 @@ pub(crate) fn histogram_quantile(ev: &Ev<'_>, args: &[&Expr]) -> Result<Val> {
                 .filter(|l| l.name != "le")
                 .map(|l| (l.name, l.value)),
         );
-        let next = out.len();
+        let next = keys.len();
         let g = *groups.entry(key.clone()).or_insert(next);
         if g == next {
-            out.push(VSeries {
-                labels: key,
-                points: Vec::new(),
-                drop_name: true,
-            });
+            keys.push(key);
         }
         member.push(Some((g, bound)));
     }
+    let mut out = Collector::new();
     let mut cur = Cursors::new(&input);
-    let mut buckets: Vec<Vec<(f64, f64)>> = vec![Vec::new(); out.len()];
-    let mut warned_q = false;
+    let mut buckets: Vec<Vec<(f64, f64)>> = vec![Vec::new(); keys.len()];
+    let mut quantile_labels: HashMap<(usize, u64), Labels> = HashMap::new();
     for (step, t) in ev.grid.times().enumerate() {
         ev.ctx.check()?;
         buckets.iter_mut().for_each(Vec::clear);
@@ -58,34 +97,138 @@ pub(crate) fn histogram_quantile(ev: &Ev<'_>, args: &[&Expr]) -> Result<Val> {
                 buckets[g].push((bound, v));
             }
         }
-        let q = q[step];
-        if !warned_q
-            && (q.is_nan() || !(0.0..=1.0).contains(&q))
-            && buckets.iter().any(|b| !b.is_empty())
-        {
-            warned_q = true;
-            ev.ctx.warn(format!(
-                "PromQL warning: quantile value should be between 0 and 1, got {}",
-                go_g(q)
-            ));
-        }
-        for (g, b) in buckets.iter_mut().enumerate() {
-            if b.is_empty() {
-                continue;
+        match &want {
+            Want::Quantiles(qs, label) => {
+                for q in qs {
+                    let q = q[step];
+                    for (g, b) in buckets.iter_mut().enumerate() {
+                        if b.is_empty() {
+                            continue;
+                        }
+                        let (v, forced) = bucket_quantile(q, b);
+                        if forced {
+                            ev.ctx.info(format!(
+                                "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {:?}",
+                                keys[g].metric_name().unwrap_or("")
+                            ));
+                        }
+                        let labels = match label {
+                            None => keys[g].clone(),
+                            Some(label) => quantile_labels
+                                .entry((g, q.to_bits()))
+                                .or_insert_with(|| {
+                                    let text = super::go_float(q);
+                                    build_labels(
+                                        keys[g]
+                                            .iter()
+                                            .filter(|l| l.name != label)
+                                            .map(|l| (l.name, l.value))
+                                            .chain(std::iter::once((
+                                                label.as_str(),
+                                                text.as_str(),
+                                            ))),
+                                    )
+                                })
+                                .clone(),
+                        };
+                        out.push(&labels, true, t, v)?;
+                    }
+                }
             }
-            let (v, forced) = bucket_quantile(q, b);
-            if forced {
-                ev.ctx.info(format!(
-                    "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {:?}",
-                    out[g].labels.metric_name().unwrap_or("")
-                ));
+            Want::Fraction(lower, upper) => {
+                for (g, b) in buckets.iter_mut().enumerate() {
+                    if b.is_empty() {
+                        continue;
+                    }
+                    let v = bucket_fraction(lower[step], upper[step], b);
+                    out.push(&keys[g], true, t, v)?;
+                }
             }
-            out[g].points.push(Sample::new(t, v));
         }
     }
-    out.retain(|s| !s.points.is_empty());
-    ev.ctx.hold(out.iter().map(|s| s.points.len()).sum())?;
-    Ok(Val::Vector(out))
+    Ok(Some(Val::Vector(out.finish(ev)?)))
+}
+
+/// Sorts buckets by bound and merges equal bounds; false when there is no `+Inf` bucket.
+fn sort_and_coalesce(b: &mut Vec<(f64, f64)>) -> bool {
+    b.sort_by(|x, y| x.0.partial_cmp(&y.0).unwrap_or(std::cmp::Ordering::Equal));
+    if b.last().is_none_or(|l| l.0 != f64::INFINITY) {
+        return false;
+    }
+    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(b.len());
+    for &(u, c) in b.iter() {
+        match merged.last_mut() {
+            Some(last) if last.0 == u => last.1 += c,
+            _ => merged.push((u, c)),
+        }
+    }
+    *b = merged;
+    true
+}
+
+/// Prometheus's `BucketFraction`: the share of observations between `lower` and `upper`,
+/// interpolating linearly inside buckets.
+fn bucket_fraction(lower: f64, upper: f64, b: &mut Vec<(f64, f64)>) -> f64 {
+    if !sort_and_coalesce(b) {
+        return f64::NAN;
+    }
+    let count = b[b.len() - 1].1;
+    if count == 0.0 || lower.is_nan() || upper.is_nan() {
+        return f64::NAN;
+    }
+    if lower >= upper {
+        return 0.0;
+    }
+    let (mut rank, mut lower_rank, mut upper_rank) = (0.0, 0.0, 0.0);
+    let (mut lower_set, mut upper_set) = (false, false);
+    let mut lower_bound = if b[0].0 <= 0.0 {
+        f64::NEG_INFINITY
+    } else {
+        0.0
+    };
+    for i in 0..b.len() {
+        if i > 0 {
+            lower_bound = b[i - 1].0;
+        }
+        let (upper_bound, c) = b[i];
+        let interpolate = |v: f64, rank: f64| {
+            if lower_bound == f64::NEG_INFINITY {
+                c
+            } else {
+                rank + (c - rank) * (v - lower_bound) / (upper_bound - lower_bound)
+            }
+        };
+        if !lower_set && lower_bound >= lower {
+            lower_rank = rank;
+            lower_set = true;
+        }
+        if !upper_set && lower_bound >= upper {
+            upper_rank = rank;
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        if !lower_set && lower_bound < lower && upper_bound > lower {
+            lower_rank = interpolate(lower, rank);
+            lower_set = true;
+        }
+        if !upper_set && lower_bound < upper && upper_bound > upper {
+            upper_rank = interpolate(upper, rank);
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        rank = c;
+    }
+    if !lower_set || lower_rank > count {
+        lower_rank = count;
+    }
+    if !upper_set || upper_rank > count {
+        upper_rank = count;
+    }
+    (upper_rank - lower_rank) / count
 }
 
 /// Parses a bucket bound as Go's `strconv.ParseFloat` (accepting `+Inf`, `Inf`, `NaN`, …).
@@ -126,19 +269,9 @@ fn bucket_quantile(q: f64, b: &mut Vec<(f64, f64)>) -> (f64, bool) {
     if q > 1.0 {
         return (f64::INFINITY, false);
     }
-    b.sort_by(|x, y| x.0.partial_cmp(&y.0).unwrap_or(std::cmp::Ordering::Equal));
-    if b.last().is_none_or(|l| l.0 != f64::INFINITY) {
+    if !sort_and_coalesce(b) {
         return (f64::NAN, false);
     }
-    // Coalesce equal bounds.
-    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(b.len());
-    for &(u, c) in b.iter() {
-        match merged.last_mut() {
-            Some(last) if last.0 == u => last.1 += c,
-            _ => merged.push((u, c)),
-        }
-    }
-    *b = merged;
     // Monotonicity.
     let mut forced = false;
     let mut prev = b[0].1;

@@ -23,6 +23,12 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
         "end" => Val::Scalar(vec![secs(ev.ctx.query_end); n]),
         "range" => Val::Scalar(vec![secs(ev.ctx.query_end - ev.ctx.query_start); n]),
         "step" => Val::Scalar(vec![secs(ev.ctx.step); n]),
+        "min_of" | "max_of" => {
+            let a = ev.eval_scalar(args[0])?;
+            let b = ev.eval_scalar(args[1])?;
+            let f = if name == "min_of" { go_min } else { go_max };
+            Val::Scalar(a.into_iter().zip(b).map(|(a, b)| f(a, b)).collect())
+        }
         "vector" => {
             let v = ev.eval_scalar(args[0])?;
             let points: Vec<Sample> = ev

@@ -7,6 +7,7 @@
 //! and the aggregations share (Kahan summation, quantiles, Go-style float formatting).
 
 pub(crate) mod histogram;
+pub(crate) mod info;
 pub(crate) mod instant;
 pub(crate) mod labels;
 pub(crate) mod range;
@@ -32,8 +33,11 @@ pub(crate) fn call(ev: &Ev<'_>, c: &Call) -> Result<Val> {
     if let Some(val) = labels::call(ev, name, &args)? {
         return Ok(val);
     }
-    if name == "histogram_quantile" {
-        return histogram::histogram_quantile(ev, &args);
+    if let Some(val) = histogram::call(ev, name, &args)? {
+        return Ok(val);
+    }
+    if name == "info" {
+        return info::info(ev, &args);
     }
     if let Some(val) = instant::call(ev, name, &args)? {
         return Ok(val);
