@@ -156,7 +156,13 @@ impl Ev<'_> {
             return Ok(Vec::new());
         };
         let lookback = self.ctx.settings.lookback;
-        let (series, mode) = self.select(vs, first.min(last) - lookback + 1, first.max(last))?;
+        let smoothed = vs
+            .matchers
+            .matchers
+            .iter()
+            .any(|m| m.name == EXT_LABEL && m.value == "smoothed");
+        let maxt = first.max(last) + if smoothed { lookback } else { 0 };
+        let (series, mode) = self.select(vs, first.min(last) - lookback + 1, maxt)?;
         if mode.as_deref() == Some("smoothed") {
             return self.smoothed_vector(series, &refs);
         }
@@ -225,10 +231,12 @@ impl Ev<'_> {
                 let after = s.points.get(hi).copied().filter(|p| p.t < r + lookback);
                 let v = match (before, after) {
                     (Some(b), _) if b.t == r => b.v,
-                    (Some(b), Some(a)) => b.v + (a.v - b.v) * (r - b.t) as f64 / (a.t - b.t) as f64,
+                    (Some(b), Some(a)) => {
+                        b.v + (a.v - b.v) * (r - b.t) as f64 / (a.t - b.t) as f64
+                    }
                     (Some(b), None) => b.v,
-                    (None, Some(a)) => a.v,
-                    (None, None) => continue,
+                    // Only later samples: nothing to interpolate from.
+                    (None, _) => continue,
                 };
                 points.push(Sample::new(self.grid.ts(i), v));
             }

@@ -117,7 +117,7 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
                             Some(label) => quantile_labels
                                 .entry((g, q.to_bits()))
                                 .or_insert_with(|| {
-                                    let text = super::go_float(q);
+                                    let text = openmetrics_float(q);
                                     build_labels(
                                         keys[g]
                                             .iter()
@@ -229,6 +229,17 @@ fn bucket_fraction(lower: f64, upper: f64, b: &mut Vec<(f64, f64)>) -> f64 {
         upper_rank = count;
     }
     (upper_rank - lower_rank) / count
+}
+
+/// A float as OpenMetrics writes label values (`FormatOpenMetricsFloat`): integers keep a
+/// `.0`, infinities are `+Inf`/`-Inf`.
+fn openmetrics_float(f: f64) -> String {
+    let s = super::go_float(f);
+    if f.is_finite() && !s.contains(['.', 'e', 'E']) {
+        format!("{s}.0")
+    } else {
+        s
+    }
 }
 
 /// Parses a bucket bound as Go's `strconv.ParseFloat` (accepting `+Inf`, `Inf`, `NaN`, …).

@@ -155,11 +155,13 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
     let mut out = Vec::with_capacity(input.series.len());
     let mut step_params = vec![0.0; params.len()];
     let mut held = 0;
-    let mut widened = input.range;
-    if input.mode.is_some() {
-        widened += lookback;
-    }
     let smoothed = input.mode.as_deref() == Some("smoothed");
+    // Anchored windows reach one lookback back; smoothed ones one lookback either side.
+    let widened = match input.mode {
+        None => input.range,
+        Some(_) if smoothed => input.range + 2 * lookback,
+        Some(_) => input.range + lookback,
+    };
     let wide = crate::eval::selector::RangeInput {
         series: Vec::new(),
         range: widened,
