@@ -83,6 +83,16 @@ fn report(what: &str, o: &Outcome) {
     eprintln!("{what}: {}", o.summary());
 }
 
+/// Our own scripts: every eval must pass, none may be skipped.
+#[test]
+fn augur_promql_scripts() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/promql");
+    let o = run_dir(&dir);
+    report("testdata/promql", &o);
+    assert!(o.passed > 0, "no evals ran in {}", dir.display());
+    assert_eq!((o.failed, o.skipped), (0, 0), "testdata/promql: {}", o.summary());
+}
+
 #[test]
 fn upstream_promql_corpus() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/promqltest");

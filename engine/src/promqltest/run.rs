@@ -188,10 +188,43 @@ fn skip_reason(ev: &Eval, hist_metrics: &BTreeSet<String>) -> Option<String> {
             i += 1;
         }
     }
-    if names.iter().any(|n| hist_metrics.contains(*n)) || has_nameless_selector(&ev.expr) {
+    if names.iter().any(|n| hist_metrics.contains(*n))
+        || (has_nameless_selector(&ev.expr) && name_regexes_may_match(&ev.expr, hist_metrics))
+    {
         return Some("reads native histogram series".into());
     }
     None
+}
+
+/// Whether the `__name__` matchers in the query could select one of `names`: true unless
+/// every `__name__=~"…"`/`__name__="…"` matcher is known to match none of them.
+fn name_regexes_may_match(q: &str, names: &BTreeSet<String>) -> bool {
+    let mut found = false;
+    for (i, _) in q.match_indices("__name__") {
+        let rest = &q[i + "__name__".len()..];
+        let (op_len, anchored) = if rest.starts_with("=~\"") {
+            (3, true)
+        } else if rest.starts_with("=\"") {
+            (2, false)
+        } else {
+            return true;
+        };
+        let body = &rest[op_len..];
+        let Some(end) = body.find('"') else { return true };
+        let text = body[..end].replace("\\\\", "\\");
+        found = true;
+        let pattern = if anchored {
+            format!("^(?:{text})$")
+        } else {
+            format!("^{}$", regex::escape(&text))
+        };
+        match regex::Regex::new(&pattern) {
+            Ok(re) if names.iter().any(|n| re.is_match(n)) => return true,
+            Ok(_) => {}
+            Err(_) => return true,
+        }
+    }
+    !found
 }
 
 /// Whether the query has a `{…}` selector with no metric name before it.
