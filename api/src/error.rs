@@ -68,35 +68,85 @@ impl From<StorageError> for ApiError {
     }
 }
 
+/// How Prometheus classifies query failures (`api.go` returnAPIError and the
+/// `invalidParamError`/`errorBadData` returns of `query`/`queryRange`). The message is the
+/// engine's; `query.rs` adds the `invalid parameter "query"` prefix where Prometheus has one.
+impl From<augur_engine::Error> for ApiError {
+    fn from(e: augur_engine::Error) -> Self {
+        use augur_engine::Error as E;
+        let msg = e.to_string();
+        match e {
+            E::Parse(_) | E::BadParameter(_) => ApiError::BadData(msg),
+            E::Execution(_) | E::TooManySamples(_) => ApiError::Execution(msg),
+            E::Timeout(_) => ApiError::Timeout(msg),
+            E::Canceled(_) => ApiError::Canceled(msg),
+            // `promql.ErrStorage` is `internal` in Prometheus.
+            E::Storage(_) => ApiError::Internal(msg),
+        }
+    }
+}
+
 impl From<tokio::task::JoinError> for ApiError {
     fn from(e: tokio::task::JoinError) -> Self {
         ApiError::Internal(format!("request task failed: {e}"))
     }
 }
 
-#[derive(Serialize)]
-struct Envelope<'a> {
-    status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<&'a Value>,
-    #[serde(rename = "errorType", skip_serializing_if = "Option::is_none")]
-    error_type: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    warnings: &'a [String],
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    infos: &'a [String],
+/// Most warnings and most infos one answer carries; the rest are counted in one more line
+/// (`util/annotations/annotations.go` AsStrings, as `api.go` respond calls it).
+pub const MAX_ANNOTATIONS: usize = 10;
+
+/// Keeps the first [`MAX_ANNOTATIONS`] and says how many more there were, as Prometheus does.
+fn capped(mut list: Vec<String>, kind: &str) -> Vec<String> {
+    if list.len() > MAX_ANNOTATIONS {
+        let omitted = list.len() - MAX_ANNOTATIONS;
+        list.truncate(MAX_ANNOTATIONS);
+        list.push(format!("{omitted} more {kind} annotations omitted"));
+    }
+    list
 }
 
-fn json(status: StatusCode, body: &Envelope<'_>) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|e| {
-        format!(
-            r#"{{"status":"error","errorType":"internal","error":"cannot encode response: {e}"}}"#
-        )
-        .into_bytes()
+/// Appends `v` as JSON. Writing into a `Vec` cannot fail, and neither can serialising strings
+/// or a `serde_json::Value`.
+pub(crate) fn push_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+    let _ = serde_json::to_writer(out, v);
+}
+
+/// Prometheus's envelope, fields in its order:
+/// `{"status","data","errorType","error","warnings","infos"}`, empty ones left out.
+fn envelope(
+    status: StatusCode,
+    data: Option<&[u8]>,
+    error: Option<(&str, &str)>,
+    warnings: &[String],
+    infos: &[String],
+) -> Response {
+    let mut out = Vec::with_capacity(data.map_or(0, <[u8]>::len) + 64);
+    out.extend_from_slice(if error.is_some() {
+        br#"{"status":"error""#
+    } else {
+        br#"{"status":"success""#
     });
-    let mut resp = (status, bytes).into_response();
+    if let Some(d) = data {
+        out.extend_from_slice(br#","data":"#);
+        out.extend_from_slice(d);
+    }
+    if let Some((kind, msg)) = error {
+        out.extend_from_slice(br#","errorType":"#);
+        push_json(&mut out, kind);
+        out.extend_from_slice(br#","error":"#);
+        push_json(&mut out, msg);
+    }
+    if !warnings.is_empty() {
+        out.extend_from_slice(br#","warnings":"#);
+        push_json(&mut out, warnings);
+    }
+    if !infos.is_empty() {
+        out.extend_from_slice(br#","infos":"#);
+        push_json(&mut out, infos);
+    }
+    out.push(b'}');
+    let mut resp = (status, out).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -107,24 +157,36 @@ fn json(status: StatusCode, body: &Envelope<'_>) -> Response {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (error_type, status) = self.kind();
-        json(
+        envelope(
             status,
-            &Envelope {
-                status: "error",
-                data: None,
-                error_type: Some(error_type),
-                error: Some(self.to_string()),
-                warnings: &[],
-                infos: &[],
-            },
+            None,
+            Some((error_type, &self.to_string())),
+            &[],
+            &[],
         )
+    }
+}
+
+/// The `data` of a successful answer.
+#[derive(Debug)]
+pub enum Data {
+    /// Serialised with serde.
+    Json(Value),
+    /// Already JSON text. Query results are written directly, in Prometheus's own number
+    /// formats (see `query.rs`), without building a `Value` tree first.
+    Raw(Vec<u8>),
+}
+
+impl Default for Data {
+    fn default() -> Self {
+        Data::Json(Value::Null)
     }
 }
 
 /// A successful API answer: `data` plus optional warnings and infos.
 #[derive(Debug, Default)]
 pub struct ApiResponse {
-    pub data: Value,
+    pub data: Data,
     pub warnings: Vec<String>,
     pub infos: Vec<String>,
 }
@@ -132,7 +194,7 @@ pub struct ApiResponse {
 impl ApiResponse {
     pub fn new(data: impl Serialize) -> Self {
         ApiResponse {
-            data: serde_json::to_value(data).unwrap_or(Value::Null),
+            data: Data::Json(serde_json::to_value(data).unwrap_or(Value::Null)),
             ..ApiResponse::default()
         }
     }
@@ -145,18 +207,57 @@ impl ApiResponse {
 
 impl IntoResponse for ApiResponse {
     fn into_response(self) -> Response {
-        json(
+        let data = match self.data {
+            Data::Json(v) => {
+                let mut out = Vec::new();
+                push_json(&mut out, &v);
+                out
+            }
+            Data::Raw(raw) => raw,
+        };
+        envelope(
             StatusCode::OK,
-            &Envelope {
-                status: "success",
-                data: Some(&self.data),
-                error_type: None,
-                error: None,
-                warnings: &self.warnings,
-                infos: &self.infos,
-            },
+            Some(&data),
+            None,
+            &capped(self.warnings, "warning"),
+            &capped(self.infos, "info"),
         )
     }
 }
 
 pub type ApiResult = Result<ApiResponse, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotations_are_capped_like_prometheus() {
+        let few: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+        assert_eq!(capped(few.clone(), "warning"), few);
+        let many: Vec<String> = (0..13).map(|i| i.to_string()).collect();
+        let got = capped(many, "info");
+        assert_eq!(got.len(), 11);
+        assert_eq!(got[9], "9");
+        assert_eq!(got[10], "3 more info annotations omitted");
+    }
+
+    #[test]
+    fn engine_errors_get_prometheus_error_types() {
+        use augur_engine::Error as E;
+        let cases = [
+            (E::Parse("parse error: x".into()), "bad_data", 400),
+            (E::BadParameter("bad step".into()), "bad_data", 400),
+            (E::Execution("many-to-many".into()), "execution", 422),
+            (E::TooManySamples("query execution"), "execution", 422),
+            (E::Timeout("expression evaluation"), "timeout", 503),
+            (E::Canceled("expression evaluation"), "canceled", 499),
+        ];
+        for (e, kind, status) in cases {
+            let msg = e.to_string();
+            let api = ApiError::from(e);
+            assert_eq!(api.kind(), (kind, StatusCode::from_u16(status).unwrap()));
+            assert_eq!(api.to_string(), msg, "the engine's message is kept");
+        }
+    }
+}

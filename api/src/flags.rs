@@ -46,12 +46,16 @@ pub struct ServeArgs {
     /// How far back an instant selector looks for a sample.
     #[arg(long = "query.lookback-delta", default_value = "5m", value_parser = duration)]
     pub lookback_delta_ms: i64,
-    /// Longest a query may run.
+    /// Longest a query may run (a request's `timeout` parameter can only shorten it).
     #[arg(long = "query.timeout", default_value = "2m", value_parser = duration)]
     pub query_timeout_ms: i64,
-    /// Most samples one query may load.
+    /// Most samples one query may hold in memory at once; a query needing more fails (422).
     #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
     pub query_max_samples: u64,
+    /// Most queries evaluated at once; more wait for a slot, and the wait counts against
+    /// their timeout.
+    #[arg(long = "query.max-concurrency", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub query_max_concurrency: u32,
     /// Largest remote-write request body accepted (compressed; the decoded body may be at most
     /// four times this).
     #[arg(long = "web.remote-write.max-body-bytes", default_value_t = 32 << 20)]
@@ -153,6 +157,10 @@ impl ServeArgs {
         put("query.timeout", format_duration(self.query_timeout_ms));
         put("query.max-samples", self.query_max_samples.to_string());
         put(
+            "query.max-concurrency",
+            self.query_max_concurrency.to_string(),
+        );
+        put(
             "web.remote-write.max-body-bytes",
             self.remote_write_max_bytes.to_string(),
         );
@@ -202,5 +210,10 @@ mod tests {
         let a = W::parse_from(["augur"]).a;
         assert_eq!(a.listen_address, "127.0.0.1:9090");
         assert_eq!(a.flag_map()["storage.tsdb.retention.time"], "15d");
+        let flags = a.flag_map();
+        assert_eq!(flags["query.timeout"], "2m");
+        assert_eq!(flags["query.lookback-delta"], "5m");
+        assert_eq!(flags["query.max-samples"], "50000000");
+        assert_eq!(flags["query.max-concurrency"], "20");
     }
 }
