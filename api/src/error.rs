@@ -42,7 +42,8 @@ impl ApiError {
         ApiError::BadData(format!("invalid parameter {name:?}: {err}"))
     }
 
-    fn kind(&self) -> (&'static str, StatusCode) {
+    /// Prometheus's `errorType` and HTTP status for this error.
+    pub fn kind(&self) -> (&'static str, StatusCode) {
         match self {
             ApiError::BadData(_) => ("bad_data", StatusCode::BAD_REQUEST),
             ApiError::Execution(_) => ("execution", StatusCode::UNPROCESSABLE_ENTITY),

@@ -2,8 +2,9 @@
 //! the storage implementation (`augur_storage::Tsdb`).
 //!
 //! Entry point: [`server::Server::start`]. Modules: [`remote_write`] (the receiver, usable
-//! without HTTP), [`api_v1`] (metadata and status endpoints), [`params`] (Prometheus's
-//! parameter parsing), [`config`] (the YAML config), [`metrics`] (self-metrics).
+//! without HTTP), [`query`] (PromQL instant and range queries), [`api_v1`] (metadata and
+//! status endpoints), [`params`] (Prometheus's parameter parsing), [`config`] (the YAML
+//! config), [`metrics`] (self-metrics).
 
 pub mod api_v1;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod flags;
 pub mod metadata;
 pub mod metrics;
 pub mod params;
+pub mod query;
 pub mod remote_write;
 pub mod server;
 

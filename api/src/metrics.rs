@@ -28,6 +28,11 @@ pub struct RequestLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
     pub reason: String,
 }
@@ -43,6 +48,12 @@ pub struct Metrics {
     pub remote_write_requests: Family<RequestLabels, Counter>,
     pub config_reload_success: Gauge,
     pub config_reload_timestamp: Gauge,
+    /// PromQL queries being evaluated or waiting for a slot (`prometheus_engine_queries`).
+    pub engine_queries: Gauge,
+    /// `--query.max-concurrency` (`prometheus_engine_queries_concurrent_max`).
+    pub engine_queries_concurrent_max: Gauge,
+    /// Finished query evaluations by outcome: `success` or the API's error type.
+    pub engine_query_outcomes: Family<OutcomeLabels, Counter>,
 }
 
 /// Reports the TSDB's statistics at scrape time.
@@ -207,6 +218,24 @@ impl Metrics {
             "Time of the last successful configuration reload.",
             config_reload_timestamp.clone(),
         );
+        let engine_queries = Gauge::default();
+        registry.register(
+            "augur_engine_queries",
+            "PromQL queries being evaluated or waiting for a slot.",
+            engine_queries.clone(),
+        );
+        let engine_queries_concurrent_max = Gauge::default();
+        registry.register(
+            "augur_engine_queries_concurrent_max",
+            "Most PromQL queries evaluated at once (--query.max-concurrency).",
+            engine_queries_concurrent_max.clone(),
+        );
+        let engine_query_outcomes = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "augur_engine_query_outcomes",
+            "Finished PromQL query evaluations by outcome: success or the API error type.",
+            engine_query_outcomes.clone(),
+        );
         let build_info = Family::<Vec<(String, String)>, Gauge>::default();
         build_info
             .get_or_create(&vec![(
@@ -224,6 +253,9 @@ impl Metrics {
             remote_write_requests,
             config_reload_success,
             config_reload_timestamp,
+            engine_queries,
+            engine_queries_concurrent_max,
+            engine_query_outcomes,
         }
     }
 

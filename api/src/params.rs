@@ -84,11 +84,18 @@ pub fn limit_param(value: Option<&str>) -> Result<usize, ApiError> {
 /// unbounded depth would let one request overflow the stack and abort the process.
 pub const MAX_NESTING: usize = 200;
 
-/// Nesting depth of `(`, `[` and `{` outside string literals and comments.
-fn nesting_depth(q: &str) -> usize {
-    let (mut depth, mut max) = (0usize, 0usize);
+/// Most operators a query may have. A chain like `a + b + c …` is as deep as it is long, so
+/// the engine recurses once per operator; and parsing such a chain takes time quadratic in its
+/// length (about 1 s for 10,000 terms) before any timeout applies.
+pub const MAX_OPERATORS: usize = 5000;
+
+/// Nesting depth of `(`, `[` and `{`, and an upper bound on the number of operators
+/// (operator characters and the words `and`, `or`, `unless`, `atan2`), outside string
+/// literals and comments.
+fn shape(q: &str) -> (usize, usize) {
+    let (mut depth, mut max, mut operators) = (0usize, 0usize, 0usize);
     let mut quote: Option<char> = None;
-    let mut chars = q.chars();
+    let mut chars = q.chars().peekable();
     while let Some(c) = chars.next() {
         match quote {
             Some(qc) => {
@@ -113,21 +120,48 @@ fn nesting_depth(q: &str) -> usize {
                     max = max.max(depth);
                 }
                 ')' | ']' | '}' => depth = depth.saturating_sub(1),
+                '+' | '-' | '*' | '/' | '%' | '^' | '=' | '!' | '<' | '>' => operators += 1,
+                c if c.is_ascii_alphabetic() || c == '_' => {
+                    let mut word = String::from(c);
+                    while let Some(&n) = chars.peek() {
+                        if !(n.is_ascii_alphanumeric() || n == '_' || n == ':') {
+                            break;
+                        }
+                        word.push(n);
+                        chars.next();
+                    }
+                    word.make_ascii_lowercase();
+                    if matches!(word.as_str(), "and" | "or" | "unless" | "atan2") {
+                        operators += 1;
+                    }
+                }
                 _ => {}
             },
         }
     }
-    max
+    (max, operators)
 }
 
-/// Wraps a third-party parse error once, at the boundary.
-pub fn parse_promql(q: &str) -> Result<PromExpr, String> {
-    let depth = nesting_depth(q);
+/// Refuses a query nested deeper than [`MAX_NESTING`] or with more than [`MAX_OPERATORS`]
+/// operators, in the parser's error style, before it reaches the parser.
+pub fn check_complexity(q: &str) -> Result<(), String> {
+    let (depth, operators) = shape(q);
     if depth > MAX_NESTING {
         return Err(format!(
             "parse error: expression nests {depth} levels deep; at most {MAX_NESTING} are allowed"
         ));
     }
+    if operators > MAX_OPERATORS {
+        return Err(format!(
+            "parse error: expression has {operators} operators; at most {MAX_OPERATORS} are allowed"
+        ));
+    }
+    Ok(())
+}
+
+/// Wraps a third-party parse error once, at the boundary.
+pub fn parse_promql(q: &str) -> Result<PromExpr, String> {
+    check_complexity(q)?;
     parser::parse(q).map_err(|e| format!("parse error: {e}"))
 }
 
@@ -307,10 +341,29 @@ mod tests {
         let ok = format!("{}up{}", "(".repeat(50), ")".repeat(50));
         assert!(parse_promql(&ok).is_ok());
         assert_eq!(
-            nesting_depth(r#"up{job="((((("}"#),
-            1,
+            shape(r#"up{job="((((("}"#),
+            (1, 1),
             "brackets in strings do not count"
         );
+        assert_eq!(
+            shape("a + b OR c and on(x) d unless e - -1 # + + +"),
+            (1, 6),
+            "comments do not count"
+        );
+        assert_eq!(
+            shape("sum_or_not(x_and_y) or_z"),
+            (1, 0),
+            "only whole words"
+        );
+        let long = ["up"; MAX_OPERATORS + 2].join(" or ");
+        assert_eq!(
+            parse_promql(&long).unwrap_err(),
+            format!(
+                "parse error: expression has {} operators; at most {MAX_OPERATORS} are allowed",
+                MAX_OPERATORS + 1
+            )
+        );
+        assert!(parse_promql(&["up"; MAX_OPERATORS + 1].join(" + ")).is_ok());
     }
 
     #[test]

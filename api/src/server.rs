@@ -26,6 +26,7 @@ use crate::error::ApiError;
 use crate::flags::ServeArgs;
 use crate::metadata::MetadataStore;
 use crate::metrics::{HandlerLabels, Metrics, RequestLabels, TsdbCollector};
+use crate::query;
 use crate::remote_write::{self, WriteError};
 
 /// Remote-write requests processed at once; more wait up to [`WRITE_QUEUE_WAIT`].
@@ -44,6 +45,10 @@ pub struct AppState {
     pub label_cache: remote_write::LabelCache,
     /// Remote-write requests being decoded or ingested at once.
     write_slots: Arc<tokio::sync::Semaphore>,
+    /// The PromQL engine, built from the `--query.*` flags.
+    pub engine: augur_engine::Engine,
+    /// Queries evaluated at once (`--query.max-concurrency`).
+    pub(crate) query_slots: Arc<tokio::sync::Semaphore>,
     pub metrics: Metrics,
     pub started: SystemTime,
     /// (last reload succeeded, when the config was last loaded successfully).
@@ -141,7 +146,21 @@ impl Server {
         metrics
             .config_reload_timestamp
             .set(unix_secs(SystemTime::now()));
+        let engine = augur_engine::Engine::new(augur_engine::EngineOptions {
+            lookback_delta_ms: args.lookback_delta_ms,
+            max_samples: usize::try_from(args.query_max_samples).unwrap_or(usize::MAX),
+            timeout: std::time::Duration::from_millis(args.query_timeout_ms.max(0) as u64),
+            default_subquery_step_ms: config.global.evaluation_interval.0,
+        });
+        let query_slots = Arc::new(tokio::sync::Semaphore::new(
+            args.query_max_concurrency as usize,
+        ));
+        metrics
+            .engine_queries_concurrent_max
+            .set(i64::from(args.query_max_concurrency));
         let state = Arc::new(AppState {
+            engine,
+            query_slots,
             args,
             db,
             config: RwLock::new(Arc::new(config)),
@@ -234,6 +253,11 @@ impl Server {
 fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/v1/write", post(write))
+        .route("/api/v1/query", get(query::query).post(query::query))
+        .route(
+            "/api/v1/query_range",
+            get(query::query_range).post(query::query_range),
+        )
         .route("/api/v1/series", get(api_v1::series).post(api_v1::series))
         .route("/api/v1/labels", get(api_v1::labels).post(api_v1::labels))
         .route("/api/v1/label/{name}/values", get(api_v1::label_values))

@@ -126,7 +126,7 @@ impl Engine {
                 "end timestamp must not be before start time".into(),
             ));
         }
-        if (end - start) / step >= MAX_POINTS_PER_SERIES {
+        if (end - start) / step > MAX_POINTS_PER_SERIES {
             return Err(Error::BadParameter(
                 "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
             ));

@@ -90,7 +90,12 @@ fn augur_promql_scripts() {
     let o = run_dir(&dir);
     report("testdata/promql", &o);
     assert!(o.passed > 0, "no evals ran in {}", dir.display());
-    assert_eq!((o.failed, o.skipped), (0, 0), "testdata/promql: {}", o.summary());
+    assert_eq!(
+        (o.failed, o.skipped),
+        (0, 0),
+        "testdata/promql: {}",
+        o.summary()
+    );
 }
 
 #[test]
@@ -102,7 +107,9 @@ fn upstream_promql_corpus() {
     }
     let mut o = run_dir(&dir);
     o.failures.retain(|f| {
-        let known = KNOWN_DIFFERENCES.iter().find(|(at, _)| f.starts_with(&format!("{at}:")));
+        let known = KNOWN_DIFFERENCES
+            .iter()
+            .find(|(at, _)| f.starts_with(&format!("{at}:")));
         if let Some((at, why)) = known {
             eprintln!("known difference {at}: {why}");
         }

@@ -58,11 +58,11 @@ pub(crate) struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// Fails when the query ran out of time or was cancelled. Cheap enough for inner loops:
-    /// the clock is read every 256 calls.
+    /// the clock is read every 64 calls.
     pub fn check(&self) -> Result<()> {
         let n = self.ticks.get().wrapping_add(1);
         self.ticks.set(n);
-        if n % 256 != 0 {
+        if !n.is_multiple_of(64) {
             return Ok(());
         }
         self.check_now()

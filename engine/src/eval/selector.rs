@@ -231,9 +231,7 @@ impl Ev<'_> {
                 let after = s.points.get(hi).copied().filter(|p| p.t < r + lookback);
                 let v = match (before, after) {
                     (Some(b), _) if b.t == r => b.v,
-                    (Some(b), Some(a)) => {
-                        b.v + (a.v - b.v) * (r - b.t) as f64 / (a.t - b.t) as f64
-                    }
+                    (Some(b), Some(a)) => b.v + (a.v - b.v) * (r - b.t) as f64 / (a.t - b.t) as f64,
                     (Some(b), None) => b.v,
                     // Only later samples: nothing to interpolate from.
                     (None, _) => continue,

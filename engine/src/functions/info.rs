@@ -16,6 +16,9 @@ use crate::rewrite::EXT_LABEL;
 
 const IDENTIFYING: [&str; 2] = ["instance", "job"];
 
+/// An info series' match signature: its name, `instance` and `job`.
+type Sig = (String, Option<String>, Option<String>);
+
 /// The `@` and offset of the first vector selector in `e` (pre-order), with the offsets of
 /// subqueries around it.
 fn first_selector_timing(ev: &Ev<'_>, e: &Expr, outer_offset: i64) -> Option<(Option<i64>, i64)> {
@@ -141,7 +144,7 @@ pub(crate) fn info(ev: &Ev<'_>, args: &[&Expr]) -> Result<Val> {
         info_series = ev.instant_points(raw, &refs, true)?;
     }
     // Signature of an info series: its name and identifying labels.
-    let sig_of = |name: &str, l: &Labels| -> (String, Option<String>, Option<String>) {
+    let sig_of = |name: &str, l: &Labels| -> Sig {
         (
             name.to_owned(),
             l.get("instance").map(str::to_owned),
@@ -162,8 +165,7 @@ pub(crate) fn info(ev: &Ev<'_>, args: &[&Expr]) -> Result<Val> {
     let mut ic = Cursors::new(&info_series);
     for t in ev.grid.times() {
         ev.ctx.check()?;
-        let mut right: HashMap<&(String, Option<String>, Option<String>), (usize, i64)> =
-            HashMap::new();
+        let mut right: HashMap<&Sig, (usize, i64)> = HashMap::new();
         for (j, sig) in info_sigs.iter().enumerate() {
             let Some(orig) = ic.at(j, t) else { continue };
             let orig = (orig * 1000.0).round() as i64;

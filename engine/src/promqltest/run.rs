@@ -210,7 +210,9 @@ fn name_regexes_may_match(q: &str, names: &BTreeSet<String>) -> bool {
             return true;
         };
         let body = &rest[op_len..];
-        let Some(end) = body.find('"') else { return true };
+        let Some(end) = body.find('"') else {
+            return true;
+        };
         let text = body[..end].replace("\\\\", "\\");
         found = true;
         let pattern = if anchored {
