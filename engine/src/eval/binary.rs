@@ -294,6 +294,15 @@ fn set_op(
     let mut lc = Cursors::new(&lhs);
     let mut rc = Cursors::new(&rhs);
     let mut out = Collector::new();
+    // Output slot per input series, found once.
+    let mut lslot = vec![usize::MAX; lhs.len()];
+    let mut rslot = vec![usize::MAX; rhs.len()];
+    let slot = |slots: &mut [usize], i: usize, s: &VSeries, out: &mut Collector| {
+        if slots[i] == usize::MAX {
+            slots[i] = out.slot(&s.labels, s.drop_name);
+        }
+        slots[i]
+    };
     for t in ev.grid.times() {
         ev.ctx.check()?;
         present.iter_mut().for_each(|p| *p = false);
@@ -307,7 +316,8 @@ fn set_op(
                 for (i, s) in lhs.iter().enumerate() {
                     let Some(v) = lc.at(i, t) else { continue };
                     if present[lsig[i]] == (op == Op::And) {
-                        out.push(&s.labels, s.drop_name, t, v)?;
+                        let k = slot(&mut lslot, i, s, &mut out);
+                        out.push_at(k, t, v)?;
                     }
                 }
             }
@@ -315,12 +325,14 @@ fn set_op(
                 for (i, s) in lhs.iter().enumerate() {
                     let Some(v) = lc.at(i, t) else { continue };
                     present[lsig[i]] = true;
-                    out.push(&s.labels, s.drop_name, t, v)?;
+                    let k = slot(&mut lslot, i, s, &mut out);
+                    out.push_at(k, t, v)?;
                 }
                 for (i, s) in rhs.iter().enumerate() {
                     let Some(v) = rc.at(i, t) else { continue };
                     if !present[rsig[i]] {
-                        out.push(&s.labels, s.drop_name, t, v)?;
+                        let k = slot(&mut rslot, i, s, &mut out);
+                        out.push_at(k, t, v)?;
                     }
                 }
             }
@@ -409,11 +421,11 @@ fn vector_vector(
             } else {
                 &one[j].labels
             };
-            let labels = st
-                .result_cache
-                .entry((i, j))
-                .or_insert_with(|| m.result_labels(many_labels, one_labels, op))
-                .clone();
+            let drop = ret_bool || (i != FILL && many[i].drop_name && !op.changes_schema());
+            let slot = *st.result_cache.entry((i, j)).or_insert_with(|| {
+                let labels = m.result_labels(many_labels, one_labels, op);
+                out.slot(&labels, drop)
+            });
             if one_to_one {
                 if st.matched[sig] {
                     return Err(exec_err!(
@@ -422,19 +434,18 @@ fn vector_vector(
                 }
                 st.matched[sig] = true;
             } else {
-                if st.inserted[sig].contains(&labels) {
+                if st.inserted[sig].contains(&slot) {
                     return Err(exec_err!(
                         "multiple matches for labels: grouping labels must ensure unique matches"
                     ));
                 }
-                st.inserted[sig].push(labels.clone());
+                st.inserted[sig].push(slot);
                 st.matched[sig] = true;
             }
             if !keep && !ret_bool {
                 return Ok(());
             }
-            let drop = ret_bool || (i != FILL && many[i].drop_name && !op.changes_schema());
-            out.push(&labels, drop, t, v)
+            out.push_at(slot, t, v)
         };
         for (i, _) in many.iter().enumerate() {
             let Some(lv) = mc.at(i, t) else { continue };
@@ -466,9 +477,11 @@ fn vector_vector(
 
 /// Per-step bookkeeping of [`vector_vector`].
 struct PairState {
-    result_cache: HashMap<(usize, usize), Labels>,
+    /// Output slot per (many, one) pair.
+    result_cache: HashMap<(usize, usize), usize>,
     matched: Vec<bool>,
-    inserted: Vec<Vec<Labels>>,
+    /// Output slots already produced per match group at this step (slots stand for labels).
+    inserted: Vec<Vec<usize>>,
 }
 
 /// The labels a match group is identified by, for error messages.

@@ -61,7 +61,14 @@ impl Collector {
     }
 
     pub fn push(&mut self, labels: &Labels, drop_name: bool, t: i64, v: f64) -> Result<()> {
-        let i = match self.index.get(labels) {
+        let i = self.slot(labels, drop_name);
+        self.push_at(i, t, v)
+    }
+
+    /// The output series for `labels`, created on first use. Callers that emit the same
+    /// labels at many steps keep the slot and use [`Collector::push_at`], saving a hash.
+    pub fn slot(&mut self, labels: &Labels, drop_name: bool) -> usize {
+        match self.index.get(labels) {
             Some(&i) => i,
             None => {
                 self.index.insert(labels.clone(), self.series.len());
@@ -72,7 +79,11 @@ impl Collector {
                 });
                 self.series.len() - 1
             }
-        };
+        }
+    }
+
+    /// Adds a point to the output series `i` (from [`Collector::slot`]).
+    pub fn push_at(&mut self, i: usize, t: i64, v: f64) -> Result<()> {
         let s = &mut self.series[i];
         if s.points.last().is_some_and(|p| p.t == t) {
             return Err(exec_err!(
@@ -83,7 +94,8 @@ impl Collector {
         Ok(())
     }
 
-    pub fn finish(self, ev: &Ev<'_>) -> Result<Vec<VSeries>> {
+    pub fn finish(mut self, ev: &Ev<'_>) -> Result<Vec<VSeries>> {
+        self.series.retain(|s| !s.points.is_empty());
         ev.ctx
             .hold(self.series.iter().map(|s| s.points.len()).sum())?;
         Ok(self.series)
