@@ -62,6 +62,20 @@ pub(crate) fn group_labels(labels: &Labels, grouping: &[String], without: bool) 
     }
 }
 
+/// The folding aggregations, decided once per node (not per element).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Agg {
+    Sum,
+    Avg,
+    Max,
+    Min,
+    Count,
+    Group,
+    Stddev,
+    Stdvar,
+    Quantile,
+}
+
 #[derive(Clone, Default)]
 struct Acc {
     seen: bool,
@@ -132,6 +146,18 @@ pub(crate) fn eval(ev: &Ev<'_>, a: &AggregateExpr) -> Result<Val> {
         }
         _ => {}
     }
+    let agg = match op.as_str() {
+        "sum" => Agg::Sum,
+        "avg" => Agg::Avg,
+        "max" => Agg::Max,
+        "min" => Agg::Min,
+        "count" => Agg::Count,
+        "group" => Agg::Group,
+        "stddev" => Agg::Stddev,
+        "stdvar" => Agg::Stdvar,
+        "quantile" => Agg::Quantile,
+        other => return Err(exec_err!("unknown aggregation {other}")),
+    };
     let mut accs = vec![Acc::default(); out.len()];
     let mut cur = Cursors::new(&input);
     let mut held = 0;
@@ -157,22 +183,22 @@ pub(crate) fn eval(ev: &Ev<'_>, a: &AggregateExpr) -> Result<Val> {
                     values: std::mem::take(&mut acc.values),
                     ..Acc::default()
                 };
-                match op.as_str() {
-                    "stddev" | "stdvar" => {
+                match agg {
+                    Agg::Stddev | Agg::Stdvar => {
                         acc.value = if f.is_nan() || f.is_infinite() {
                             f64::NAN
                         } else {
                             0.0
                         }
                     }
-                    "quantile" => acc.values.push(f),
+                    Agg::Quantile => acc.values.push(f),
                     _ => {}
                 }
                 continue;
             }
-            match op.as_str() {
-                "sum" => (acc.value, acc.c) = kahan_inc(f, acc.value, acc.c),
-                "avg" => {
+            match agg {
+                Agg::Sum => (acc.value, acc.c) = kahan_inc(f, acc.value, acc.c),
+                Agg::Avg => {
                     acc.count += 1.0;
                     if !acc.incremental {
                         let (nv, nc) = kahan_inc(f, acc.value, acc.c);
@@ -187,45 +213,44 @@ pub(crate) fn eval(ev: &Ev<'_>, a: &AggregateExpr) -> Result<Val> {
                     let q = (acc.count - 1.0) / acc.count;
                     (acc.mean, acc.c) = kahan_inc(f / acc.count, q * acc.mean, q * acc.c);
                 }
-                "max" => {
+                Agg::Max => {
                     if acc.value < f || acc.value.is_nan() {
                         acc.value = f
                     }
                 }
-                "min" => {
+                Agg::Min => {
                     if acc.value > f || acc.value.is_nan() {
                         acc.value = f
                     }
                 }
-                "count" => acc.count += 1.0,
-                "group" => {}
-                "stddev" | "stdvar" => {
+                Agg::Count => acc.count += 1.0,
+                Agg::Group => {}
+                Agg::Stddev | Agg::Stdvar => {
                     acc.count += 1.0;
                     let delta = f - acc.mean;
                     acc.mean += delta / acc.count;
                     acc.value += delta * (f - acc.mean);
                 }
-                "quantile" => acc.values.push(f),
-                other => return Err(exec_err!("unknown aggregation {other}")),
+                Agg::Quantile => acc.values.push(f),
             }
         }
         for (g, acc) in accs.iter_mut().enumerate() {
             if !acc.seen {
                 continue;
             }
-            let v = match op.as_str() {
-                "sum" => acc.value + acc.c,
-                "avg" if acc.incremental => acc.mean + acc.c,
-                "avg" => acc.value / acc.count + acc.c / acc.count,
-                "count" => acc.count,
-                "group" => 1.0,
-                "stdvar" => acc.value / acc.count,
-                "stddev" => (acc.value / acc.count).sqrt(),
-                "quantile" => quantile(
+            let v = match agg {
+                Agg::Sum => acc.value + acc.c,
+                Agg::Avg if acc.incremental => acc.mean + acc.c,
+                Agg::Avg => acc.value / acc.count + acc.c / acc.count,
+                Agg::Count => acc.count,
+                Agg::Group => 1.0,
+                Agg::Stdvar => acc.value / acc.count,
+                Agg::Stddev => (acc.value / acc.count).sqrt(),
+                Agg::Quantile => quantile(
                     param.as_ref().map_or(f64::NAN, |p| p[step]),
                     &mut acc.values,
                 ),
-                _ => acc.value,
+                Agg::Max | Agg::Min => acc.value,
             };
             out[g].points.push(Sample::new(t, v));
             held += 1;

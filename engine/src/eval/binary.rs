@@ -369,6 +369,7 @@ fn vector_vector(
     let mut one_at: Vec<Option<(usize, f64)>> = vec![None; ids.len()];
     let mut st = PairState {
         result_cache: HashMap::new(),
+        last_pair: vec![None; many.len()],
         matched: vec![false; ids.len()],
         inserted: vec![Vec::new(); ids.len()],
     };
@@ -422,10 +423,20 @@ fn vector_vector(
                 &one[j].labels
             };
             let drop = ret_bool || (i != FILL && many[i].drop_name && !op.changes_schema());
-            let slot = *st.result_cache.entry((i, j)).or_insert_with(|| {
-                let labels = m.result_labels(many_labels, one_labels, op);
-                out.slot(&labels, drop)
-            });
+            // A series usually meets the same partner at every step: check that first.
+            let slot = match st.last_pair.get(i) {
+                Some(&Some((pj, ps))) if pj == j => ps,
+                _ => {
+                    let slot = *st.result_cache.entry((i, j)).or_insert_with(|| {
+                        let labels = m.result_labels(many_labels, one_labels, op);
+                        out.slot(&labels, drop)
+                    });
+                    if let Some(lp) = st.last_pair.get_mut(i) {
+                        *lp = Some((j, slot));
+                    }
+                    slot
+                }
+            };
             if one_to_one {
                 if st.matched[sig] {
                     return Err(exec_err!(
@@ -479,6 +490,8 @@ fn vector_vector(
 struct PairState {
     /// Output slot per (many, one) pair.
     result_cache: HashMap<(usize, usize), usize>,
+    /// The last (one-side index, slot) each many-side series was paired with.
+    last_pair: Vec<Option<(usize, usize)>>,
     matched: Vec<bool>,
     /// Output slots already produced per match group at this step (slots stand for labels).
     inserted: Vec<Vec<usize>>,
