@@ -45,6 +45,16 @@ fn queries(c: &mut Criterion) {
     let end = T0 + (scrapes as i64 - 1) * SCRAPE_INTERVAL_MS;
     let engine = Engine::default();
     let opts = QueryOptions::default();
+    // What each query returns, to compare with Prometheus's answer on the same data
+    // (scripts/bench-prometheus prints its series and point counts).
+    for (name, q) in QUERIES {
+        if let Ok(r) = engine.range(&db, q, T0, end, 60_000, &opts) {
+            if let Value::Matrix(m) = r.value {
+                let points: usize = m.iter().map(|s| s.samples.len()).sum();
+                eprintln!("{name}: {} series, {points} points", m.len());
+            }
+        }
+    }
     let mut group = c.benchmark_group("range_query_6h_step_60s");
     group.sample_size(10);
     for (name, q) in QUERIES {
