@@ -6,6 +6,7 @@
 //! This module dispatches a call to its family and holds the numeric helpers the families
 //! and the aggregations share (Kahan summation, quantiles, Go-style float formatting).
 
+pub(crate) mod anomaly;
 pub(crate) mod histogram;
 pub(crate) mod info;
 pub(crate) mod instant;
@@ -21,7 +22,9 @@ use crate::error::{exec_err, Result};
 use crate::eval::{Ev, VSeries, Val};
 
 /// Registers Augur's own functions with promql-parser (once per process).
-pub(crate) fn register_extensions() {}
+pub(crate) fn register_extensions() {
+    anomaly::register();
+}
 
 /// Evaluates a function call.
 pub(crate) fn call(ev: &Ev<'_>, c: &Call) -> Result<Val> {

@@ -96,6 +96,8 @@ fn lookup(name: &str) -> Option<RangeFn> {
             }))
         },
         "double_exponential_smoothing" => double_exponential_smoothing,
+        "zscore" => super::anomaly::zscore,
+        "ewma" => super::anomaly::ewma,
         _ => return None,
     })
 }
@@ -123,6 +125,12 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
         if i != matrix_at {
             params.push(ev.eval_scalar(a)?);
         }
+    }
+    if name == "ewma" {
+        // A bad alpha fails the query even where there is no data to smooth.
+        params[0]
+            .iter()
+            .try_for_each(|a| super::anomaly::check_alpha(*a))?;
     }
     if name == "quantile_over_time" {
         if let Some(q) = params[0]
