@@ -106,7 +106,7 @@ impl Ev<'_> {
 
     /// Loads the series of a selector over `[mint, maxt]`, with the extension mode the
     /// rewrites put in its matchers.
-    fn select(
+    pub fn select(
         &self,
         vs: &VectorSelector,
         mint: i64,

@@ -2,7 +2,8 @@
 //! promql-parser so they parse and type-check like built-ins. Documented with example rules
 //! in `docs/anomaly-functions.md`.
 //!
-//! Implemented so far: `zscore(v range-vector)` and `ewma(v range-vector, alpha scalar)`.
+//! Implemented so far: `zscore(v range-vector)`, `ewma(v range-vector, alpha scalar)` and
+//! `seasonal_baseline(v range-vector, period scalar)`.
 //! Like the other range functions they see one window of one series at a time (staleness
 //! markers already removed) and drop the metric name.
 //!
@@ -10,13 +11,19 @@
 //! (a NaN in a window makes `zscore` and `ewma` NaN); irregular spacing is ignored (both
 //! weigh samples by order, not by time).
 
+use std::collections::HashMap;
 use std::sync::Once;
+
+use augur_storage::{Labels, Sample};
+use promql_parser::parser::Expr;
 
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{register_extra_functions, Function};
 
 use super::range::Win;
+use super::unwrap_parens;
 use crate::error::{exec_err, Result};
+use crate::eval::{Ev, VSeries, Val};
 
 /// Registers the functions with promql-parser, once per process.
 pub(crate) fn register() {
@@ -32,6 +39,13 @@ pub(crate) fn register() {
             ),
             Function::new(
                 "ewma",
+                vec![ValueType::Matrix, ValueType::Scalar],
+                0,
+                ValueType::Vector,
+                false,
+            ),
+            Function::new(
+                "seasonal_baseline",
                 vec![ValueType::Matrix, ValueType::Scalar],
                 0,
                 ValueType::Vector,
@@ -96,4 +110,81 @@ pub(crate) fn ewma(w: &Win<'_>) -> Result<Option<f64>> {
     Ok(Some(
         it.fold(first.v, |e, p| alpha * p.v + (1.0 - alpha) * e),
     ))
+}
+
+/// `seasonal_baseline(v range-vector, period scalar)`: the mean of the series' values at
+/// `t - k*period` for k = 1, 2, … while that instant is inside the window, each value being the
+/// newest sample at or before the instant within the lookback delta. Over a plain selector it
+/// reads only those instants (one lookback-wide slice per season), never the whole window.
+pub(crate) fn seasonal_baseline(ev: &Ev<'_>, args: &[&Expr]) -> Result<Val> {
+    let periods = ev.eval_scalar(args[1])?;
+    let arg = unwrap_parens(args[0]);
+    let (range, offset, at) = match arg {
+        Expr::MatrixSelector(ms) => (ms.range.as_millis() as i64, &ms.vs.offset, &ms.vs.at),
+        Expr::Subquery(sq) => (sq.range.as_millis() as i64, &sq.offset, &sq.at),
+        _ => return Err(exec_err!("seasonal_baseline: expected a range vector")),
+    };
+    let Some(&period_s) = periods.first() else {
+        return Ok(Val::Vector(Vec::new()));
+    };
+    if periods.iter().any(|p| p.to_bits() != period_s.to_bits()) {
+        return Err(exec_err!(
+            "seasonal_baseline: period must be the same at every step"
+        ));
+    }
+    let period = (period_s * 1000.0).round();
+    if !(period >= 1.0 && period <= range as f64) {
+        return Err(exec_err!(
+            "seasonal_baseline: period must be positive and not larger than the range ({}), got {}",
+            crate::duration::format_duration(range),
+            super::go_float(period_s)
+        ));
+    }
+    let period = period as i64;
+    let refs = ev.ref_times(offset, at);
+    let lookback = ev.ctx.settings.lookback;
+    // Over a subquery the whole window has to be evaluated anyway.
+    let subquery_points = match arg {
+        Expr::Subquery(_) => Some(ev.matrix_input(arg)?.series),
+        _ => None,
+    };
+    let n = ev.grid.len();
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut acc: Vec<(Labels, Vec<f64>, Vec<u32>)> = Vec::new();
+    let mut k = 1;
+    while k * period < range {
+        let refs_k: Vec<i64> = refs.iter().map(|r| r - k * period).collect();
+        let (lo, hi) = (refs_k[0].min(refs_k[n - 1]), refs_k[0].max(refs_k[n - 1]));
+        let series = match (&subquery_points, arg) {
+            (Some(points), _) => points.clone(),
+            (None, Expr::MatrixSelector(ms)) => ev.select(&ms.vs, lo - lookback + 1, hi)?.0,
+            _ => Vec::new(),
+        };
+        for s in ev.instant_points(series, &refs_k, false)? {
+            let i = *index.entry(s.labels.clone()).or_insert_with(|| {
+                acc.push((s.labels.clone(), vec![0.0; n], vec![0; n]));
+                acc.len() - 1
+            });
+            for p in &s.points {
+                let step = ev.grid.index(p.t);
+                acc[i].1[step] += p.v;
+                acc[i].2[step] += 1;
+            }
+        }
+        k += 1;
+    }
+    let out = acc
+        .into_iter()
+        .map(|(labels, sum, count)| VSeries {
+            labels,
+            points: (0..n)
+                .filter(|i| count[*i] > 0)
+                .map(|i| Sample::new(ev.grid.ts(i), sum[i] / f64::from(count[i])))
+                .collect(),
+            drop_name: true,
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect::<Vec<_>>();
+    ev.ctx.hold(out.iter().map(|s| s.points.len()).sum())?;
+    Ok(Val::Vector(out))
 }

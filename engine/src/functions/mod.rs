@@ -39,6 +39,9 @@ pub(crate) fn call(ev: &Ev<'_>, c: &Call) -> Result<Val> {
     if let Some(val) = histogram::call(ev, name, &args)? {
         return Ok(val);
     }
+    if name == "seasonal_baseline" {
+        return anomaly::seasonal_baseline(ev, &args);
+    }
     if name == "info" {
         return info::info(ev, &args);
     }

@@ -114,6 +114,9 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
     else {
         return Ok(None);
     };
+    if name == "seasonal_baseline" {
+        return Ok(None);
+    }
     if name == "absent_over_time" {
         return absent_over_time(ev, args[0]).map(Some);
     }
