@@ -2,8 +2,8 @@
 //! promql-parser so they parse and type-check like built-ins. Documented with example rules
 //! in `docs/anomaly-functions.md`.
 //!
-//! Implemented so far: `zscore(v range-vector)`, `ewma(v range-vector, alpha scalar)` and
-//! `seasonal_baseline(v range-vector, period scalar)`.
+//! `zscore(v range-vector)`, `ewma(v range-vector, alpha scalar)`,
+//! `seasonal_baseline(v range-vector, period scalar)` and `predict(v range-vector, horizon scalar)`.
 //! Like the other range functions they see one window of one series at a time (staleness
 //! markers already removed) and drop the metric name.
 //!
@@ -39,6 +39,13 @@ pub(crate) fn register() {
             ),
             Function::new(
                 "ewma",
+                vec![ValueType::Matrix, ValueType::Scalar],
+                0,
+                ValueType::Vector,
+                false,
+            ),
+            Function::new(
+                "predict",
                 vec![ValueType::Matrix, ValueType::Scalar],
                 0,
                 ValueType::Vector,
@@ -187,4 +194,43 @@ pub(crate) fn seasonal_baseline(ev: &Ev<'_>, args: &[&Expr]) -> Result<Val> {
         .collect::<Vec<_>>();
     ev.ctx.hold(out.iter().map(|s| s.points.len()).sum())?;
     Ok(Val::Vector(out))
+}
+
+/// The smoothing factors `predict` tries: every (level α, trend β) pair from this grid.
+pub const PREDICT_GRID: [f64; 5] = [0.1, 0.3, 0.5, 0.7, 0.9];
+
+/// `predict(v range-vector, horizon scalar)`: Holt's linear (double exponential) smoothing
+/// over the window, with α and β chosen per series and step from [`PREDICT_GRID`] by the
+/// smallest sum of squared one-step-ahead errors (the first pair in grid order wins ties).
+/// The trend, per sample, becomes per second through the window's mean sample spacing; the
+/// forecast is for `horizon` seconds after the evaluation time (counted from the last
+/// sample). Needs at least 3 samples.
+pub(crate) fn predict(w: &Win<'_>) -> Result<Option<f64>> {
+    let s = w.s;
+    if s.len() < 3 {
+        return Ok(None);
+    }
+    let mut best: Option<(f64, f64, f64)> = None; // (sse, level, trend)
+    for alpha in PREDICT_GRID {
+        for beta in PREDICT_GRID {
+            let (mut level, mut trend) = (s[0].v, s[1].v - s[0].v);
+            let mut sse = 0.0;
+            for p in &s[1..] {
+                let forecast = level + trend;
+                let e = p.v - forecast;
+                sse += e * e;
+                let next = alpha * p.v + (1.0 - alpha) * forecast;
+                trend = beta * (next - level) + (1.0 - beta) * trend;
+                level = next;
+            }
+            // NaN errors never win over a number.
+            if best.is_none_or(|(b, _, _)| sse < b || (b.is_nan() && !sse.is_nan())) {
+                best = Some((sse, level, trend));
+            }
+        }
+    }
+    let (_, level, trend) = best.expect("the grid is not empty");
+    let spacing = (s[s.len() - 1].t - s[0].t) as f64 / 1000.0 / (s.len() - 1) as f64;
+    let ahead = w.params[0] + (w.ts - s[s.len() - 1].t) as f64 / 1000.0;
+    Ok(Some(level + trend / spacing * ahead))
 }

@@ -98,6 +98,7 @@ fn lookup(name: &str) -> Option<RangeFn> {
         "double_exponential_smoothing" => double_exponential_smoothing,
         "zscore" => super::anomaly::zscore,
         "ewma" => super::anomaly::ewma,
+        "predict" => super::anomaly::predict,
         _ => return None,
     })
 }
