@@ -210,26 +210,41 @@ pub(crate) fn predict(w: &Win<'_>) -> Result<Option<f64>> {
     if s.len() < 3 {
         return Ok(None);
     }
-    let mut best: Option<(f64, f64, f64)> = None; // (sse, level, trend)
-    for alpha in PREDICT_GRID {
-        for beta in PREDICT_GRID {
-            let (mut level, mut trend) = (s[0].v, s[1].v - s[0].v);
-            let mut sse = 0.0;
-            for p in &s[1..] {
-                let forecast = level + trend;
-                let e = p.v - forecast;
-                sse += e * e;
-                let next = alpha * p.v + (1.0 - alpha) * forecast;
-                trend = beta * (next - level) + (1.0 - beta) * trend;
-                level = next;
-            }
-            // NaN errors never win over a number.
-            if best.is_none_or(|(b, _, _)| sse < b || (b.is_nan() && !sse.is_nan())) {
-                best = Some((sse, level, trend));
-            }
+    // All 25 (α, β) pairs advance together, one sample at a time: the inner loops have no
+    // dependencies between lanes, so they vectorise.
+    const N: usize = PREDICT_GRID.len() * PREDICT_GRID.len();
+    let mut alpha = [0.0; N];
+    let mut beta = [0.0; N];
+    for (k, (a, b)) in PREDICT_GRID
+        .iter()
+        .flat_map(|a| PREDICT_GRID.iter().map(move |b| (*a, *b)))
+        .enumerate()
+    {
+        alpha[k] = a;
+        beta[k] = b;
+    }
+    let mut level = [s[0].v; N];
+    let mut trend = [s[1].v - s[0].v; N];
+    let mut sse = [0.0; N];
+    for p in &s[1..] {
+        let x = p.v;
+        for k in 0..N {
+            let forecast = level[k] + trend[k];
+            let e = x - forecast;
+            sse[k] += e * e;
+            let next = alpha[k] * x + (1.0 - alpha[k]) * forecast;
+            trend[k] = beta[k] * (next - level[k]) + (1.0 - beta[k]) * trend[k];
+            level[k] = next;
         }
     }
-    let (_, level, trend) = best.expect("the grid is not empty");
+    // The smallest error; the first pair wins ties and a NaN never beats a number.
+    let mut best = 0;
+    for k in 1..N {
+        if sse[k] < sse[best] || (sse[best].is_nan() && !sse[k].is_nan()) {
+            best = k;
+        }
+    }
+    let (level, trend) = (level[best], trend[best]);
     let spacing = (s[s.len() - 1].t - s[0].t) as f64 / 1000.0 / (s.len() - 1) as f64;
     let ahead = w.params[0] + (w.ts - s[s.len() - 1].t) as f64 / 1000.0;
     Ok(Some(level + trend / spacing * ahead))

@@ -65,11 +65,12 @@ fn lookup(name: &str) -> Option<RangeFn> {
         "count_over_time" => |w| Ok(some(w).map(|s| s.len() as f64)),
         "min_over_time" => |w| Ok(some(w).map(|s| compare(s, |c, m| c < m || m.is_nan()).1)),
         "max_over_time" => |w| Ok(some(w).map(|s| compare(s, |c, m| c > m || m.is_nan()).1)),
+        // Ties go to the latest sample (`<=`/`>=`), as in Prometheus.
         "ts_of_min_over_time" => {
-            |w| Ok(some(w).map(|s| compare(s, |c, m| c < m || m.is_nan()).0 as f64 / 1000.0))
+            |w| Ok(some(w).map(|s| compare(s, |c, m| c <= m || m.is_nan()).0 as f64 / 1000.0))
         }
         "ts_of_max_over_time" => {
-            |w| Ok(some(w).map(|s| compare(s, |c, m| c > m || m.is_nan()).0 as f64 / 1000.0))
+            |w| Ok(some(w).map(|s| compare(s, |c, m| c >= m || m.is_nan()).0 as f64 / 1000.0))
         }
         "last_over_time" => |w| Ok(w.s.last().map(|p| p.v)),
         "first_over_time" => |w| Ok(w.s.first().map(|p| p.v)),
