@@ -12,7 +12,7 @@ use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 
 use super::{build_labels, Ev, VSeries, Val};
 use crate::error::{exec_err, Error, Result};
-use crate::functions::{kahan_inc, quantile, Collector};
+use crate::functions::{cmp_nan_last, kahan_inc, quantile, Collector};
 
 /// Per-step iteration over the points of many series: `at(i, t)` is series `i`'s value at
 /// grid time `t`, provided times are asked in increasing order.
@@ -345,11 +345,11 @@ fn select_k(
             let chosen: Vec<(usize, f64)> = match op {
                 "topk" => {
                     // Descending, NaN last; the earliest of equal values wins.
-                    m.sort_by(|a, b| desc_nan_last(a.1, b.1));
+                    m.sort_by(|a, b| cmp_nan_last(a.1, b.1, true));
                     m.iter().take(k as usize).copied().collect()
                 }
                 "bottomk" => {
-                    m.sort_by(|a, b| asc_nan_last(a.1, b.1));
+                    m.sort_by(|a, b| cmp_nan_last(a.1, b.1, false));
                     m.iter().take(k as usize).copied().collect()
                 }
                 "limitk" => m.iter().take(k as usize).copied().collect(),
@@ -370,24 +370,6 @@ fn select_k(
         }
     }
     Ok(Val::Vector(out.finish(ev)?))
-}
-
-fn desc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
-    match (a.is_nan(), b.is_nan()) {
-        (true, true) => std::cmp::Ordering::Equal,
-        (true, false) => std::cmp::Ordering::Greater,
-        (false, true) => std::cmp::Ordering::Less,
-        _ => b.partial_cmp(&a).unwrap_or(std::cmp::Ordering::Equal),
-    }
-}
-
-fn asc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
-    match (a.is_nan(), b.is_nan()) {
-        (true, true) => std::cmp::Ordering::Equal,
-        (true, false) => std::cmp::Ordering::Greater,
-        (false, true) => std::cmp::Ordering::Less,
-        _ => a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal),
-    }
 }
 
 /// Where a series falls in `[0, 1)` for `limit_ratio`: its Prometheus label hash (xxhash64

@@ -7,11 +7,11 @@
 
 use std::collections::HashMap;
 
-use augur_storage::{Labels, METRIC_NAME};
+use augur_storage::Labels;
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 
-use super::aggregate::Cursors;
-use super::{build_labels, Ev, VSeries, Val};
+use super::aggregate::{group_labels, Cursors};
+use super::{Ev, VSeries, Val};
 use crate::error::{exec_err, Result};
 use crate::functions::Collector;
 
@@ -227,20 +227,11 @@ impl Matching {
         }
     }
 
+    /// The labels two series must share to match: the `on` labels, or all but the
+    /// `ignoring` ones and the name. This is exactly an aggregation's group for
+    /// `by`/`without` (Prometheus's `MatchLabels`).
     fn signature(&self, l: &Labels) -> Labels {
-        if self.on {
-            build_labels(
-                l.iter()
-                    .filter(|p| self.labels.iter().any(|n| n == p.name))
-                    .map(|p| (p.name, p.value)),
-            )
-        } else {
-            build_labels(
-                l.iter()
-                    .filter(|p| p.name != METRIC_NAME && !self.labels.iter().any(|n| n == p.name))
-                    .map(|p| (p.name, p.value)),
-            )
-        }
+        group_labels(l, &self.labels, !self.on)
     }
 
     /// The labels of a result element: Prometheus's `resultMetric`.
@@ -358,7 +349,8 @@ fn vector_vector(
     let mut ids = HashMap::new();
     let msig = signatures(&many, m, &mut ids);
     let osig = signatures(&one, m, &mut ids);
-    // The labels of each signature, for fill values and error messages.
+    // The labels of each signature: the stand-in labels of fill values, and the match
+    // group named in errors.
     let mut sig_labels: Vec<Labels> = vec![Labels::default(); ids.len()];
     for (l, i) in &ids {
         sig_labels[*i] = l.clone();
@@ -373,7 +365,6 @@ fn vector_vector(
         matched: vec![false; ids.len()],
         inserted: vec![Vec::new(); ids.len()],
     };
-    let fill_labels: Vec<Labels> = sig_labels.clone();
     const FILL: usize = usize::MAX;
     for t in ev.grid.times() {
         ev.ctx.check()?;
@@ -394,7 +385,7 @@ fn vector_vector(
                 }
                 return Err(exec_err!(
                     "found duplicate series for the match group {} on the {side} hand-side of the operation: [{a}, {b}];many-to-many matching not allowed: matching labels must be unique on one side",
-                    match_group(&s.labels, m)
+                    sig_labels[sig]
                 ));
             }
             one_at[sig] = Some((j, v));
@@ -413,12 +404,12 @@ fn vector_vector(
                 v = if keep { 1.0 } else { 0.0 };
             }
             let many_labels = if i == FILL {
-                &fill_labels[sig]
+                &sig_labels[sig]
             } else {
                 &many[i].labels
             };
             let one_labels = if j == FILL {
-                &fill_labels[sig]
+                &sig_labels[sig]
             } else {
                 &one[j].labels
             };
@@ -495,21 +486,4 @@ struct PairState {
     matched: Vec<bool>,
     /// Output slots already produced per match group at this step (slots stand for labels).
     inserted: Vec<Vec<usize>>,
-}
-
-/// The labels a match group is identified by, for error messages.
-fn match_group(l: &Labels, m: &Matching) -> Labels {
-    if m.on {
-        build_labels(
-            l.iter()
-                .filter(|p| m.labels.iter().any(|n| n == p.name))
-                .map(|p| (p.name, p.value)),
-        )
-    } else {
-        build_labels(
-            l.iter()
-                .filter(|p| !m.labels.iter().any(|n| n == p.name))
-                .map(|p| (p.name, p.value)),
-        )
-    }
 }

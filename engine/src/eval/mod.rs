@@ -233,11 +233,11 @@ impl<'a> Ev<'a> {
             Expr::VectorSelector(vs) => self.vector_selector(vs, false).map(Val::Vector),
             Expr::MatrixSelector(ms) => {
                 let input = self.matrix_input(&Expr::MatrixSelector(ms.clone()))?;
-                Ok(Val::Matrix(input.raw_windows(self.grid.start)))
+                Ok(Val::Matrix(input.raw_windows()))
             }
             Expr::Subquery(_) => {
                 let input = self.matrix_input(expr)?;
-                Ok(Val::Matrix(input.raw_windows(self.grid.start)))
+                Ok(Val::Matrix(input.raw_windows()))
             }
             Expr::Aggregate(a) => aggregate::eval(self, a),
             Expr::Binary(b) => binary::eval(self, b),
@@ -333,8 +333,9 @@ pub(crate) fn run(
         match expr.value_type() {
             promql_parser::parser::value::ValueType::Vector
             | promql_parser::parser::value::ValueType::Scalar => {}
+            // A type error of the query, as in Prometheus (`invalid parameter "query"`).
             t => {
-                return Err(Error::BadParameter(format!(
+                return Err(Error::Parse(format!(
                 "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
                 match t {
                     promql_parser::parser::value::ValueType::Matrix => "range vector",
@@ -381,7 +382,13 @@ pub(crate) fn run(
             )
         }
         Val::Vector(series) | Val::Matrix(series) => {
-            let mut out = merge_same_labels(drop_names(series))?;
+            let mut out: Vec<Series> = merge_same_labels(drop_names(series))?
+                .into_iter()
+                .map(|s| Series {
+                    labels: s.labels,
+                    samples: s.points,
+                })
+                .collect();
             out.sort_by(|a, b| a.labels.cmp(&b.labels));
             Value::Matrix(out)
         }
@@ -403,35 +410,32 @@ fn drop_names(mut series: Vec<VSeries>) -> Vec<VSeries> {
     series
 }
 
-/// Merges series that became equal once names were dropped, as Prometheus does; overlapping
-/// points are an error.
-fn merge_same_labels(series: Vec<VSeries>) -> Result<Vec<Series>> {
+/// Merges series with equal labels (once names were dropped, or after relabelling), as
+/// Prometheus does; points at the same time are the duplicate-labelset error. The first
+/// series' `drop_name` is kept.
+pub(crate) fn merge_same_labels(series: Vec<VSeries>) -> Result<Vec<VSeries>> {
     let mut index: HashMap<Labels, usize> = HashMap::with_capacity(series.len());
-    let mut out: Vec<Series> = Vec::with_capacity(series.len());
-    let mut merged = false;
+    let mut out: Vec<VSeries> = Vec::with_capacity(series.len());
+    let mut merged = Vec::new();
     for s in series {
         match index.get(&s.labels) {
             Some(&i) => {
-                merged = true;
-                out[i].samples.extend(s.points);
+                merged.push(i);
+                out[i].points.extend(s.points);
             }
             None => {
                 index.insert(s.labels.clone(), out.len());
-                out.push(Series {
-                    labels: s.labels,
-                    samples: s.points,
-                });
+                out.push(s);
             }
         }
     }
-    if merged {
-        for s in &mut out {
-            s.samples.sort_by_key(|p| p.t);
-            if s.samples.windows(2).any(|w| w[0].t == w[1].t) {
-                return Err(exec_err!(
-                    "vector cannot contain metrics with the same labelset"
-                ));
-            }
+    for i in merged {
+        let points = &mut out[i].points;
+        points.sort_by_key(|p| p.t);
+        if points.windows(2).any(|w| w[0].t == w[1].t) {
+            return Err(exec_err!(
+                "vector cannot contain metrics with the same labelset"
+            ));
         }
     }
     Ok(out)

@@ -27,9 +27,19 @@ pub(crate) struct RangeInput {
 }
 
 impl RangeInput {
-    /// The windows `(ref - range, ref]` of every series at grid step `step`, empty ones left
-    /// out: the value of a range-vector expression in an instant query.
-    pub fn raw_windows(self, _start: i64) -> Vec<VSeries> {
+    /// No series: a grid without steps.
+    fn empty(range: i64, refs: Vec<i64>) -> RangeInput {
+        RangeInput {
+            series: Vec::new(),
+            range,
+            refs,
+            mode: None,
+        }
+    }
+
+    /// The windows `(ref - range, ref]` of every series at the first grid step, empty ones
+    /// left out: the value of a range-vector expression in an instant query.
+    pub fn raw_windows(self) -> Vec<VSeries> {
         let Some(&r) = self.refs.first() else {
             return Vec::new();
         };
@@ -45,22 +55,44 @@ impl RangeInput {
 
     /// Calls `f(step, window)` for each grid step of one series, windows sliding forward.
     pub fn windows<'s>(
-        &'s self,
+        &self,
         points: &'s [Sample],
-        mut f: impl FnMut(usize, &'s [Sample]) -> Result<()>,
+        f: impl FnMut(usize, &'s [Sample]) -> Result<()>,
     ) -> Result<()> {
-        let (mut lo, mut hi) = (0, 0);
-        for (i, &r) in self.refs.iter().enumerate() {
-            while hi < points.len() && points[hi].t <= r {
-                hi += 1;
-            }
-            while lo < hi && points[lo].t <= r - self.range {
-                lo += 1;
-            }
-            f(i, &points[lo..hi])?;
-        }
-        Ok(())
+        slide(points, &self.refs, self.range, f)
     }
+}
+
+/// Calls `f(i, window)` for each reference time `refs[i]` (non-decreasing) with the points in
+/// `(refs[i] - range, refs[i]]`; both window edges only move forward.
+pub(crate) fn slide<'s>(
+    points: &'s [Sample],
+    refs: &[i64],
+    range: i64,
+    mut f: impl FnMut(usize, &'s [Sample]) -> Result<()>,
+) -> Result<()> {
+    let (mut lo, mut hi) = (0, 0);
+    for (i, &r) in refs.iter().enumerate() {
+        while hi < points.len() && points[hi].t <= r {
+            hi += 1;
+        }
+        while lo < hi && points[lo].t <= r - range {
+            lo += 1;
+        }
+        f(i, &points[lo..hi])?;
+    }
+    Ok(())
+}
+
+/// The `anchored`/`smoothed`/`info` mode the rewrites put on a selector as a sentinel
+/// matcher (the last one, if several).
+fn ext_mode(vs: &VectorSelector) -> Option<&str> {
+    vs.matchers
+        .matchers
+        .iter()
+        .rev()
+        .find(|m| m.name == EXT_LABEL)
+        .map(|m| m.value.as_str())
 }
 
 /// A promql-parser matcher as a storage matcher.
@@ -104,27 +136,17 @@ impl Ev<'_> {
         }
     }
 
-    /// Loads the series of a selector over `[mint, maxt]`, with the extension mode the
-    /// rewrites put in its matchers.
-    pub fn select(
-        &self,
-        vs: &VectorSelector,
-        mint: i64,
-        maxt: i64,
-    ) -> Result<(Vec<VSeries>, Option<String>)> {
+    /// Loads the series of a selector over `[mint, maxt]` (the rewrite sentinel is not a
+    /// storage matcher).
+    pub fn select(&self, vs: &VectorSelector, mint: i64, maxt: i64) -> Result<Vec<VSeries>> {
         let mut matchers = Vec::with_capacity(vs.matchers.matchers.len() + 1);
-        let mut mode = None;
         if let Some(name) = &vs.name {
             matchers.push(Matcher::equal(augur_storage::METRIC_NAME, name.clone()));
         }
-        for m in &vs.matchers.matchers {
-            if m.name == EXT_LABEL {
-                mode = Some(m.value.clone());
-                continue;
-            }
+        for m in vs.matchers.matchers.iter().filter(|m| m.name != EXT_LABEL) {
             matchers.push(to_matcher(m)?);
         }
-        Ok((self.select_matchers(&matchers, mint, maxt)?, mode))
+        self.select_matchers(&matchers, mint, maxt)
     }
 
     /// Loads the series matching storage matchers over `[mint, maxt]`.
@@ -156,14 +178,10 @@ impl Ev<'_> {
             return Ok(Vec::new());
         };
         let lookback = self.ctx.settings.lookback;
-        let smoothed = vs
-            .matchers
-            .matchers
-            .iter()
-            .any(|m| m.name == EXT_LABEL && m.value == "smoothed");
+        let smoothed = ext_mode(vs) == Some("smoothed");
         let maxt = first.max(last) + if smoothed { lookback } else { 0 };
-        let (series, mode) = self.select(vs, first.min(last) - lookback + 1, maxt)?;
-        if mode.as_deref() == Some("smoothed") {
+        let series = self.select(vs, first.min(last) - lookback + 1, maxt)?;
+        if smoothed {
             return self.smoothed_vector(series, &refs);
         }
         self.instant_points(series, &refs, sample_times)
@@ -254,23 +272,18 @@ impl Ev<'_> {
                 let range = ms.range.as_millis() as i64;
                 let refs = self.ref_times(&ms.vs.offset, &ms.vs.at);
                 let (Some(&first), Some(&last)) = (refs.first(), refs.last()) else {
-                    return Ok(RangeInput {
-                        series: Vec::new(),
-                        range,
-                        refs,
-                        mode: None,
-                    });
+                    return Ok(RangeInput::empty(range, refs));
                 };
                 let lookback = self.ctx.settings.lookback;
                 // Anchored and smoothed windows also need the samples just outside.
                 let mut mint = first.min(last) - range + 1;
                 let mut maxt = first.max(last);
-                let has_ext = ms.vs.matchers.matchers.iter().any(|m| m.name == EXT_LABEL);
-                if has_ext {
+                let mode = ext_mode(&ms.vs).map(str::to_owned);
+                if mode.is_some() {
                     mint -= lookback;
                     maxt += lookback;
                 }
-                let (mut series, mode) = self.select(&ms.vs, mint, maxt)?;
+                let mut series = self.select(&ms.vs, mint, maxt)?;
                 for s in &mut series {
                     s.points.retain(|p| !is_stale_nan(p.v));
                 }
@@ -299,12 +312,7 @@ impl Ev<'_> {
         .max(1);
         let refs = self.ref_times(&sq.offset, &sq.at);
         let (Some(&first), Some(&last)) = (refs.first(), refs.last()) else {
-            return Ok(RangeInput {
-                series: Vec::new(),
-                range,
-                refs,
-                mode: None,
-            });
+            return Ok(RangeInput::empty(range, refs));
         };
         let lo = first.min(last) - range;
         // The first step-aligned time strictly after the start of the earliest window.

@@ -106,10 +106,10 @@ pub(crate) fn check_alpha(alpha: f64) -> Result<()> {
 }
 
 /// `ewma`: exponentially weighted moving average of the window, oldest first:
-/// `e = x1`, then `e = alpha*x + (1-alpha)*e`.
+/// `e = x1`, then `e = alpha*x + (1-alpha)*e`. The caller has checked `alpha` at every step
+/// ([`check_alpha`]) before any window.
 pub(crate) fn ewma(w: &Win<'_>) -> Result<Option<f64>> {
     let alpha = w.params[0];
-    check_alpha(alpha)?;
     let mut it = w.s.iter();
     let Some(first) = it.next() else {
         return Ok(None);
@@ -164,7 +164,7 @@ pub(crate) fn seasonal_baseline(ev: &Ev<'_>, args: &[&Expr]) -> Result<Val> {
         let (lo, hi) = (refs_k[0].min(refs_k[n - 1]), refs_k[0].max(refs_k[n - 1]));
         let series = match (&subquery_points, arg) {
             (Some(points), _) => points.clone(),
-            (None, Expr::MatrixSelector(ms)) => ev.select(&ms.vs, lo - lookback + 1, hi)?.0,
+            (None, Expr::MatrixSelector(ms)) => ev.select(&ms.vs, lo - lookback + 1, hi)?,
             _ => Vec::new(),
         };
         for s in ev.instant_points(series, &refs_k, false)? {

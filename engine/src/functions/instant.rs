@@ -7,7 +7,7 @@ use augur_storage::{Labels, Sample};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::Expr;
 
-use super::unwrap_parens;
+use super::{cmp_nan_last, unwrap_parens, warn_sort_in_range};
 use crate::error::Result;
 use crate::eval::{build_labels, Ev, VSeries, Val};
 use crate::rewrite::EXT_LABEL;
@@ -87,23 +87,9 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
         }
         "sort" | "sort_desc" => {
             let mut series = ev.eval_vector(args[0])?;
-            if n > 1 {
-                ev.ctx.warn(
-                    "PromQL warning: sort is ineffective for range queries since results are always ordered by labels".into(),
-                );
-            }
+            warn_sort_in_range(ev);
             let desc = name == "sort_desc";
-            // NaN sorts last either way, as in Prometheus.
-            series.sort_by(|a, b| {
-                let (x, y) = (a.points[0].v, b.points[0].v);
-                match (x.is_nan(), y.is_nan()) {
-                    (true, true) => std::cmp::Ordering::Equal,
-                    (true, false) => std::cmp::Ordering::Greater,
-                    (false, true) => std::cmp::Ordering::Less,
-                    _ if desc => y.partial_cmp(&x).unwrap(),
-                    _ => x.partial_cmp(&y).unwrap(),
-                }
-            });
+            series.sort_by(|a, b| cmp_nan_last(a.points[0].v, b.points[0].v, desc));
             Val::Vector(series)
         }
         "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month" | "hour" | "minute"

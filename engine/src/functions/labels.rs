@@ -6,9 +6,9 @@ use std::cmp::Ordering;
 use augur_storage::{Labels, METRIC_NAME};
 use promql_parser::parser::Expr;
 
-use super::{string_arg, valid_label_name};
+use super::{string_arg, valid_label_name, warn_sort_in_range};
 use crate::error::{exec_err, Error, Result};
-use crate::eval::{Ev, VSeries, Val};
+use crate::eval::{merge_same_labels, Ev, Val};
 
 pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val>> {
     Ok(Some(match name {
@@ -37,7 +37,7 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
                     s.drop_name = false;
                 }
             }
-            Val::Vector(merge(series)?)
+            Val::Vector(merge_same_labels(series)?)
         }
         "label_join" => {
             let dst = string_arg(args[1])?;
@@ -69,7 +69,7 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
                     s.drop_name = false;
                 }
             }
-            Val::Vector(merge(series)?)
+            Val::Vector(merge_same_labels(series)?)
         }
         "sort_by_label" | "sort_by_label_desc" => {
             let mut names = Vec::new();
@@ -77,11 +77,7 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
                 names.push(string_arg(a)?);
             }
             let mut series = ev.eval_vector(args[0])?;
-            if ev.grid.len() > 1 {
-                ev.ctx.warn(
-                    "PromQL warning: sort is ineffective for range queries since results are always ordered by labels".into(),
-                );
-            }
+            warn_sort_in_range(ev);
             let desc = name == "sort_by_label_desc";
             series.sort_by(|a, b| {
                 let mut ord = Ordering::Equal;
@@ -114,31 +110,6 @@ fn set_label(labels: &Labels, name: &str, value: &str) -> Result<Labels> {
         .map(|l| (l.name, l.value))
         .chain(std::iter::once((name, value)));
     Labels::new(pairs).map_err(|e| Error::Execution(e.to_string()))
-}
-
-/// Series that became equal after relabelling are merged when their points do not overlap.
-fn merge(series: Vec<VSeries>) -> Result<Vec<VSeries>> {
-    let mut out: Vec<VSeries> = Vec::with_capacity(series.len());
-    let mut index = std::collections::HashMap::new();
-    for s in series {
-        match index.get(&s.labels) {
-            None => {
-                index.insert(s.labels.clone(), out.len());
-                out.push(s);
-            }
-            Some(&i) => {
-                let target: &mut VSeries = &mut out[i];
-                target.points.extend(s.points);
-                target.points.sort_by_key(|p| p.t);
-                if target.points.windows(2).any(|w| w[0].t == w[1].t) {
-                    return Err(exec_err!(
-                        "vector cannot contain metrics with the same labelset"
-                    ));
-                }
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Natural ("version") order of label values, as Prometheus's `sort_by_label` uses: runs of

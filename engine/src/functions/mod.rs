@@ -30,6 +30,10 @@ pub(crate) fn register_extensions() {
 pub(crate) fn call(ev: &Ev<'_>, c: &Call) -> Result<Val> {
     let name = c.func.name;
     let args: Vec<&Expr> = c.args.args.iter().map(|a| a.as_ref()).collect();
+    // seasonal_baseline reads storage itself (a slice per season), not a whole window.
+    if name == "seasonal_baseline" {
+        return anomaly::seasonal_baseline(ev, &args);
+    }
     if let Some(val) = range::call(ev, name, &args)? {
         return Ok(val);
     }
@@ -38,9 +42,6 @@ pub(crate) fn call(ev: &Ev<'_>, c: &Call) -> Result<Val> {
     }
     if let Some(val) = histogram::call(ev, name, &args)? {
         return Ok(val);
-    }
-    if name == "seasonal_baseline" {
-        return anomaly::seasonal_baseline(ev, &args);
     }
     if name == "info" {
         return info::info(ev, &args);
@@ -145,6 +146,29 @@ pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
     let upper = (lower + 1.0).min(n - 1.0);
     let weight = rank - rank.floor();
     values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
+}
+
+/// Orders values ascending (or descending), NaN last either way, as Prometheus's `sort`,
+/// `sort_desc`, `topk` and `bottomk` do.
+pub(crate) fn cmp_nan_last(a: f64, b: f64, desc: bool) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ if desc => b.partial_cmp(&a).unwrap_or(Ordering::Equal),
+        _ => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
+    }
+}
+
+/// Prometheus's warning for the sort functions in a range query (results are sorted by
+/// labels there anyway).
+pub(crate) fn warn_sort_in_range(ev: &Ev<'_>) {
+    if ev.grid.len() > 1 {
+        ev.ctx.warn(
+            "PromQL warning: sort is ineffective for range queries since results are always ordered by labels".into(),
+        );
+    }
 }
 
 /// A float as Go's `strconv.FormatFloat(f, 'f', -1, 64)` prints it (`+Inf`, `-Inf`, `NaN`).

@@ -10,6 +10,7 @@ use promql_parser::parser::Expr;
 
 use super::{kahan_inc, quantile};
 use crate::error::{exec_err, Result};
+use crate::eval::selector::slide;
 use crate::eval::{Ev, VSeries, Val};
 
 /// One evaluation window.
@@ -116,9 +117,6 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
     else {
         return Ok(None);
     };
-    if name == "seasonal_baseline" {
-        return Ok(None);
-    }
     if name == "absent_over_time" {
         return absent_over_time(ev, args[0]).map(Some);
     }
@@ -175,20 +173,17 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
         Some(_) if smoothed => input.range + 2 * lookback,
         Some(_) => input.range + lookback,
     };
-    let wide = crate::eval::selector::RangeInput {
-        series: Vec::new(),
-        range: widened,
-        refs: input
-            .refs
-            .iter()
-            .map(|r| if smoothed { r + lookback } else { *r })
-            .collect(),
-        mode: None,
+    let shifted: Vec<i64>;
+    let wide_refs: &[i64] = if smoothed {
+        shifted = input.refs.iter().map(|r| r + lookback).collect();
+        &shifted
+    } else {
+        &input.refs
     };
     for s in &input.series {
         ev.ctx.check()?;
         let mut points = Vec::new();
-        wide.windows(&s.points, |i, window| {
+        slide(&s.points, wide_refs, widened, |i, window| {
             if window.is_empty() {
                 return Ok(());
             }
