@@ -36,18 +36,9 @@ use crate::server::AppState;
 pub async fn query(State(st): State<Arc<AppState>>, p: Params) -> ApiResult {
     let limit = limit_param(p.get("limit"))?;
     let t = time_param("time", p.get("time"), now_ms())?;
-    let timeout = timeout_param(&p)?;
-    let started = Instant::now();
-    let lookback = lookback_param(&p)?;
-    let q = query_text(&p)?;
-    run(
-        &st,
-        started,
-        timeout,
-        lookback,
-        limit,
-        move |st, db, opts| st.engine.instant(db, &q, t, opts),
-    )
+    run(&st, &p, limit, move |st, db, q, opts| {
+        st.engine.instant(db, q, t, opts)
+    })
     .await
 }
 
@@ -80,18 +71,9 @@ pub async fn query_range(State(st): State<Arc<AppState>>, p: Params) -> ApiResul
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
         ));
     }
-    let timeout = timeout_param(&p)?;
-    let started = Instant::now();
-    let lookback = lookback_param(&p)?;
-    let q = query_text(&p)?;
-    run(
-        &st,
-        started,
-        timeout,
-        lookback,
-        limit,
-        move |st, db, opts| st.engine.range(db, &q, start, end, step, opts),
-    )
+    run(&st, &p, limit, move |st, db, q, opts| {
+        st.engine.range(db, q, start, end, step, opts)
+    })
     .await
 }
 
@@ -148,10 +130,6 @@ fn query_error(e: augur_engine::Error) -> ApiError {
     use augur_engine::Error as E;
     match e {
         E::Parse(m) => ApiError::bad_param("query", m),
-        // A range query of a string or range vector: a type error of the query in Prometheus.
-        E::BadParameter(m) if m.starts_with("invalid expression type") => {
-            ApiError::bad_param("query", m)
-        }
         e => e.into(),
     }
 }
@@ -191,20 +169,19 @@ const QUERY_STACK_BYTES: usize = 64 << 20;
 
 /// Runs `f` on its own thread once a query slot is free, with the request's limits, and
 /// renders its result cut to `limit` series. The time limit is the smaller of `timeout` and
-/// `--query.timeout`, counted from `started`.
-async fn run<F>(
-    st: &Arc<AppState>,
-    started: Instant,
-    timeout: Option<Duration>,
-    lookback_delta_ms: Option<i64>,
-    limit: usize,
-    f: F,
-) -> ApiResult
+/// `--query.timeout`, counted from when `timeout` was read.
+async fn run<F>(st: &Arc<AppState>, p: &Params, limit: usize, f: F) -> ApiResult
 where
-    F: FnOnce(&AppState, &dyn Queryable, &QueryOptions) -> augur_engine::Result<QueryResult>
+    F: FnOnce(&AppState, &dyn Queryable, &str, &QueryOptions) -> augur_engine::Result<QueryResult>
         + Send
         + 'static,
 {
+    // The parameters both endpoints share, checked after each endpoint's own, in
+    // Prometheus's order; the time budget starts once `timeout` is known.
+    let timeout = timeout_param(p)?;
+    let started = Instant::now();
+    let lookback_delta_ms = lookback_param(p)?;
+    let q = query_text(p)?;
     let db = Arc::clone(st.db()?);
     let max = st.engine.options().timeout;
     let time_limit = timeout.map_or(max, |t| t.min(max));
@@ -240,7 +217,7 @@ where
         .name("augur-query".into())
         .stack_size(QUERY_STACK_BYTES)
         .spawn(move || {
-            let result = f(&st, db.as_ref(), &opts).map_err(query_error);
+            let result = f(&st, db.as_ref(), &q, &opts).map_err(query_error);
             drop((permit, in_flight));
             // Counted here, not after the await: a cancelled request never gets there.
             count(&st, result.as_ref().err().map_or("success", |e| e.kind().0));
