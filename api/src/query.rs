@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use augur_engine::{QueryOptions, QueryResult, Value, MAX_POINTS_PER_SERIES};
+use augur_engine::{GoFloat, QueryOptions, QueryResult, Value, MAX_POINTS_PER_SERIES};
 use augur_storage::{Labels, Queryable};
 use axum::extract::State;
 use prometheus_client::metrics::gauge::Gauge;
@@ -376,14 +376,7 @@ fn push_seconds_float(out: &mut Vec<u8>, t: i64) {
 /// `strconv.FormatFloat(v, 'f', -1, 64)`: the shortest digits that read back as `v`, never an
 /// exponent; `NaN`, `+Inf`, `-Inf`.
 fn push_go_float(out: &mut Vec<u8>, v: f64) {
-    if v.is_nan() {
-        out.extend_from_slice(b"NaN");
-    } else if v.is_infinite() {
-        out.extend_from_slice(if v > 0.0 { b"+Inf" } else { b"-Inf" });
-    } else {
-        // Rust's `Display` for f64 is the shortest round-trip form without an exponent, as Go's.
-        let _ = write!(out, "{v}");
-    }
+    let _ = write!(out, "{}", GoFloat(v));
 }
 
 /// `jsonutil.MarshalFloat`: like [`push_go_float`], but Go's `'e'` format (`1e-07`,

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use augur_storage::Queryable;
 pub use error::{Error, Result};
 pub use promql_parser::parser::Expr as PromExpr;
-pub use value::{Element, QueryResult, Value};
+pub use value::{Element, GoFloat, QueryResult, Value};
 
 /// Engine-wide settings; every query may narrow them with [`QueryOptions`].
 #[derive(Debug, Clone)]

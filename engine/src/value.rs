@@ -1,5 +1,7 @@
 //! Query results as callers see them: Prometheus's four result types.
 
+use std::fmt;
+
 use augur_storage::{Labels, Sample, Series};
 
 /// One element of an instant vector: a series' labels and its value at `t`.
@@ -43,4 +45,24 @@ pub struct QueryResult {
     pub warnings: Vec<String>,
     /// `PromQL info: …` annotations (the query may not do what its author meant).
     pub infos: Vec<String>,
+}
+
+/// Displays a float as Go's `strconv.FormatFloat(v, 'f', -1, 64)` does, the way Prometheus
+/// writes sample values and label values made from numbers: the shortest digits that read
+/// back as `v`, never an exponent; `NaN`, `+Inf`, `-Inf`.
+#[derive(Debug, Clone, Copy)]
+pub struct GoFloat(pub f64);
+
+impl fmt::Display for GoFloat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.0;
+        if v.is_nan() {
+            f.write_str("NaN")
+        } else if v.is_infinite() {
+            f.write_str(if v > 0.0 { "+Inf" } else { "-Inf" })
+        } else {
+            // Rust's `Display` for f64 is the shortest round-trip form without an exponent.
+            write!(f, "{v}")
+        }
+    }
 }

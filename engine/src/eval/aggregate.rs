@@ -393,7 +393,7 @@ fn count_values(
     grouping: &[String],
     without: bool,
 ) -> Result<Val> {
-    if !crate::functions::valid_label_name(label) {
+    if !augur_storage::labels::is_valid_label_name(label) {
         return Err(Error::Execution(format!("invalid label name {label:?}")));
     }
     let mut grouping = grouping.to_vec();

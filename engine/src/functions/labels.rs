@@ -3,10 +3,11 @@
 
 use std::cmp::Ordering;
 
+use augur_storage::labels::is_valid_label_name as valid_label_name;
 use augur_storage::{Labels, METRIC_NAME};
 use promql_parser::parser::Expr;
 
-use super::{string_arg, valid_label_name, warn_sort_in_range};
+use super::{string_arg, warn_sort_in_range};
 use crate::error::{exec_err, Error, Result};
 use crate::eval::{merge_same_labels, Ev, Val};
 

@@ -173,22 +173,7 @@ pub(crate) fn warn_sort_in_range(ev: &Ev<'_>) {
 
 /// A float as Go's `strconv.FormatFloat(f, 'f', -1, 64)` prints it (`+Inf`, `-Inf`, `NaN`).
 pub(crate) fn go_float(f: f64) -> String {
-    if f.is_nan() {
-        "NaN".into()
-    } else if f == f64::INFINITY {
-        "+Inf".into()
-    } else if f == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        format!("{f}")
-    }
-}
-
-/// Whether `name` is a valid label name.
-pub(crate) fn valid_label_name(name: &str) -> bool {
-    let mut b = name.bytes();
-    matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
-        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+    crate::GoFloat(f).to_string()
 }
 
 /// The string value of a string-literal argument.
