@@ -31,6 +31,11 @@ enum Command {
     /// Run the server: remote-write receiver, Prometheus HTTP API, /metrics.
     Serve(Box<ServeArgs>),
     /// Ingest an hour of generated data into the store, then query it back.
+    /// Check rule files or run rule unit tests (promtool's `check rules` / `test rules`).
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
     Demo {
         /// Where the store lives.
         #[arg(long = "storage.tsdb.path", default_value = "./data")]
@@ -42,6 +47,57 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         minutes: i64,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum RulesCommand {
+    /// Validate rule files; warn about rules that can never produce output.
+    Check {
+        /// Treat lint warnings as errors.
+        #[arg(long)]
+        strict: bool,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run rule unit tests written in promtool's format.
+    Test {
+        /// Run only test groups whose name matches this regex (repeatable, OR-ed).
+        #[arg(long)]
+        run: Vec<String>,
+        /// Accept unknown keys in the rule files under test.
+        #[arg(long = "ignore-unknown-fields")]
+        ignore_unknown_fields: bool,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn rules_command(cmd: RulesCommand) -> Result<()> {
+    let code = match cmd {
+        RulesCommand::Check { strict, files } => augur_api::rules_cli::check(&files, strict),
+        RulesCommand::Test {
+            run,
+            ignore_unknown_fields,
+            files,
+        } => {
+            let mut regexes = Vec::new();
+            for r in run {
+                match regex::Regex::new(&r) {
+                    Ok(re) => regexes.push(re),
+                    Err(e) => {
+                        eprintln!("augur rules test: invalid --run regex {r:?}: {e}");
+                        std::process::exit(2);
+                    }
+                }
+            }
+            let opts = augur_rules::unittest::TestOptions {
+                run: regexes,
+                ignore_unknown_fields,
+            };
+            augur_api::rules_cli::test(&files, opts)
+        }
+    };
+    std::process::exit(code);
 }
 
 fn init_logging(level: &str) -> Result<()> {
@@ -68,6 +124,7 @@ fn main() -> Result<()> {
                 .context("cannot start the async runtime")?;
             rt.block_on(serve(*args))
         }
+        Command::Rules { command } => rules_command(command),
         Command::Demo {
             path,
             series,
