@@ -7,6 +7,8 @@
 //!   syntax promql-parser lacks, and implicit subqueries (`f(sum(x)[1h])` = `f(sum(x)[1h:])`).
 //! - `eval` holds the evaluator, split by AST node kind; `functions` holds the functions,
 //!   split by family.
+//! - [`lint()`] warns about binary operations whose two sides can never match, so the query
+//!   never produces output (a hand-written z-score against a label-less `avg(...)`).
 //! - [`duration`] is Prometheus's duration syntax; [`promqltest`] runs the script format the
 //!   upstream test corpus is written in.
 
@@ -14,6 +16,7 @@ pub mod duration;
 mod error;
 mod eval;
 mod functions;
+pub mod lint;
 pub mod promqltest;
 pub mod rewrite;
 mod value;
@@ -24,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use augur_storage::Queryable;
 pub use error::{Error, Result};
+pub use lint::{lint, Warning};
 pub use promql_parser::parser::Expr as PromExpr;
 pub use value::{Element, GoFloat, QueryResult, Value};
 
