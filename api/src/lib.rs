@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod params;
 pub mod query;
 pub mod remote_write;
+pub mod rules_api;
 pub mod rules_cli;
 pub mod server;
 

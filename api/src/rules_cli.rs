@@ -42,7 +42,7 @@ pub fn lint_file(rf: &file::RuleFile) -> Vec<LintWarning> {
             let Ok(expr) = augur_engine::parse(&r.expr, 0, 0) else {
                 continue;
             };
-            for w in lint_placeholder(&expr) {
+            for w in augur_engine::lint::lint(&expr) {
                 out.push(LintWarning {
                     file: rf.path.clone(),
                     line: r.line,
@@ -206,11 +206,4 @@ pub fn engine_query(
 /// Whether `p` exists, for friendlier usage errors.
 pub fn missing(files: &[PathBuf]) -> Option<&Path> {
     files.iter().find(|f| !f.exists()).map(PathBuf::as_path)
-}
-
-struct W {
-    message: String,
-}
-fn lint_placeholder(_e: &augur_engine::PromExpr) -> Vec<W> {
-    Vec::new()
 }

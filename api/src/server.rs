@@ -46,7 +46,9 @@ pub struct AppState {
     /// Remote-write requests being decoded or ingested at once.
     write_slots: Arc<tokio::sync::Semaphore>,
     /// The PromQL engine, built from the `--query.*` flags.
-    pub engine: augur_engine::Engine,
+    pub engine: Arc<augur_engine::Engine>,
+    /// The rule manager; set once the TSDB is open.
+    pub rules: OnceLock<Arc<augur_rules::Manager>>,
     /// Queries evaluated at once (`--query.max-concurrency`).
     pub(crate) query_slots: Arc<tokio::sync::Semaphore>,
     pub metrics: Metrics,
@@ -73,9 +75,83 @@ impl AppState {
         Arc::clone(&self.config.read().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Re-reads the config file. On error the running config stays and the error is returned.
+    /// The running rule groups (none before the TSDB is open).
+    pub fn rule_groups(&self) -> Vec<Arc<augur_rules::Group>> {
+        self.rules.get().map(|m| m.groups()).unwrap_or_default()
+    }
+
+    /// The external URL templates and alerts see: `--web.external-url`, else the listen
+    /// address.
+    pub fn external_url(&self) -> String {
+        self.args
+            .external_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.args.listen_address))
+    }
+
+    /// Starts the rule manager over the open TSDB with the config's rule files.
+    fn start_rules(&self, tsdb: Arc<Tsdb>) {
+        let cfg = self.config();
+        let query = crate::rules_cli::engine_query(Arc::clone(&self.engine), tsdb.clone());
+        let cx = augur_rules::GroupContext {
+            query,
+            store: tsdb,
+            notify: None,
+            external_labels: cfg.global.external_labels.clone(),
+            external_url: self.external_url(),
+            resend_delay_ms: 60_000,
+            outage_tolerance_ms: 3_600_000,
+            for_grace_period_ms: 600_000,
+        };
+        let manager = Arc::new(augur_rules::Manager::new(
+            cx,
+            augur_rules::ManagerOptions {
+                default_interval_ms: cfg.global.evaluation_interval.0,
+                default_query_offset_ms: cfg.global.rule_query_offset.map_or(0, |d| d.0),
+            },
+        ));
+        if let Err(e) = self.load_rules(&manager, &cfg) {
+            tracing::error!(error = %e, "loading rule files failed; no rules are running");
+            self.metrics.config_reload_success.set(0);
+        }
+        let _ = self.rules.set(manager);
+    }
+
+    /// Loads the config's rule files into `manager`; on error the running rules stay.
+    fn load_rules(&self, manager: &augur_rules::Manager, cfg: &Config) -> Result<(), String> {
+        let files: Vec<String> = cfg
+            .rule_file_paths(&self.args.config_file)?
+            .iter()
+            .map(|p| p.to_string_lossy().to_string())
+            .collect();
+        let external = (cfg.global.external_labels.clone(), self.external_url());
+        match manager.update_with(&files, Some(external)) {
+            Ok(()) => {
+                let n: usize = manager.groups().len();
+                tracing::info!(files = files.len(), groups = n, "rule files loaded");
+                Ok(())
+            }
+            Err(errs) => {
+                for e in &errs {
+                    tracing::error!("{e}");
+                }
+                Err(format!(
+                    "{} error(s) in rule files, first: {}",
+                    errs.len(),
+                    errs[0]
+                ))
+            }
+        }
+    }
+
+    /// Re-reads the config file and the rule files. On error the running config and rules
+    /// stay and the error is returned.
     pub fn reload(&self) -> Result<(), String> {
-        let result = Config::load(&self.args.config_file);
+        let result = Config::load(&self.args.config_file).map_err(|e| e.to_string());
+        let result = match (result, self.rules.get()) {
+            (Ok(cfg), Some(m)) => self.load_rules(m, &cfg).map(|()| cfg),
+            (r, _) => r,
+        };
         let mut last = self.last_reload.lock().unwrap_or_else(|e| e.into_inner());
         match result {
             Ok(cfg) => {
@@ -146,12 +222,12 @@ impl Server {
         metrics
             .config_reload_timestamp
             .set(unix_secs(SystemTime::now()));
-        let engine = augur_engine::Engine::new(augur_engine::EngineOptions {
+        let engine = Arc::new(augur_engine::Engine::new(augur_engine::EngineOptions {
             lookback_delta_ms: args.lookback_delta_ms,
             max_samples: usize::try_from(args.query_max_samples).unwrap_or(usize::MAX),
             timeout: std::time::Duration::from_millis(args.query_timeout_ms.max(0) as u64),
             default_subquery_step_ms: config.global.evaluation_interval.0,
-        });
+        }));
         let query_slots = Arc::new(tokio::sync::Semaphore::new(
             args.query_max_concurrency as usize,
         ));
@@ -160,6 +236,7 @@ impl Server {
             .set(i64::from(args.query_max_concurrency));
         let state = Arc::new(AppState {
             engine,
+            rules: OnceLock::new(),
             query_slots,
             args,
             db,
@@ -184,7 +261,9 @@ impl Server {
             let result = match Tsdb::open(&path, opts) {
                 Ok(tsdb) => {
                     let rec = tsdb.recovery_stats().clone();
-                    let _ = st.db.set(Arc::new(tsdb));
+                    let tsdb = Arc::new(tsdb);
+                    let _ = st.db.set(Arc::clone(&tsdb));
+                    st.start_rules(tsdb);
                     tracing::info!(
                         series = rec.series,
                         wal_records = rec.wal_records,
@@ -269,6 +348,8 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/status/tsdb", get(api_v1::tsdb_status))
         .route("/api/v1/status/walreplay", get(api_v1::walreplay))
         .route("/api/v1/targets", get(api_v1::targets))
+        .route("/api/v1/rules", get(crate::rules_api::rules))
+        .route("/api/v1/alerts", get(crate::rules_api::alerts))
         .route(
             "/api/v1/query_exemplars",
             get(api_v1::query_exemplars).post(api_v1::query_exemplars),

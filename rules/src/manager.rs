@@ -47,7 +47,7 @@ struct Running {
 
 /// Runs rule groups.
 pub struct Manager {
-    cx: Arc<GroupContext>,
+    cx: Mutex<Arc<GroupContext>>,
     opts: ManagerOptions,
     running: Mutex<Vec<Running>>,
     status: Mutex<ReloadStatus>,
@@ -66,7 +66,7 @@ impl std::fmt::Debug for Manager {
 impl Manager {
     pub fn new(cx: GroupContext, opts: ManagerOptions) -> Manager {
         Manager {
-            cx: Arc::new(cx),
+            cx: Mutex::new(Arc::new(cx)),
             opts,
             running: Mutex::new(Vec::new()),
             status: Mutex::new(ReloadStatus {
@@ -80,6 +80,16 @@ impl Manager {
     /// Loads `files` (already expanded from globs) and replaces the running groups. On any
     /// error nothing changes and every error is returned (and kept in [`Manager::status`]).
     pub fn update(&self, files: &[String]) -> Result<(), Vec<FileError>> {
+        self.update_with(files, None)
+    }
+
+    /// Like [`Manager::update`], with new external labels and URL for templates (from a
+    /// reloaded config); they take effect only if the update succeeds.
+    pub fn update_with(
+        &self,
+        files: &[String],
+        external: Option<(std::collections::BTreeMap<String, String>, String)>,
+    ) -> Result<(), Vec<FileError>> {
         let mut specs = Vec::new();
         let mut errors = Vec::new();
         for f in files {
@@ -123,12 +133,29 @@ impl Manager {
                 g.take_state(&old.group);
             }
         }
+        let cx = {
+            let mut cx = lock(&self.cx);
+            if let Some((labels, url)) = external {
+                let old = &**cx;
+                *cx = Arc::new(GroupContext {
+                    query: old.query.clone(),
+                    store: old.store.clone(),
+                    notify: old.notify.clone(),
+                    external_labels: labels,
+                    external_url: url,
+                    resend_delay_ms: old.resend_delay_ms,
+                    outage_tolerance_ms: old.outage_tolerance_ms,
+                    for_grace_period_ms: old.for_grace_period_ms,
+                });
+            }
+            cx.clone()
+        };
         for r in running.iter() {
-            r.group.mark_stale(now, &*self.cx.store);
+            r.group.mark_stale(now, &*cx.store);
         }
         *running = new
             .into_iter()
-            .map(|g| start(g, self.cx.clone(), should_restore))
+            .map(|g| start(g, cx.clone(), should_restore))
             .collect();
         *restored = true;
         *lock(&self.status) = ReloadStatus {

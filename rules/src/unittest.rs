@@ -80,6 +80,7 @@ struct InputSeries {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AlertTest {
+    #[serde(default)]
     eval_time: serde_yaml::Value,
     #[serde(default)]
     alertname: String,
@@ -100,6 +101,7 @@ struct ExpAlert {
 #[serde(deny_unknown_fields)]
 struct ExprTest {
     expr: String,
+    #[serde(default)]
     eval_time: serde_yaml::Value,
     #[serde(default)]
     exp_samples: Vec<ExpSample>,
@@ -561,6 +563,9 @@ fn yaml_text(v: &serde_yaml::Value) -> String {
 }
 
 fn duration_of(v: &serde_yaml::Value) -> Result<i64, String> {
+    if v.is_null() {
+        return Ok(0);
+    }
     let s = yaml_text(v);
     parse_duration(&s).ok_or_else(|| format!("not a valid duration string: {s:?}"))
 }
