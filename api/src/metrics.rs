@@ -175,8 +175,98 @@ impl Collector for TsdbCollector {
     }
 }
 
+/// Reports each rule group's evaluation statistics at scrape time, under Prometheus's
+/// `prometheus_rule_*` names (dashboards for Prometheus's rule manager work unchanged), with
+/// `rule_group="<file>;<group>"` as Prometheus labels them.
+#[derive(Debug, Clone, Default)]
+pub struct RulesCollector {
+    pub rules: Arc<OnceLock<Arc<augur_rules::Manager>>>,
+}
+
+impl Collector for RulesCollector {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let Some(m) = self.rules.get() else {
+            return Ok(());
+        };
+        let groups = m.groups();
+        let key =
+            |g: &augur_rules::Group| [("rule_group".to_string(), format!("{};{}", g.file, g.name))];
+        type Read = fn(&augur_rules::Group) -> f64;
+        let gauges: [(&str, &str, Read); 4] = [
+            (
+                "prometheus_rule_group_interval_seconds",
+                "The interval of a rule group.",
+                |g| g.interval_ms as f64 / 1000.0,
+            ),
+            ("prometheus_rule_group_rules", "The number of rules.", |g| {
+                g.rules.len() as f64
+            }),
+            (
+                "prometheus_rule_group_last_duration_seconds",
+                "The duration of the last rule group evaluation.",
+                |g| g.last_evaluation().1.as_secs_f64(),
+            ),
+            (
+                "prometheus_rule_group_last_evaluation_timestamp_seconds",
+                "The timestamp of the last rule group evaluation in seconds.",
+                |g| g.last_evaluation().0.map_or(0.0, |t| t as f64 / 1000.0),
+            ),
+        ];
+        for (name, help, read) in gauges {
+            let mut fam = enc.encode_descriptor(
+                name,
+                help,
+                None,
+                prometheus_client::metrics::MetricType::Gauge,
+            )?;
+            for g in &groups {
+                ConstGauge::new(read(g)).encode(fam.encode_family(&key(g))?)?;
+            }
+        }
+        type Count = fn(&augur_rules::Group) -> &AtomicU64;
+        let counters: [(&str, &str, Count); 3] = [
+            (
+                "prometheus_rule_group_iterations",
+                "The number of scheduled rule group evaluations.",
+                |g| &g.iterations_total,
+            ),
+            (
+                "prometheus_rule_group_iterations_missed",
+                "The number of rule group evaluations missed due to slow rule group evaluation.",
+                |g| &g.iterations_missed,
+            ),
+            (
+                "prometheus_rule_evaluation_failures",
+                "The number of rule evaluation failures.",
+                |g| &g.eval_failures,
+            ),
+        ];
+        for (name, help, read) in counters {
+            let mut fam = enc.encode_descriptor(
+                name,
+                help,
+                None,
+                prometheus_client::metrics::MetricType::Counter,
+            )?;
+            for g in &groups {
+                ConstCounter::new(read(g).load(Ordering::Relaxed))
+                    .encode(fam.encode_family(&key(g))?)?;
+            }
+        }
+        let st = m.status();
+        let g = ConstGauge::new(i64::from(st.success));
+        g.encode(enc.encode_descriptor(
+            "augur_rule_files_last_load_successful",
+            "Whether the latest load of the rule files succeeded (on failure the previous rules keep running).",
+            None,
+            g.metric_type(),
+        )?)?;
+        Ok(())
+    }
+}
+
 impl Metrics {
-    pub fn new(tsdb: TsdbCollector) -> Metrics {
+    pub fn new(tsdb: TsdbCollector, rules: RulesCollector) -> Metrics {
         let mut registry = Registry::default();
         let request_duration = Family::<HandlerLabels, Histogram>::new_with_constructor(|| {
             Histogram::new([
@@ -245,6 +335,7 @@ impl Metrics {
             .set(1);
         registry.register("augur_build_info", "Augur's version.", build_info);
         registry.register_collector(Box::new(tsdb));
+        registry.register_collector(Box::new(rules));
         Metrics {
             registry,
             request_duration,

@@ -25,7 +25,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::flags::ServeArgs;
 use crate::metadata::MetadataStore;
-use crate::metrics::{HandlerLabels, Metrics, RequestLabels, TsdbCollector};
+use crate::metrics::{HandlerLabels, Metrics, RequestLabels, RulesCollector, TsdbCollector};
 use crate::query;
 use crate::remote_write::{self, WriteError};
 
@@ -48,7 +48,7 @@ pub struct AppState {
     /// The PromQL engine, built from the `--query.*` flags.
     pub engine: Arc<augur_engine::Engine>,
     /// The rule manager; set once the TSDB is open.
-    pub rules: OnceLock<Arc<augur_rules::Manager>>,
+    pub rules: Arc<OnceLock<Arc<augur_rules::Manager>>>,
     /// Queries evaluated at once (`--query.max-concurrency`).
     pub(crate) query_slots: Arc<tokio::sync::Semaphore>,
     pub metrics: Metrics,
@@ -215,9 +215,15 @@ impl Server {
             .with_context(|| format!("cannot listen on {} (is another server using it? choose another with --web.listen-address)", args.listen_address))?;
         let addr = listener.local_addr()?;
         let db = Arc::new(OnceLock::new());
-        let metrics = Metrics::new(TsdbCollector {
-            db: Arc::clone(&db),
-        });
+        let rules = Arc::new(OnceLock::new());
+        let metrics = Metrics::new(
+            TsdbCollector {
+                db: Arc::clone(&db),
+            },
+            RulesCollector {
+                rules: Arc::clone(&rules),
+            },
+        );
         metrics.config_reload_success.set(1);
         metrics
             .config_reload_timestamp
@@ -236,7 +242,7 @@ impl Server {
             .set(i64::from(args.query_max_concurrency));
         let state = Arc::new(AppState {
             engine,
-            rules: OnceLock::new(),
+            rules,
             query_slots,
             args,
             db,
