@@ -2,7 +2,7 @@
 //! with the output and exit codes promtool has (0 = every file good, 1 = a file failed,
 //! 2 = bad usage), plus Augur's lint for rules that can never produce output.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use augur_engine::{Engine, EngineOptions, QueryOptions};
@@ -166,7 +166,9 @@ impl augur_storage::Queryable for TempStore {
 }
 
 /// A fresh store and an engine over it, for one test group.
-pub fn backend() -> Result<(Arc<dyn Storage + Send + Sync>, QueryFunc), String> {
+pub fn backend(
+    default_step_ms: i64,
+) -> Result<(Arc<dyn Storage + Send + Sync>, QueryFunc), String> {
     let dir = tempfile::TempDir::new().map_err(|e| format!("cannot create a temp dir: {e}"))?;
     let db = Tsdb::open(
         dir.path(),
@@ -177,16 +179,11 @@ pub fn backend() -> Result<(Arc<dyn Storage + Send + Sync>, QueryFunc), String> 
     )
     .map_err(|e| format!("cannot open a test store: {e}"))?;
     let store = Arc::new(TempStore { db, _dir: dir });
-    let engine = Engine::new(EngineOptions::default());
-    let q_store = store.clone();
-    let query: QueryFunc = Arc::new(move |q: &str, t: i64, step: i64| {
-        let opts = QueryOptions {
-            default_subquery_step_ms: Some(step).filter(|&s| s > 0),
-            ..QueryOptions::default()
-        };
-        engine.instant(&*q_store, q, t, &opts).map(|r| r.value)
-    });
-    Ok((store, query))
+    let engine = Arc::new(Engine::new(EngineOptions {
+        default_subquery_step_ms: default_step_ms,
+        ..EngineOptions::default()
+    }));
+    Ok((store.clone(), engine_query(engine, store)))
 }
 
 /// The query function the server's rule manager uses.
@@ -194,16 +191,9 @@ pub fn engine_query(
     engine: Arc<Engine>,
     store: Arc<dyn augur_storage::Queryable + Send + Sync>,
 ) -> QueryFunc {
-    Arc::new(move |q: &str, t: i64, step: i64| {
-        let opts = QueryOptions {
-            default_subquery_step_ms: Some(step).filter(|&s| s > 0),
-            ..QueryOptions::default()
-        };
-        engine.instant(&*store, q, t, &opts).map(|r| r.value)
+    Arc::new(move |q: &str, t: i64| {
+        engine
+            .instant(&*store, q, t, &QueryOptions::default())
+            .map(|r| r.value)
     })
-}
-
-/// Whether `p` exists, for friendlier usage errors.
-pub fn missing(files: &[PathBuf]) -> Option<&Path> {
-    files.iter().find(|f| !f.exists()).map(PathBuf::as_path)
 }

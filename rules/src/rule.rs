@@ -10,10 +10,10 @@ use augur_engine::{Element, Value};
 use crate::file::RuleSpec;
 use crate::template;
 
-/// Runs an instant query: `(expr, t_ms, default_subquery_step_ms)`. Rules see the engine only
-/// through this function, so they can be tested against any evaluator.
-pub type QueryFunc =
-    Arc<dyn Fn(&str, i64, i64) -> Result<Value, augur_engine::Error> + Send + Sync>;
+/// Runs an instant query: `(expr, t_ms)`. Rules see the engine only through this function, so
+/// they can be tested against any evaluator. Subqueries without a step use the global
+/// evaluation interval (the engine's default), not the group's interval, as in Prometheus.
+pub type QueryFunc = Arc<dyn Fn(&str, i64) -> Result<Value, augur_engine::Error> + Send + Sync>;
 
 /// One output sample of a rule, before it is written at the evaluation's timestamp.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,8 +69,6 @@ impl RuleStatus {
 pub struct EvalEnv<'a> {
     pub query: &'a QueryFunc,
     pub query_offset_ms: i64,
-    /// The group's interval: the default step of subqueries written without one.
-    pub interval_ms: i64,
     /// Most series (recording) or alerts (alerting) per rule; 0 = no limit.
     pub limit: usize,
     pub external_labels: &'a BTreeMap<String, String>,
@@ -81,7 +79,6 @@ impl std::fmt::Debug for EvalEnv<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EvalEnv")
             .field("query_offset_ms", &self.query_offset_ms)
-            .field("interval_ms", &self.interval_ms)
             .field("limit", &self.limit)
             .finish_non_exhaustive()
     }
@@ -91,7 +88,7 @@ impl EvalEnv<'_> {
     /// Runs `expr` at `t` and returns its samples: a scalar counts as one sample without
     /// labels, as in Prometheus; strings and range vectors are errors.
     pub fn query_vector(&self, expr: &str, t: i64) -> Result<Vec<Element>, String> {
-        match (self.query)(expr, t, self.interval_ms).map_err(|e| e.to_string())? {
+        match (self.query)(expr, t).map_err(|e| e.to_string())? {
             Value::Vector(v) => Ok(v),
             Value::Scalar(s) => Ok(vec![Element {
                 labels: augur_storage::Labels::default(),

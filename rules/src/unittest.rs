@@ -25,9 +25,10 @@ use crate::group::{Group, GroupContext, Rule, Storage};
 use crate::rule::QueryFunc;
 use crate::Alert;
 
-/// A fresh store and a query function over it, for one test group. The query function is
-/// given the test file's evaluation interval as the default subquery step.
-pub type Backend<'a> = dyn Fn() -> Result<(Arc<dyn Storage + Send + Sync>, QueryFunc), String> + 'a;
+/// A fresh store and a query function over it, for one test group. The argument is the test
+/// file's evaluation interval: subqueries without a step must use it, as in promtool.
+pub type Backend<'a> =
+    dyn Fn(i64) -> Result<(Arc<dyn Storage + Send + Sync>, QueryFunc), String> + 'a;
 
 /// promtool's flags.
 #[derive(Debug, Clone, Default)]
@@ -286,11 +287,10 @@ impl TestCx<'_> {
             .max()
             .unwrap_or(0);
 
-        let (store, query) = backend()?;
         let e = self.eval_interval;
-        let step_query: QueryFunc = Arc::new(move |q: &str, t: i64, _step: i64| query(q, t, e));
+        let (store, query) = backend(e)?;
         let cx = GroupContext {
-            query: step_query.clone(),
+            query: query.clone(),
             store: store.clone(),
             notify: None,
             external_labels: tg.external_labels.clone(),
@@ -369,7 +369,7 @@ impl TestCx<'_> {
         }
 
         for (at, t) in &expr_tests {
-            let got = match query_samples(&step_query, &t.expr, start + at) {
+            let got = match query_samples(&query, &t.expr, start + at) {
                 Ok(g) => g,
                 Err(err) => {
                     errs.push(format!(
@@ -455,7 +455,7 @@ fn firing(
 }
 
 fn query_samples(query: &QueryFunc, expr: &str, t: i64) -> Result<Vec<(Labels, f64)>, String> {
-    match query(expr, t, 0).map_err(|e| e.to_string())? {
+    match query(expr, t).map_err(|e| e.to_string())? {
         augur_engine::Value::Vector(v) => Ok(v.into_iter().map(|e| (e.labels, e.v)).collect()),
         augur_engine::Value::Scalar(Sample { v, .. }) => Ok(vec![(Labels::default(), v)]),
         other => Err(format!(

@@ -73,6 +73,19 @@ pub(crate) fn zscore(w: &Win<'_>) -> Result<Option<f64>> {
     }
     let (others, x) = (&s[..s.len() - 1], s[s.len() - 1].v);
     let n = others.len() as f64;
+    // Equal samples are a constant series: its mean is that value and its deviation exactly 0.
+    // Summing them would drift by an ulp for values not exact in binary (0.1 × 3 / 3 ≠ 0.1),
+    // turning "0" into ±1 and "±Inf" into ±1e15.
+    let first = others[0].v;
+    if others.iter().all(|p| p.v.to_bits() == first.to_bits()) {
+        return Ok(Some(if x == first {
+            0.0
+        } else if x > first {
+            f64::INFINITY
+        } else {
+            f64::NEG_INFINITY
+        }));
+    }
     let mean = others.iter().map(|p| p.v).sum::<f64>() / n;
     let var = others
         .iter()
@@ -114,9 +127,15 @@ pub(crate) fn ewma(w: &Win<'_>) -> Result<Option<f64>> {
     let Some(first) = it.next() else {
         return Ok(None);
     };
-    Ok(Some(
-        it.fold(first.v, |e, p| alpha * p.v + (1.0 - alpha) * e),
-    ))
+    // A sample equal to the average leaves it as it is; the formula would drift by an ulp
+    // for most alphas, so a constant series would not average to itself.
+    Ok(Some(it.fold(first.v, |e, p| {
+        if p.v == e {
+            e
+        } else {
+            alpha * p.v + (1.0 - alpha) * e
+        }
+    })))
 }
 
 /// `seasonal_baseline(v range-vector, period scalar)`: the mean of the series' values at
