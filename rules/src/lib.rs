@@ -3,3 +3,5 @@
 //! through the `augur_storage` traits.
 //!
 //! Nothing is implemented here yet; the crate exists so the workspace has its final shape.
+
+pub mod template;
