@@ -46,12 +46,20 @@ pub(crate) struct State<'t, 'e> {
 
 impl std::fmt::Debug for State<'_, '_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("State").field("tmpl_name", &self.tmpl_name).finish_non_exhaustive()
+        f.debug_struct("State")
+            .field("tmpl_name", &self.tmpl_name)
+            .finish_non_exhaustive()
     }
 }
 
 /// Executes the tree `name` with `dot`.
-pub(crate) fn execute(trees: &Trees, text: &str, name: &str, dot: Val, env: &Env<'_>) -> Result<String, TemplateError> {
+pub(crate) fn execute(
+    trees: &Trees,
+    text: &str,
+    name: &str,
+    dot: Val,
+    env: &Env<'_>,
+) -> Result<String, TemplateError> {
     let mut s = State {
         trees,
         text,
@@ -68,7 +76,10 @@ pub(crate) fn execute(trees: &Trees, text: &str, name: &str, dot: Val, env: &Env
             location: name.to_string(),
             template: name.to_string(),
             context: None,
-            msg: format!("{} is an incomplete or empty template", super::printf::quote(name)),
+            msg: format!(
+                "{} is an incomplete or empty template",
+                super::printf::quote(name)
+            ),
         });
     };
     match s.walk(&dot, root) {
@@ -93,10 +104,13 @@ impl<'t> State<'t, '_> {
             At::Cmd(c) => (c.pos, c.to_string()),
             At::Template(pos, name, pipe) => {
                 let q = super::printf::quote(name);
-                (pos, match pipe {
-                    Some(p) => format!("{{{{template {q} {p}}}}}"),
-                    None => format!("{{{{template {q}}}}}"),
-                })
+                (
+                    pos,
+                    match pipe {
+                        Some(p) => format!("{{{{template {q} {p}}}}}"),
+                        None => format!("{{{{template {q}}}}}"),
+                    },
+                )
             }
         };
         let before = &self.text[..pos.min(self.text.len())];
@@ -126,7 +140,9 @@ impl<'t> State<'t, '_> {
                 Node::If(b) => self.walk_if_or_with(dot, b, false)?,
                 Node::With(b) => self.walk_if_or_with(dot, b, true)?,
                 Node::Range(b) => self.walk_range(dot, b)?,
-                Node::Template { pos, name, pipe } => self.walk_template(dot, *pos, name, pipe.as_ref())?,
+                Node::Template { pos, name, pipe } => {
+                    self.walk_template(dot, *pos, name, pipe.as_ref())?
+                }
                 Node::Break => return Err(Stop::Break),
                 Node::Continue => return Err(Stop::Continue),
             }
@@ -157,8 +173,17 @@ impl<'t> State<'t, '_> {
         let val = self.eval_pipeline(dot, &b.pipe)?;
         let inner = self.vars.len();
         let pairs: Vec<(Val, Val)> = match &val {
-            Val::List(l) => l.items.iter().enumerate().map(|(i, v)| (Val::Int(i as i64), v.clone())).collect(),
-            Val::Map(m) => m.entries.iter().map(|(k, v)| (Val::Str(k.clone()), v.clone())).collect(),
+            Val::List(l) => l
+                .items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (Val::Int(i as i64), v.clone()))
+                .collect(),
+            Val::Map(m) => m
+                .entries
+                .iter()
+                .map(|(k, v)| (Val::Str(k.clone()), v.clone()))
+                .collect(),
             Val::Nil => Vec::new(),
             v => {
                 let shown = super::printf::sprint(std::slice::from_ref(v));
@@ -199,10 +224,19 @@ impl<'t> State<'t, '_> {
         r
     }
 
-    fn walk_template(&mut self, dot: &Val, pos: usize, name: &'t str, pipe: Option<&'t Pipe>) -> R<()> {
+    fn walk_template(
+        &mut self,
+        dot: &Val,
+        pos: usize,
+        name: &'t str,
+        pipe: Option<&'t Pipe>,
+    ) -> R<()> {
         self.at = At::Template(pos, name, pipe);
         let Some(tree) = self.trees.get(name) else {
-            return Err(self.error(format!("template {} not defined", super::printf::quote(name))));
+            return Err(self.error(format!(
+                "template {} not defined",
+                super::printf::quote(name)
+            )));
         };
         if self.depth >= MAX_DEPTH {
             return Err(self.error(format!("exceeded maximum template depth ({MAX_DEPTH})")));
@@ -268,8 +302,12 @@ impl<'t> State<'t, '_> {
                 self.at = At::Arg(first);
                 self.eval_field_chain(dot, dot.clone(), idents, &cmd.args, fin)
             }
-            Arg::Chain { node, fields, .. } => self.eval_chain(dot, first, node, fields, &cmd.args, fin),
-            Arg::Identifier { name, .. } => self.eval_function(dot, first, name, At::Cmd(cmd), &cmd.args, fin),
+            Arg::Chain { node, fields, .. } => {
+                self.eval_chain(dot, first, node, fields, &cmd.args, fin)
+            }
+            Arg::Identifier { name, .. } => {
+                self.eval_function(dot, first, name, At::Cmd(cmd), &cmd.args, fin)
+            }
             Arg::Pipe(p) => {
                 self.not_a_function(&cmd.args, &fin)?;
                 self.eval_pipeline(dot, p)
@@ -320,7 +358,14 @@ impl<'t> State<'t, '_> {
         }
     }
 
-    fn eval_variable(&mut self, dot: &Val, node: &'t Arg, idents: &'t [String], args: &'t [Arg], fin: Option<Val>) -> R<Val> {
+    fn eval_variable(
+        &mut self,
+        dot: &Val,
+        node: &'t Arg,
+        idents: &'t [String],
+        args: &'t [Arg],
+        fin: Option<Val>,
+    ) -> R<Val> {
         self.at = At::Arg(node);
         let value = self.var_value(&idents[0])?;
         if idents.len() == 1 {
@@ -330,7 +375,15 @@ impl<'t> State<'t, '_> {
         self.eval_field_chain(dot, value, &idents[1..], args, fin)
     }
 
-    fn eval_chain(&mut self, dot: &Val, chain: &'t Arg, node: &'t Arg, fields: &'t [String], args: &'t [Arg], fin: Option<Val>) -> R<Val> {
+    fn eval_chain(
+        &mut self,
+        dot: &Val,
+        chain: &'t Arg,
+        node: &'t Arg,
+        fields: &'t [String],
+        args: &'t [Arg],
+        fin: Option<Val>,
+    ) -> R<Val> {
         if let Arg::Nil { .. } = node {
             self.at = At::Arg(chain);
             return Err(self.error(format!("indirection through explicit nil in {chain}")));
@@ -339,7 +392,14 @@ impl<'t> State<'t, '_> {
         self.eval_field_chain(dot, receiver, fields, args, fin)
     }
 
-    fn eval_field_chain(&mut self, dot: &Val, mut receiver: Val, idents: &'t [String], args: &'t [Arg], fin: Option<Val>) -> R<Val> {
+    fn eval_field_chain(
+        &mut self,
+        dot: &Val,
+        mut receiver: Val,
+        idents: &'t [String],
+        args: &'t [Arg],
+        fin: Option<Val>,
+    ) -> R<Val> {
         let n = idents.len();
         for ident in &idents[..n - 1] {
             receiver = self.eval_field(dot, ident, &[], None, receiver)?;
@@ -347,7 +407,14 @@ impl<'t> State<'t, '_> {
         self.eval_field(dot, &idents[n - 1], args, fin, receiver)
     }
 
-    fn eval_field(&mut self, dot: &Val, name: &str, args: &'t [Arg], fin: Option<Val>, receiver: Val) -> R<Val> {
+    fn eval_field(
+        &mut self,
+        dot: &Val,
+        name: &str,
+        args: &'t [Arg],
+        fin: Option<Val>,
+        receiver: Val,
+    ) -> R<Val> {
         let has_args = args.len() > 1 || fin.is_some();
         match &receiver {
             Val::Nil => Ok(Val::Nil),
@@ -365,18 +432,33 @@ impl<'t> State<'t, '_> {
             Val::Struct(st) => match st.field(name) {
                 Some(v) => {
                     if has_args {
-                        return Err(self.error(format!("{name} has arguments but cannot be invoked as function")));
+                        return Err(self.error(format!(
+                            "{name} has arguments but cannot be invoked as function"
+                        )));
                     }
                     Ok(v.clone())
                 }
-                None => Err(self.error(format!("can't evaluate field {name} in type {}", receiver.type_name()))),
+                None => Err(self.error(format!(
+                    "can't evaluate field {name} in type {}",
+                    receiver.type_name()
+                ))),
             },
-            _ => Err(self.error(format!("can't evaluate field {name} in type {}", receiver.type_name()))),
+            _ => Err(self.error(format!(
+                "can't evaluate field {name} in type {}",
+                receiver.type_name()
+            ))),
         }
     }
 
     /// A few methods of `*time.Time` and `*time.Duration`.
-    fn eval_method(&mut self, dot: &Val, name: &str, args: &'t [Arg], fin: Option<Val>, receiver: &Val) -> R<Val> {
+    fn eval_method(
+        &mut self,
+        dot: &Val,
+        name: &str,
+        args: &'t [Arg],
+        fin: Option<Val>,
+        receiver: &Val,
+    ) -> R<Val> {
         let mut argv = Vec::new();
         for a in args.iter().skip(1) {
             argv.push(self.eval_arg(dot, Ty::Any, a)?);
@@ -392,7 +474,10 @@ impl<'t> State<'t, '_> {
             (Val::Time(ns), "Format") => match argv.first() {
                 Some(Val::Str(layout)) => Some(Val::Str(gotime::format(*ns, layout))),
                 Some(v) => {
-                    return Err(self.error(format!("wrong type for value; expected string; got {}", v.type_name())));
+                    return Err(self.error(format!(
+                        "wrong type for value; expected string; got {}",
+                        v.type_name()
+                    )));
                 }
                 None => None,
             },
@@ -402,19 +487,36 @@ impl<'t> State<'t, '_> {
             (Val::Duration(ns), "Milliseconds") => Some(Val::Int(ns / 1_000_000)),
             (Val::Duration(ns), "String") => Some(Val::Str(gotime::duration_string(*ns))),
             _ => {
-                return Err(self.error(format!("can't evaluate field {name} in type {}", receiver.type_name())));
+                return Err(self.error(format!(
+                    "can't evaluate field {name} in type {}",
+                    receiver.type_name()
+                )));
             }
         };
         if argv.len() != want {
-            return Err(self.error(format!("wrong number of args for {name}: want {want} got {}", argv.len())));
+            return Err(self.error(format!(
+                "wrong number of args for {name}: want {want} got {}",
+                argv.len()
+            )));
         }
         Ok(result.unwrap_or(Val::Nil))
     }
 
-    fn eval_function(&mut self, dot: &Val, ident: &'t Arg, name: &str, cmd: At<'t>, args: &'t [Arg], fin: Option<Val>) -> R<Val> {
+    fn eval_function(
+        &mut self,
+        dot: &Val,
+        ident: &'t Arg,
+        name: &str,
+        cmd: At<'t>,
+        args: &'t [Arg],
+        fin: Option<Val>,
+    ) -> R<Val> {
         self.at = At::Arg(ident);
         let Some(func) = funcs::lookup(name) else {
-            return Err(self.error(format!("{} is not a defined function", super::printf::quote(name))));
+            return Err(self.error(format!(
+                "{} is not a defined function",
+                super::printf::quote(name)
+            )));
         };
         let args = &args[1..];
         let num_in = args.len() + usize::from(fin.is_some());
@@ -427,7 +529,9 @@ impl<'t> State<'t, '_> {
                 )));
             }
         } else if num_in != num_fixed {
-            return Err(self.error(format!("wrong number of args for {name}: want {num_fixed} got {num_in}")));
+            return Err(self.error(format!(
+                "wrong number of args for {name}: want {num_fixed} got {num_in}"
+            )));
         }
         if let Call::And | Call::Or = func.call {
             let is_or = matches!(func.call, Call::Or);
@@ -445,7 +549,11 @@ impl<'t> State<'t, '_> {
         }
         let mut argv = Vec::with_capacity(num_in);
         for (i, a) in args.iter().enumerate() {
-            let ty = if i < num_fixed { func.params[i] } else { func.variadic.unwrap_or(Ty::Any) };
+            let ty = if i < num_fixed {
+                func.params[i]
+            } else {
+                func.variadic.unwrap_or(Ty::Any)
+            };
             argv.push(self.eval_arg(dot, ty, a)?);
         }
         if let Some(f) = fin {
@@ -456,7 +564,9 @@ impl<'t> State<'t, '_> {
             };
             argv.push(self.validate_type(f, ty)?);
         }
-        let Call::Func(imp) = func.call else { unreachable!("and/or handled above") };
+        let Call::Func(imp) = func.call else {
+            unreachable!("and/or handled above")
+        };
         match imp(self.env, argv) {
             Ok(v) => Ok(v),
             Err(e) => {
@@ -489,7 +599,14 @@ impl<'t> State<'t, '_> {
                 return self.validate_type(v, ty);
             }
             Arg::Identifier { name, .. } => {
-                let v = self.eval_function(dot, arg, name, At::Arg(arg), std::slice::from_ref(arg), None)?;
+                let v = self.eval_function(
+                    dot,
+                    arg,
+                    name,
+                    At::Arg(arg),
+                    std::slice::from_ref(arg),
+                    None,
+                )?;
                 return self.validate_type(v, ty);
             }
             Arg::Chain { node, fields, .. } => {
@@ -499,14 +616,11 @@ impl<'t> State<'t, '_> {
             Arg::Bool { .. } | Arg::Number { .. } | Arg::Str { .. } => {}
         }
         match (ty, arg) {
-            (Ty::Any, Arg::Bool { val, .. }) | (Ty::Bool, Arg::Bool { val, .. }) => Ok(Val::Bool(*val)),
+            (Ty::Any, Arg::Bool { val, .. }) => Ok(Val::Bool(*val)),
             (Ty::Any, Arg::Number { num, .. }) => self.ideal_constant(num),
-            (Ty::Any, Arg::Str { text, .. }) | (Ty::Str, Arg::Str { text, .. }) => Ok(Val::Str(text.clone())),
-            (Ty::Float, Arg::Number { num, .. }) if num.float.is_some() => Ok(Val::Float(num.float.unwrap_or(0.0))),
-            (Ty::Int, Arg::Number { num, .. }) if num.int.is_some() => Ok(Val::Int(num.int.unwrap_or(0))),
-            (Ty::Bool, _) => Err(self.error(format!("expected bool; found {arg}"))),
-            (Ty::Float, _) => Err(self.error(format!("expected float; found {arg}"))),
-            (Ty::Int, _) => Err(self.error(format!("expected integer; found {arg}"))),
+            (Ty::Any, Arg::Str { text, .. }) | (Ty::Str, Arg::Str { text, .. }) => {
+                Ok(Val::Str(text.clone()))
+            }
             (Ty::Str, _) => Err(self.error(format!("expected string; found {arg}"))),
             _ => Err(self.error(format!("can't handle {arg} for arg of type {}", ty.name()))),
         }
@@ -515,16 +629,22 @@ impl<'t> State<'t, '_> {
     fn validate_type(&self, v: Val, ty: Ty) -> R<Val> {
         let ok = match (&v, ty) {
             (Val::Nil, ty) if ty.can_be_nil() => true,
-            (Val::Nil, ty) => return Err(self.error(format!("invalid value; expected {}", ty.name()))),
+            (Val::Nil, ty) => {
+                return Err(self.error(format!("invalid value; expected {}", ty.name())))
+            }
             (_, Ty::Any) => true,
-            (Val::Str(_), Ty::Str) | (Val::Float(_), Ty::Float) | (Val::Int(_), Ty::Int) | (Val::Bool(_), Ty::Bool) => true,
+            (Val::Str(_), Ty::Str) => true,
             (Val::List(_), Ty::QueryResult) => true,
             (Val::Struct(s), Ty::Sample) => s.kind == super::value::StructKind::Sample,
             (Val::Map(_), Ty::Sample) => true,
             _ => false,
         };
         if !ok {
-            return Err(self.error(format!("wrong type for value; expected {}; got {}", ty.name(), v.type_name())));
+            return Err(self.error(format!(
+                "wrong type for value; expected {}; got {}",
+                ty.name(),
+                v.type_name()
+            )));
         }
         Ok(v)
     }

@@ -16,9 +16,6 @@ pub(crate) enum Ty {
     /// `interface{}` or `reflect.Value`: anything, constants keep their own type.
     Any,
     Str,
-    Float,
-    Int,
-    Bool,
     /// Prometheus's `template.queryResult` (a list of samples).
     QueryResult,
     /// Prometheus's `*template.sample`.
@@ -31,9 +28,6 @@ impl Ty {
         match self {
             Ty::Any => "interface {}",
             Ty::Str => "string",
-            Ty::Float => "float64",
-            Ty::Int => "int",
-            Ty::Bool => "bool",
             Ty::QueryResult => "template.queryResult",
             Ty::Sample => "*template.sample",
         }
@@ -68,36 +62,63 @@ pub(crate) struct Func {
 }
 
 const fn f(name: &'static str, params: &'static [Ty], variadic: Option<Ty>, imp: FuncImpl) -> Func {
-    Func { name, params, variadic, call: Call::Func(imp) }
+    Func {
+        name,
+        params,
+        variadic,
+        call: Call::Func(imp),
+    }
 }
 
 /// Go's builtin functions.
 static BUILTINS: &[Func] = &[
-    Func { name: "and", params: &[Ty::Any], variadic: Some(Ty::Any), call: Call::And },
-    Func { name: "or", params: &[Ty::Any], variadic: Some(Ty::Any), call: Call::Or },
+    Func {
+        name: "and",
+        params: &[Ty::Any],
+        variadic: Some(Ty::Any),
+        call: Call::And,
+    },
+    Func {
+        name: "or",
+        params: &[Ty::Any],
+        variadic: Some(Ty::Any),
+        call: Call::Or,
+    },
     f("not", &[Ty::Any], None, |_, a| Ok(Val::Bool(!a[0].truth()))),
     f("len", &[Ty::Any], None, len),
     f("index", &[Ty::Any], Some(Ty::Any), index),
     f("slice", &[Ty::Any], Some(Ty::Any), slice),
     f("print", &[], Some(Ty::Any), |_, a| Ok(Val::Str(sprint(&a)))),
-    f("println", &[], Some(Ty::Any), |_, a| Ok(Val::Str(sprintln(&a)))),
+    f("println", &[], Some(Ty::Any), |_, a| {
+        Ok(Val::Str(sprintln(&a)))
+    }),
     f("printf", &[Ty::Str], Some(Ty::Any), printf),
-    f("html", &[], Some(Ty::Any), |_, a| Ok(Val::Str(html_escape(&eval_args(&a))))),
-    f("js", &[], Some(Ty::Any), |_, a| Ok(Val::Str(js_escape(&eval_args(&a))))),
-    f("urlquery", &[], Some(Ty::Any), |_, a| Ok(Val::Str(query_escape(&eval_args(&a))))),
+    f("html", &[], Some(Ty::Any), |_, a| {
+        Ok(Val::Str(html_escape(&eval_args(&a))))
+    }),
+    f("js", &[], Some(Ty::Any), |_, a| {
+        Ok(Val::Str(js_escape(&eval_args(&a))))
+    }),
+    f("urlquery", &[], Some(Ty::Any), |_, a| {
+        Ok(Val::Str(query_escape(&eval_args(&a))))
+    }),
     f("eq", &[Ty::Any], Some(Ty::Any), eq),
     f("ne", &[Ty::Any, Ty::Any], None, |e, a| match eq(e, a)? {
         Val::Bool(b) => Ok(Val::Bool(!b)),
         v => Ok(v),
     }),
-    f("lt", &[Ty::Any, Ty::Any], None, |_, a| lt(&a[0], &a[1]).map(Val::Bool)),
+    f("lt", &[Ty::Any, Ty::Any], None, |_, a| {
+        lt(&a[0], &a[1]).map(Val::Bool)
+    }),
     f("le", &[Ty::Any, Ty::Any], None, |_, a| {
         Ok(Val::Bool(lt(&a[0], &a[1])? || equal(&a[0], &a[1])?))
     }),
     f("gt", &[Ty::Any, Ty::Any], None, |_, a| {
         Ok(Val::Bool(!lt(&a[0], &a[1])? && !equal(&a[0], &a[1])?))
     }),
-    f("ge", &[Ty::Any, Ty::Any], None, |_, a| Ok(Val::Bool(!lt(&a[0], &a[1])?))),
+    f("ge", &[Ty::Any, Ty::Any], None, |_, a| {
+        Ok(Val::Bool(!lt(&a[0], &a[1])?))
+    }),
     f("call", &[Ty::Any], Some(Ty::Any), |_, a| match &a[0] {
         Val::Nil => Err("call of nil".to_string()),
         v => Err(format!("non-function of type {}", v.type_name())),
@@ -106,7 +127,10 @@ static BUILTINS: &[Func] = &[
 
 /// Looks a function up by name: builtins first, then Prometheus's functions.
 pub(crate) fn lookup(name: &str) -> Option<&'static Func> {
-    BUILTINS.iter().chain(prometheus::FUNCS.iter()).find(|f| f.name == name)
+    BUILTINS
+        .iter()
+        .chain(prometheus::FUNCS.iter())
+        .find(|f| f.name == name)
 }
 
 /// Reports whether `name` is a known function (checked at parse time, as Go does).
@@ -115,7 +139,9 @@ pub(crate) fn is_defined(name: &str) -> bool {
 }
 
 fn printf(_: &Env<'_>, mut a: Vec<Val>) -> Result<Val, String> {
-    let Val::Str(format) = a.remove(0) else { return Err("printf needs a format string".into()) };
+    let Val::Str(format) = a.remove(0) else {
+        return Err("printf needs a format string".into());
+    };
     Ok(Val::Str(sprintf(&format, &a)))
 }
 
@@ -134,7 +160,12 @@ fn index_arg(i: &Val, cap: usize) -> Result<usize, String> {
     let x = match i {
         Val::Int(x) => *x,
         Val::Nil => return Err("cannot index slice/array with nil".to_string()),
-        v => return Err(format!("cannot index slice/array with type {}", v.type_name())),
+        v => {
+            return Err(format!(
+                "cannot index slice/array with type {}",
+                v.type_name()
+            ))
+        }
     };
     if x < 0 || x as u64 > cap as u64 {
         return Err(format!("index out of range: {x}"));
@@ -151,15 +182,26 @@ fn index(_: &Env<'_>, a: Vec<Val>) -> Result<Val, String> {
         item = match &item {
             Val::List(l) => {
                 let x = index_arg(i, l.items.len())?;
-                l.items.get(x).cloned().ok_or_else(|| format!("index out of range: {x}"))?
+                l.items
+                    .get(x)
+                    .cloned()
+                    .ok_or_else(|| format!("index out of range: {x}"))?
             }
             Val::Str(s) => {
                 let x = index_arg(i, s.len())?;
-                Val::Int(*s.as_bytes().get(x).ok_or_else(|| format!("index out of range: {x}"))? as i64)
+                Val::Int(
+                    *s.as_bytes()
+                        .get(x)
+                        .ok_or_else(|| format!("index out of range: {x}"))?
+                        as i64,
+                )
             }
             Val::Map(m) => {
                 let Val::Str(k) = i else {
-                    return Err(format!("value has type {}; should be string", i.type_name()));
+                    return Err(format!(
+                        "value has type {}; should be string",
+                        i.type_name()
+                    ));
                 };
                 match m.entries.get(k) {
                     Some(v) => v.clone(),
@@ -202,7 +244,9 @@ fn slice(_: &Env<'_>, a: Vec<Val>) -> Result<Val, String> {
         return Err(format!("invalid slice index: {} > {}", idx[1], idx[2]));
     }
     Ok(match item {
-        Val::Str(s) => Val::Str(String::from_utf8_lossy(&s.as_bytes()[idx[0]..idx[1]]).into_owned()),
+        Val::Str(s) => {
+            Val::Str(String::from_utf8_lossy(&s.as_bytes()[idx[0]..idx[1]]).into_owned())
+        }
         Val::List(l) => Val::List(Rc::new(GoList {
             query_result: l.query_result,
             items: l.items[idx[0]..idx[1]].to_vec(),
@@ -268,7 +312,9 @@ pub(crate) fn query_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for &b in s.as_bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             b => out.push_str(&format!("%{b:02X}")),
         }
@@ -316,7 +362,11 @@ fn equal(a: &Val, b: &Val) -> Result<bool, String> {
         (Val::Time(x), Val::Time(y)) | (Val::Duration(x), Val::Duration(y)) => x == y,
         (Val::Struct(x), Val::Struct(y)) if x.kind == y.kind => Rc::ptr_eq(x, y),
         (x @ (Val::List(_) | Val::Map(_)), _) => {
-            return Err(format!("non-comparable type {}: {}", sprint(std::slice::from_ref(x)), x.type_name()));
+            return Err(format!(
+                "non-comparable type {}: {}",
+                sprint(std::slice::from_ref(x)),
+                x.type_name()
+            ));
         }
         (x, y) => {
             return Err(format!(

@@ -74,7 +74,15 @@ const MONTHS: [&str; 12] = [
     "November",
     "December",
 ];
-const DAYS: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+const DAYS: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
 
 /// Formats a UTC time (nanoseconds since the epoch) with a Go layout string.
 pub(crate) fn format(ns: i64, layout: &str) -> String {
@@ -221,7 +229,10 @@ fn next_chunk(layout: &str) -> (&str, Option<Chunk>, &str) {
     ];
     for i in 0..b.len() {
         let rest = &layout[i..];
-        if (b[i] == b'.' || b[i] == b',') && i + 1 < b.len() && (b[i + 1] == b'0' || b[i + 1] == b'9') {
+        if (b[i] == b'.' || b[i] == b',')
+            && i + 1 < b.len()
+            && (b[i + 1] == b'0' || b[i + 1] == b'9')
+        {
             let ch = b[i + 1];
             let mut j = i + 1;
             while j < b.len() && b[j] == ch {
@@ -229,7 +240,11 @@ fn next_chunk(layout: &str) -> (&str, Option<Chunk>, &str) {
             }
             if !(j < b.len() && b[j].is_ascii_digit()) {
                 let digits = (j - i - 1).min(9);
-                let chunk = Chunk::Frac { sep: b[i] as char, digits, trim: ch == b'9' };
+                let chunk = Chunk::Frac {
+                    sep: b[i] as char,
+                    digits,
+                    trim: ch == b'9',
+                };
                 return (&layout[..i], Some(chunk), &layout[j..]);
             }
         }
@@ -265,9 +280,18 @@ mod tests {
         assert_eq!(time_string(ns), "2015-06-23 13:19:44.128 +0000 UTC");
         assert_eq!(time_string(0), "1970-01-01 00:00:00 +0000 UTC");
         assert_eq!(format(ns, "15"), "13");
-        assert_eq!(format(ns, "Mon Jan _2 3:04PM 06 .000 Z07:00 -07:00"), "Tue Jun 23 1:19PM 15 .128 Z +00:00");
-        assert_eq!(format(ns, "Monday January 2, 2006 002"), "Tuesday June 23, 2015 174");
-        assert_eq!(format(ns, "2006-01-02T15:04:05.999999999Z07:00"), "2015-06-23T13:19:44.128Z");
+        assert_eq!(
+            format(ns, "Mon Jan _2 3:04PM 06 .000 Z07:00 -07:00"),
+            "Tue Jun 23 1:19PM 15 .128 Z +00:00"
+        );
+        assert_eq!(
+            format(ns, "Monday January 2, 2006 002"),
+            "Tuesday June 23, 2015 174"
+        );
+        assert_eq!(
+            format(ns, "2006-01-02T15:04:05.999999999Z07:00"),
+            "2015-06-23T13:19:44.128Z"
+        );
     }
 
     #[test]

@@ -88,7 +88,15 @@ fn is_alnum(c: char) -> bool {
 
 /// Lexes the whole input.
 pub(crate) fn lex(input: &str) -> Vec<Token> {
-    let mut l = Lexer { input, pos: 0, start: 0, line: 1, start_line: 1, paren_depth: 0, tokens: Vec::new() };
+    let mut l = Lexer {
+        input,
+        pos: 0,
+        start: 0,
+        line: 1,
+        start_line: 1,
+        paren_depth: 0,
+        tokens: Vec::new(),
+    };
     l.run();
     l.tokens
 }
@@ -106,7 +114,12 @@ struct Lexer<'a> {
 impl Lexer<'_> {
     fn emit(&mut self, kind: Tok) {
         let val = self.input[self.start..self.pos].to_string();
-        self.tokens.push(Token { kind, val, pos: self.start, line: self.start_line });
+        self.tokens.push(Token {
+            kind,
+            val,
+            pos: self.start,
+            line: self.start_line,
+        });
         self.start = self.pos;
         self.start_line = self.line;
     }
@@ -118,7 +131,12 @@ impl Lexer<'_> {
     }
 
     fn error(&mut self, msg: String) {
-        self.tokens.push(Token { kind: Tok::Error, val: msg, pos: self.start, line: self.start_line });
+        self.tokens.push(Token {
+            kind: Tok::Error,
+            val: msg,
+            pos: self.start,
+            line: self.start_line,
+        });
     }
 
     fn peek(&self) -> Option<char> {
@@ -169,10 +187,14 @@ impl Lexer<'_> {
             };
             let delim_pos = self.pos + off;
             let after = &self.input[delim_pos + LEFT.len()..];
-            let trim = after.len() >= 2 && after.as_bytes()[0] == b'-' && is_space(after.as_bytes()[1]);
+            let trim =
+                after.len() >= 2 && after.as_bytes()[0] == b'-' && is_space(after.as_bytes()[1]);
             let mut text_end = delim_pos;
             if trim {
-                text_end = self.start + self.input[self.start..delim_pos].trim_end_matches([' ', '\t', '\r', '\n']).len();
+                text_end = self.start
+                    + self.input[self.start..delim_pos]
+                        .trim_end_matches([' ', '\t', '\r', '\n'])
+                        .len();
             }
             self.pos = text_end;
             if self.pos > self.start {
@@ -226,7 +248,11 @@ impl Lexer<'_> {
     }
 
     fn skip_leading_space(&mut self) {
-        let n = self.rest().len() - self.rest().trim_start_matches([' ', '\t', '\r', '\n']).len();
+        let n = self.rest().len()
+            - self
+                .rest()
+                .trim_start_matches([' ', '\t', '\r', '\n'])
+                .len();
         self.pos += n;
     }
 
@@ -260,7 +286,10 @@ impl Lexer<'_> {
             };
             match c {
                 ' ' | '\t' | '\r' | '\n' => {
-                    while self.peek().is_some_and(|c| c.is_ascii() && is_space(c as u8)) {
+                    while self
+                        .peek()
+                        .is_some_and(|c| c.is_ascii() && is_space(c as u8))
+                    {
                         self.next();
                     }
                     // A space before "-}}" belongs to the trim marker.
@@ -358,7 +387,10 @@ impl Lexer<'_> {
                 }
                 c if c.is_ascii() && !c.is_ascii_control() => self.emit(Tok::Char),
                 c => {
-                    self.error(format!("unrecognized character in action: {}", go_unicode(c)));
+                    self.error(format!(
+                        "unrecognized character in action: {}",
+                        go_unicode(c)
+                    ));
                     return false;
                 }
             }
@@ -377,7 +409,11 @@ impl Lexer<'_> {
     /// Lexes `.field` or `$var` (the `.`/`$` is consumed); a lone `.` is the dot.
     fn field_or_variable(&mut self, kind: Tok) -> bool {
         if self.at_terminator() {
-            self.emit(if kind == Tok::Variable { Tok::Variable } else { Tok::Dot });
+            self.emit(if kind == Tok::Variable {
+                Tok::Variable
+            } else {
+                Tok::Dot
+            });
             return true;
         }
         while self.peek().is_some_and(is_alnum) {
@@ -472,7 +508,10 @@ impl Lexer<'_> {
         if self.peek().is_some_and(is_alnum) {
             self.next();
             let text = self.input[self.start..self.pos].to_string();
-            self.error(format!("bad number syntax: {}", super::printf::quote(&text)));
+            self.error(format!(
+                "bad number syntax: {}",
+                super::printf::quote(&text)
+            ));
             return false;
         }
         self.emit(Tok::Number);

@@ -60,6 +60,7 @@ pub trait Host {
     /// Runs an instant PromQL query at the template's evaluation time (Prometheus's `query`
     /// function). A vector result gives its samples; a scalar gives one sample with empty
     /// labels; other result types are an error.
+    #[allow(clippy::type_complexity)] // The signature is the agreed interface; spelled out on purpose.
     fn query(&self, q: &str) -> Result<Vec<(BTreeMap<String, String>, f64)>, String>;
 }
 
@@ -88,15 +89,27 @@ impl fmt::Debug for Env<'_> {
 pub enum TemplateError {
     /// The text does not parse: `template: NAME:LINE: msg`.
     #[error("template: {name}:{line}: {msg}")]
-    Parse { name: String, line: usize, msg: String },
+    Parse {
+        name: String,
+        line: usize,
+        msg: String,
+    },
     /// Execution failed: `template: NAME:LINE:COL: executing "T" at <node>: msg`.
     #[error("{}", exec_message(.location, .template, .context.as_deref(), .msg))]
-    Exec { location: String, template: String, context: Option<String>, msg: String },
+    Exec {
+        location: String,
+        template: String,
+        context: Option<String>,
+        msg: String,
+    },
 }
 
 fn exec_message(location: &str, template: &str, context: Option<&str>, msg: &str) -> String {
     match context {
-        Some(c) => format!("template: {location}: executing {} at <{c}>: {msg}", printf::quote(template)),
+        Some(c) => format!(
+            "template: {location}: executing {} at <{c}>: {msg}",
+            printf::quote(template)
+        ),
         None => format!("template: {location}: {msg}"),
     }
 }
@@ -110,7 +123,10 @@ pub struct Template {
 
 impl fmt::Debug for Template {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Template").field("name", &self.name).field("text", &self.text).finish()
+        f.debug_struct("Template")
+            .field("name", &self.name)
+            .field("text", &self.text)
+            .finish()
     }
 }
 
@@ -123,7 +139,11 @@ impl Template {
             line: e.line,
             msg: e.msg,
         })?;
-        Ok(Template { name: name.to_string(), text: text.to_string(), trees })
+        Ok(Template {
+            name: name.to_string(),
+            text: text.to_string(),
+            trees,
+        })
     }
 
     /// Executes the template with `dot`.
@@ -153,7 +173,10 @@ pub fn expand(
     env: &Env<'_>,
 ) -> Result<String, TemplateError> {
     let t = Template::parse(name, &format!("{ALERT_PREFIX}{text}"))?;
-    t.execute_val(prometheus::alert_data(labels, external_labels, external_url, value), env)
+    t.execute_val(
+        prometheus::alert_data(labels, external_labels, external_url, value),
+        env,
+    )
 }
 
 /// Parses `text` with the alert prefix without executing it, as Prometheus's `ParseTest`

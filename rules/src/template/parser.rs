@@ -18,7 +18,11 @@ pub(crate) enum Node {
     If(Branch),
     Range(Branch),
     With(Branch),
-    Template { pos: usize, name: String, pipe: Option<Pipe> },
+    Template {
+        pos: usize,
+        name: String,
+        pipe: Option<Pipe>,
+    },
     Break,
     Continue,
 }
@@ -26,7 +30,6 @@ pub(crate) enum Node {
 /// The common shape of `if`, `range` and `with`.
 #[derive(Debug)]
 pub(crate) struct Branch {
-    pub(crate) pos: usize,
     pub(crate) pipe: Pipe,
     pub(crate) list: Vec<Node>,
     pub(crate) else_list: Option<Vec<Node>>,
@@ -60,18 +63,45 @@ pub(crate) struct Number {
 /// An operand.
 #[derive(Debug)]
 pub(crate) enum Arg {
-    Identifier { pos: usize, name: String },
-    Dot { pos: usize },
-    Nil { pos: usize },
+    Identifier {
+        pos: usize,
+        name: String,
+    },
+    Dot {
+        pos: usize,
+    },
+    Nil {
+        pos: usize,
+    },
     /// `.a.b`: the field names without dots.
-    Field { pos: usize, idents: Vec<String> },
+    Field {
+        pos: usize,
+        idents: Vec<String>,
+    },
     /// `$x.a.b`: `idents[0]` is the variable with its `$`.
-    Variable { pos: usize, idents: Vec<String> },
+    Variable {
+        pos: usize,
+        idents: Vec<String>,
+    },
     /// `(pipe).a.b` or another term followed by fields.
-    Chain { pos: usize, node: Box<Arg>, fields: Vec<String> },
-    Bool { pos: usize, val: bool },
-    Number { pos: usize, num: Number },
-    Str { pos: usize, quoted: String, text: String },
+    Chain {
+        pos: usize,
+        node: Box<Arg>,
+        fields: Vec<String>,
+    },
+    Bool {
+        pos: usize,
+        val: bool,
+    },
+    Number {
+        pos: usize,
+        num: Number,
+    },
+    Str {
+        pos: usize,
+        quoted: String,
+        text: String,
+    },
     Pipe(Box<Pipe>),
 }
 
@@ -168,7 +198,13 @@ pub(crate) type Trees = HashMap<String, Vec<Node>>;
 
 /// Parses `text`; the main tree is stored under `name`.
 pub(crate) fn parse(name: &str, text: &str) -> Result<Trees, ParseError> {
-    let mut p = Parser { tokens: lex(text), i: 0, vars: vec!["$".to_string()], range_depth: 0, trees: HashMap::new() };
+    let mut p = Parser {
+        tokens: lex(text),
+        i: 0,
+        vars: vec!["$".to_string()],
+        range_depth: 0,
+        trees: HashMap::new(),
+    };
     let mut root = Vec::new();
     while p.peek().kind != Tok::Eof {
         if p.peek().kind == Tok::LeftDelim {
@@ -182,13 +218,17 @@ pub(crate) fn parse(name: &str, text: &str) -> Result<Trees, ParseError> {
         }
         match p.text_or_action()? {
             Item::Node(n) => root.push(n),
-            Item::End(_) => return Err(p.err_line(p.tok().line, "unexpected {{end}}".to_string())),
-            Item::Else(..) => return Err(p.err_line(p.tok().line, "unexpected {{else}}".to_string())),
+            Item::End => return Err(p.err_line(p.tok().line, "unexpected {{end}}".to_string())),
+            Item::Else(..) => {
+                return Err(p.err_line(p.tok().line, "unexpected {{else}}".to_string()))
+            }
         }
     }
     // As Go's Tree.add: a main template that is only whitespace does not replace a
     // definition of the same name.
-    let empty = root.iter().all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()));
+    let empty = root
+        .iter()
+        .all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()));
     if !(empty && p.trees.contains_key(name)) {
         p.trees.insert(name.to_string(), root);
     }
@@ -198,9 +238,9 @@ pub(crate) fn parse(name: &str, text: &str) -> Result<Trees, ParseError> {
 /// What `textOrAction` returns: a node or one of the list terminators.
 enum Item {
     Node(Node),
-    End(usize),
+    End,
     /// `{{else}}`, with the keyword that follows it (`if`/`with`) if any.
-    Else(usize, Option<Tok>),
+    Else(Option<Tok>),
 }
 
 struct Parser {
@@ -253,7 +293,10 @@ impl Parser {
 
     /// An error at the current token; a lexical error token reports its own message.
     fn err(&self, msg: String) -> ParseError {
-        ParseError { line: self.tok().line, msg }
+        ParseError {
+            line: self.tok().line,
+            msg,
+        }
     }
 
     fn unexpected(&self, t: &Token, context: &str) -> ParseError {
@@ -287,7 +330,9 @@ impl Parser {
     }
 
     fn add_tree(&mut self, name: String, list: Vec<Node>) {
-        let empty = list.iter().all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()));
+        let empty = list
+            .iter()
+            .all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()));
         if !(empty && self.trees.contains_key(&name)) {
             self.trees.insert(name, list);
         }
@@ -295,7 +340,9 @@ impl Parser {
 
     fn template_name(&self, t: &Token, context: &str) -> Result<String, ParseError> {
         match t.kind {
-            Tok::String | Tok::RawString => unquote(&t.val).ok_or_else(|| self.err_line(t.line, "invalid syntax".into())),
+            Tok::String | Tok::RawString => {
+                unquote(&t.val).ok_or_else(|| self.err_line(t.line, "invalid syntax".into()))
+            }
             _ => Err(self.unexpected(t, context)),
         }
     }
@@ -327,27 +374,37 @@ impl Parser {
         match t.kind {
             Tok::Block => return self.block_control().map(Item::Node),
             Tok::Break | Tok::Continue => {
-                let word = if t.kind == Tok::Break { "break" } else { "continue" };
+                let word = if t.kind == Tok::Break {
+                    "break"
+                } else {
+                    "continue"
+                };
                 let n = self.next_non_space();
                 if n.kind != Tok::RightDelim {
                     return Err(self.unexpected(&n, &format!("{{{{{word}}}}}")));
                 }
                 if self.range_depth == 0 {
-                    return Err(self.err_line(t.line, format!("{{{{{word}}}}} outside {{{{range}}}}")));
+                    return Err(
+                        self.err_line(t.line, format!("{{{{{word}}}}} outside {{{{range}}}}"))
+                    );
                 }
-                return Ok(Item::Node(if t.kind == Tok::Break { Node::Break } else { Node::Continue }));
+                return Ok(Item::Node(if t.kind == Tok::Break {
+                    Node::Break
+                } else {
+                    Node::Continue
+                }));
             }
             Tok::Else => {
                 let peek = self.peek_non_space();
                 if peek.kind == Tok::If || peek.kind == Tok::With {
-                    return Ok(Item::Else(peek.pos, Some(peek.kind)));
+                    return Ok(Item::Else(Some(peek.kind)));
                 }
-                let t = self.expect(Tok::RightDelim, "else")?;
-                return Ok(Item::Else(t.pos, None));
+                self.expect(Tok::RightDelim, "else")?;
+                return Ok(Item::Else(None));
             }
             Tok::End => {
-                let t = self.expect(Tok::RightDelim, "end")?;
-                return Ok(Item::End(t.pos));
+                self.expect(Tok::RightDelim, "end")?;
+                return Ok(Item::End);
             }
             Tok::If => return self.control(Tok::If).map(Item::Node),
             Tok::Range => return self.control(Tok::Range).map(Item::Node),
@@ -378,8 +435,8 @@ impl Parser {
         }
         let mut else_list = None;
         match next {
-            Item::End(_) => {}
-            Item::Else(_, follow) => {
+            Item::End => {}
+            Item::Else(follow) => {
                 if kind != Tok::Range && follow == Some(kind) {
                     // "{{else if b}}" is "{{else}}{{if b}}..{{end}}{{end}}" with one {{end}}.
                     self.next_non_space();
@@ -400,7 +457,11 @@ impl Parser {
             Item::Node(_) => unreachable!("item_list returns only terminators"),
         }
         self.vars.truncate(nvars);
-        let branch = Branch { pos: pipe.pos, pipe, list, else_list };
+        let branch = Branch {
+            pipe,
+            list,
+            else_list,
+        };
         Ok(match kind {
             Tok::If => Node::If(branch),
             Tok::Range => Node::Range(branch),
@@ -418,7 +479,11 @@ impl Parser {
         } else {
             None
         };
-        Ok(Node::Template { pos: t.pos, name, pipe })
+        Ok(Node::Template {
+            pos: t.pos,
+            name,
+            pipe,
+        })
     }
 
     fn block_control(&mut self) -> Result<Node, ParseError> {
@@ -435,12 +500,21 @@ impl Parser {
             return Err(self.err(format!("unexpected {{{{else}}}} in {context}")));
         }
         self.add_tree(name.clone(), list);
-        Ok(Node::Template { pos: t.pos, name, pipe: Some(pipe) })
+        Ok(Node::Template {
+            pos: t.pos,
+            name,
+            pipe: Some(pipe),
+        })
     }
 
     fn pipeline(&mut self, context: &str, end: Tok) -> Result<Pipe, ParseError> {
         let start = self.peek_non_space();
-        let mut pipe = Pipe { pos: start.pos, is_assign: false, decl: Vec::new(), cmds: Vec::new() };
+        let mut pipe = Pipe {
+            pos: start.pos,
+            is_assign: false,
+            decl: Vec::new(),
+            cmds: Vec::new(),
+        };
         // Declarations or assignments.
         loop {
             let v = self.peek_non_space();
@@ -464,7 +538,11 @@ impl Parser {
                     if context == "range" && pipe.decl.len() < 2 {
                         match self.peek_non_space().kind {
                             Tok::Variable | Tok::RightDelim | Tok::RightParen => continue,
-                            _ => return Err(self.err("range can only initialize variables".to_string())),
+                            _ => {
+                                return Err(
+                                    self.err("range can only initialize variables".to_string())
+                                )
+                            }
                         }
                     }
                     return Err(self.err(format!("too many declarations in {context}")));
@@ -481,8 +559,18 @@ impl Parser {
                         return Err(self.err(format!("missing value for {context}")));
                     }
                     for (i, c) in pipe.cmds.iter().enumerate().skip(1) {
-                        if matches!(c.args[0], Arg::Bool { .. } | Arg::Dot { .. } | Arg::Nil { .. } | Arg::Number { .. } | Arg::Str { .. }) {
-                            return Err(self.err(format!("non executable command in pipeline stage {}", i + 1)));
+                        if matches!(
+                            c.args[0],
+                            Arg::Bool { .. }
+                                | Arg::Dot { .. }
+                                | Arg::Nil { .. }
+                                | Arg::Number { .. }
+                                | Arg::Str { .. }
+                        ) {
+                            return Err(self.err(format!(
+                                "non executable command in pipeline stage {}",
+                                i + 1
+                            )));
                         }
                     }
                     return Ok(pipe);
@@ -531,7 +619,9 @@ impl Parser {
     }
 
     fn operand(&mut self) -> Result<Option<Arg>, ParseError> {
-        let Some(node) = self.term()? else { return Ok(None) };
+        let Some(node) = self.term()? else {
+            return Ok(None);
+        };
         if self.peek().kind != Tok::Field {
             return Ok(Some(node));
         }
@@ -543,16 +633,33 @@ impl Parser {
         Ok(Some(match node {
             Arg::Field { mut idents, .. } => {
                 idents.extend(fields);
-                Arg::Field { pos: chain_pos, idents }
+                Arg::Field {
+                    pos: chain_pos,
+                    idents,
+                }
             }
             Arg::Variable { mut idents, .. } => {
                 idents.extend(fields);
-                Arg::Variable { pos: chain_pos, idents }
+                Arg::Variable {
+                    pos: chain_pos,
+                    idents,
+                }
             }
-            Arg::Bool { .. } | Arg::Str { .. } | Arg::Number { .. } | Arg::Nil { .. } | Arg::Dot { .. } => {
-                return Err(self.err(format!("unexpected . after term {}", super::printf::quote(&node.to_string()))));
+            Arg::Bool { .. }
+            | Arg::Str { .. }
+            | Arg::Number { .. }
+            | Arg::Nil { .. }
+            | Arg::Dot { .. } => {
+                return Err(self.err(format!(
+                    "unexpected . after term {}",
+                    super::printf::quote(&node.to_string())
+                )));
             }
-            node => Arg::Chain { pos: chain_pos, node: Box::new(node), fields },
+            node => Arg::Chain {
+                pos: chain_pos,
+                node: Box::new(node),
+                fields,
+            },
         }))
     }
 
@@ -562,28 +669,51 @@ impl Parser {
         Ok(Some(match t.kind {
             Tok::Identifier => {
                 if !funcs::is_defined(&t.val) {
-                    return Err(self.err_line(t.line, format!("function {} not defined", super::printf::quote(&t.val))));
+                    return Err(self.err_line(
+                        t.line,
+                        format!("function {} not defined", super::printf::quote(&t.val)),
+                    ));
                 }
                 Arg::Identifier { pos, name: t.val }
             }
             Tok::Dot => Arg::Dot { pos },
             Tok::Nil => Arg::Nil { pos },
             Tok::Variable => {
-                if !self.vars.iter().any(|v| *v == t.val) {
-                    return Err(self.err_line(t.line, format!("undefined variable {}", super::printf::quote(&t.val))));
+                if !self.vars.contains(&t.val) {
+                    return Err(self.err_line(
+                        t.line,
+                        format!("undefined variable {}", super::printf::quote(&t.val)),
+                    ));
                 }
-                Arg::Variable { pos, idents: vec![t.val] }
+                Arg::Variable {
+                    pos,
+                    idents: vec![t.val],
+                }
             }
-            Tok::Field => Arg::Field { pos, idents: vec![t.val[1..].to_string()] },
-            Tok::Bool => Arg::Bool { pos, val: t.val == "true" },
+            Tok::Field => Arg::Field {
+                pos,
+                idents: vec![t.val[1..].to_string()],
+            },
+            Tok::Bool => Arg::Bool {
+                pos,
+                val: t.val == "true",
+            },
             Tok::CharConstant | Tok::Number => {
-                let num = parse_number(&t.val, t.kind == Tok::CharConstant).map_err(|m| self.err_line(t.line, m))?;
+                let num = parse_number(&t.val, t.kind == Tok::CharConstant)
+                    .map_err(|m| self.err_line(t.line, m))?;
                 Arg::Number { pos, num }
             }
-            Tok::LeftParen => Arg::Pipe(Box::new(self.pipeline("parenthesized pipeline", Tok::RightParen)?)),
+            Tok::LeftParen => Arg::Pipe(Box::new(
+                self.pipeline("parenthesized pipeline", Tok::RightParen)?,
+            )),
             Tok::String | Tok::RawString => {
-                let text = unquote(&t.val).ok_or_else(|| self.err_line(t.line, "invalid syntax".to_string()))?;
-                Arg::Str { pos, quoted: t.val, text }
+                let text = unquote(&t.val)
+                    .ok_or_else(|| self.err_line(t.line, "invalid syntax".to_string()))?;
+                Arg::Str {
+                    pos,
+                    quoted: t.val,
+                    text,
+                }
             }
             _ => {
                 self.backup();
@@ -596,9 +726,15 @@ impl Parser {
 /// Go's `parse.newNumber`: char constants, integers (with base prefixes and `_`) and floats.
 fn parse_number(text: &str, is_char: bool) -> Result<Number, String> {
     if is_char {
-        let inner = unquote_char(text).ok_or_else(|| format!("malformed character constant: {text}"))?;
+        let inner =
+            unquote_char(text).ok_or_else(|| format!("malformed character constant: {text}"))?;
         let v = inner as i64;
-        return Ok(Number { text: text.to_string(), int: Some(v), float: Some(v as f64), is_char: true });
+        return Ok(Number {
+            text: text.to_string(),
+            int: Some(v),
+            float: Some(v as f64),
+            is_char: true,
+        });
     }
     let illegal = || format!("illegal number syntax: {}", super::printf::quote(text));
     if text.ends_with('i') {
@@ -606,9 +742,15 @@ fn parse_number(text: &str, is_char: bool) -> Result<Number, String> {
     }
     let int = parse_int(text);
     if let Some(i) = int {
-        return Ok(Number { text: text.to_string(), int: Some(i), float: Some(i as f64), is_char: false });
+        return Ok(Number {
+            text: text.to_string(),
+            int: Some(i),
+            float: Some(i as f64),
+            is_char: false,
+        });
     }
-    let is_hex = text.trim_start_matches(['+', '-']).starts_with("0x") || text.trim_start_matches(['+', '-']).starts_with("0X");
+    let is_hex = text.trim_start_matches(['+', '-']).starts_with("0x")
+        || text.trim_start_matches(['+', '-']).starts_with("0X");
     let cleaned: String = text.chars().filter(|&c| c != '_').collect();
     match cleaned.parse::<f64>() {
         Ok(f) if f.is_finite() && !is_hex => {
@@ -616,7 +758,12 @@ fn parse_number(text: &str, is_char: bool) -> Result<Number, String> {
                 return Err(format!("integer overflow: {}", super::printf::quote(text)));
             }
             let int = (f.fract() == 0.0 && f.abs() < 9.2e18).then_some(f as i64);
-            Ok(Number { text: text.to_string(), int, float: Some(f), is_char: false })
+            Ok(Number {
+                text: text.to_string(),
+                int,
+                float: Some(f),
+                is_char: false,
+            })
         }
         _ => Err(illegal()),
     }

@@ -20,7 +20,7 @@ pub(crate) fn sprint(args: &[Val]) -> String {
         if i > 0 && !is_string && !prev_string {
             p.buf.push(' ');
         }
-        p.print_arg(a, 'v', 0);
+        p.print_arg(a, 'v');
         prev_string = is_string;
     }
     p.buf
@@ -33,7 +33,7 @@ pub(crate) fn sprintln(args: &[Val]) -> String {
         if i > 0 {
             p.buf.push(' ');
         }
-        p.print_arg(a, 'v', 0);
+        p.print_arg(a, 'v');
     }
     p.buf.push('\n');
     p.buf
@@ -194,7 +194,7 @@ impl Printer {
                     self.f.plus_v = self.f.plus;
                     self.f.plus = false;
                 }
-                self.print_arg(&args[arg_num], verb, 0);
+                self.print_arg(&args[arg_num], verb);
                 arg_num += 1;
             }
         }
@@ -210,7 +210,7 @@ impl Printer {
                 } else {
                     self.buf.push_str(a.type_name());
                     self.buf.push('=');
-                    self.print_arg(a, 'v', 0);
+                    self.print_arg(a, 'v');
                 }
             }
             self.buf.push(')');
@@ -238,7 +238,9 @@ impl Printer {
             return;
         };
         let digits = &b[*i + 1..*i + 1 + close];
-        let n: Option<usize> = std::str::from_utf8(digits).ok().and_then(|s| s.parse().ok());
+        let n: Option<usize> = std::str::from_utf8(digits)
+            .ok()
+            .and_then(|s| s.parse().ok());
         *i += close + 2;
         match n {
             Some(n) if n >= 1 && n <= num_args => {
@@ -249,7 +251,7 @@ impl Printer {
         }
     }
 
-    fn print_arg(&mut self, arg: &Val, verb: char, depth: usize) {
+    fn print_arg(&mut self, arg: &Val, verb: char) {
         if verb == 'T' {
             let t = arg.type_name();
             self.pad_string(t);
@@ -271,9 +273,7 @@ impl Printer {
                 // Both types are Stringers; Go calls String() for the string verbs.
                 let s = stringer(arg).unwrap_or_default();
                 match verb {
-                    'v' | 's' | 'x' | 'X' | 'q' if !self.erroring => {
-                        self.fmt_string(&s, verb, arg)
-                    }
+                    'v' | 's' | 'x' | 'X' | 'q' => self.fmt_string(&s, verb, arg),
                     _ => self.bad_verb(arg, verb),
                 }
             }
@@ -283,7 +283,7 @@ impl Printer {
                     if i > 0 {
                         self.buf.push(' ');
                     }
-                    self.print_arg(e, verb, depth + 1);
+                    self.print_arg(e, verb);
                 }
                 self.buf.push(']');
             }
@@ -295,7 +295,7 @@ impl Printer {
                     }
                     self.fmt_string(k, verb, &Val::Str(k.clone()));
                     self.buf.push(':');
-                    self.print_arg(v, verb, depth + 1);
+                    self.print_arg(v, verb);
                 }
                 self.buf.push(']');
             }
@@ -314,7 +314,7 @@ impl Printer {
                         self.buf.push_str(name);
                         self.buf.push(':');
                     }
-                    self.print_arg(v, verb, depth + 1);
+                    self.print_arg(v, verb);
                 }
                 self.buf.push('}');
             }
@@ -331,7 +331,7 @@ impl Printer {
         } else {
             self.buf.push_str(arg.type_name());
             self.buf.push('=');
-            self.print_arg(arg, 'v', 0);
+            self.print_arg(arg, 'v');
         }
         self.buf.push(')');
         self.erroring = false;
@@ -382,7 +382,11 @@ impl Printer {
             'X' => self.fmt_sx(s.as_bytes(), b"0123456789ABCDEFX"),
             'q' => {
                 let t = self.truncate(s);
-                let q = if self.f.sharp && !t.contains('`') && t.chars().all(|c| c != '\u{FEFF}' && (c == '\t' || !c.is_control())) {
+                let q = if self.f.sharp
+                    && !t.contains('`')
+                    && t.chars()
+                        .all(|c| c != '\u{FEFF}' && (c == '\t' || !c.is_control()))
+                {
                     format!("`{t}`")
                 } else {
                     quote(t)
@@ -451,12 +455,18 @@ impl Printer {
             'x' => (16, false),
             'X' => (16, true),
             'c' => {
-                let c = u32::try_from(v).ok().and_then(char::from_u32).unwrap_or('\u{FFFD}');
+                let c = u32::try_from(v)
+                    .ok()
+                    .and_then(char::from_u32)
+                    .unwrap_or('\u{FFFD}');
                 self.pad_string(&c.to_string());
                 return;
             }
             'q' => {
-                let c = u32::try_from(v).ok().and_then(char::from_u32).unwrap_or('\u{FFFD}');
+                let c = u32::try_from(v)
+                    .ok()
+                    .and_then(char::from_u32)
+                    .unwrap_or('\u{FFFD}');
                 let q = quote_rune(c);
                 self.pad_string(&q);
                 return;
@@ -620,8 +630,11 @@ pub(crate) fn print_action_value(v: &Val) -> String {
     match v {
         Val::Nil => "<no value>".to_string(),
         Val::Struct(_) => {
-            let mut p = Printer { deref: true, ..Printer::default() };
-            p.print_arg(v, 'v', 0);
+            let mut p = Printer {
+                deref: true,
+                ..Printer::default()
+            };
+            p.print_arg(v, 'v');
             p.buf
         }
         _ => sprint(std::slice::from_ref(v)),
@@ -687,7 +700,10 @@ struct Digits {
 fn digits(v: f64, sig: i32) -> Digits {
     let v = v.abs();
     if v == 0.0 {
-        return Digits { d: Vec::new(), dp: 0 };
+        return Digits {
+            d: Vec::new(),
+            dp: 0,
+        };
     }
     let s = if sig < 0 {
         format!("{v:e}")
@@ -715,6 +731,14 @@ pub(crate) fn format_float(v: f64, fmt: char, prec: i32) -> String {
     let neg = v.is_sign_negative();
     let sign = if neg { "-" } else { "" };
     match fmt {
+        'x' | 'X' => {
+            let s = format!("{sign}{}", hex_float(v.abs(), prec));
+            if fmt == 'X' {
+                s.to_uppercase()
+            } else {
+                s
+            }
+        }
         'f' | 'F' => {
             if prec < 0 {
                 let d = digits(v, -1);
@@ -771,6 +795,51 @@ pub(crate) fn format_float(v: f64, fmt: char, prec: i32) -> String {
     }
 }
 
+/// Go's `%x` of a float: `0x1.cp+01`. The mantissa is shortest when `prec` < 0, else
+/// padded or cut to `prec` hex digits (cut without rounding; Go rounds).
+fn hex_float(v: f64, prec: i32) -> String {
+    if v == 0.0 {
+        let frac = if prec > 0 {
+            format!(".{}", "0".repeat(prec as usize))
+        } else {
+            String::new()
+        };
+        return format!("0x0{frac}p+00");
+    }
+    let bits = v.to_bits();
+    let mut exp = ((bits >> 52) & 0x7ff) as i64;
+    let mut mant = bits & ((1u64 << 52) - 1);
+    if exp == 0 {
+        // Subnormal: normalise so the leading 1 is implicit again.
+        exp = -1022;
+        while mant & (1u64 << 52) == 0 {
+            mant <<= 1;
+            exp -= 1;
+        }
+        mant &= (1u64 << 52) - 1;
+    } else {
+        exp -= 1023;
+    }
+    let mut frac = format!("{mant:013x}");
+    if prec < 0 {
+        frac = frac.trim_end_matches('0').to_string();
+    } else {
+        let p = prec as usize;
+        if frac.len() > p {
+            frac.truncate(p);
+        } else {
+            frac.push_str(&"0".repeat(p - frac.len()));
+        }
+    }
+    let dot = if frac.is_empty() {
+        String::new()
+    } else {
+        format!(".{frac}")
+    };
+    let sign = if exp < 0 { '-' } else { '+' };
+    format!("0x1{dot}p{sign}{:02}", exp.abs())
+}
+
 fn fmt_e(d: &Digits, prec: i32, e: char) -> String {
     let mut out = String::new();
     out.push(d.d.first().map_or('0', |&c| c as char));
@@ -804,7 +873,11 @@ fn fmt_f(d: &Digits, prec: i32) -> String {
         out.push('.');
         for i in 1..=prec {
             let j = d.dp + i - 1;
-            let c = if j >= 0 { d.d.get(j as usize).map_or('0', |&c| c as char) } else { '0' };
+            let c = if j >= 0 {
+                d.d.get(j as usize).map_or('0', |&c| c as char)
+            } else {
+                '0'
+            };
             out.push(c);
         }
     }

@@ -19,8 +19,18 @@ use super::printf::format_float;
 use super::value::{GoList, GoMap, StructKind, Val};
 use super::Env;
 
-const fn f(name: &'static str, params: &'static [Ty], variadic: Option<Ty>, imp: super::funcs::FuncImpl) -> Func {
-    Func { name, params, variadic, call: super::funcs::Call::Func(imp) }
+const fn f(
+    name: &'static str,
+    params: &'static [Ty],
+    variadic: Option<Ty>,
+    imp: super::funcs::FuncImpl,
+) -> Func {
+    Func {
+        name,
+        params,
+        variadic,
+        call: super::funcs::Call::Func(imp),
+    }
 }
 
 /// Prometheus's functions plus Augur's `date`.
@@ -31,43 +41,92 @@ pub(crate) static FUNCS: &[Func] = &[
         _ => Err("first() called on vector with no elements".to_string()),
     }),
     f("label", &[Ty::Str, Ty::Sample], None, |_, a| {
-        let Val::Str(name) = &a[0] else { unreachable!("checked by the signature") };
+        let Val::Str(name) = &a[0] else {
+            unreachable!("checked by the signature")
+        };
         Ok(Val::Str(sample_label(&a[1], name)?))
     }),
-    f("value", &[Ty::Sample], None, |_, a| sample_field(&a[0], "Value")),
-    f("strvalue", &[Ty::Sample], None, |_, a| Ok(Val::Str(sample_label(&a[0], "__value__")?))),
+    f("value", &[Ty::Sample], None, |_, a| {
+        sample_field(&a[0], "Value")
+    }),
+    f("strvalue", &[Ty::Sample], None, |_, a| {
+        Ok(Val::Str(sample_label(&a[0], "__value__")?))
+    }),
     f("args", &[], Some(Ty::Any), |_, a| {
-        let entries = a.into_iter().enumerate().map(|(i, v)| (format!("arg{i}"), v)).collect();
-        Ok(Val::Map(Rc::new(GoMap { string_elems: false, entries })))
+        let entries = a
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (format!("arg{i}"), v))
+            .collect();
+        Ok(Val::Map(Rc::new(GoMap {
+            string_elems: false,
+            entries,
+        })))
     }),
-    f("reReplaceAll", &[Ty::Str, Ty::Str, Ty::Str], None, |_, a| {
-        let re = compile(s(&a[0])).map_err(|e| format!("regexp: Compile({}): {e}", backquote(s(&a[0]))))?;
-        Ok(Val::Str(re.replace_all(s(&a[2]), s(&a[1])).into_owned()))
-    }),
+    f(
+        "reReplaceAll",
+        &[Ty::Str, Ty::Str, Ty::Str],
+        None,
+        |_, a| {
+            let re = compile(s(&a[0]))
+                .map_err(|e| format!("regexp: Compile({}): {e}", backquote(s(&a[0]))))?;
+            Ok(Val::Str(re.replace_all(s(&a[2]), s(&a[1])).into_owned()))
+        },
+    ),
     f("safeHtml", &[Ty::Str], None, |_, a| Ok(a[0].clone())),
-    f("match", &[Ty::Str, Ty::Str], None, |_, a| Ok(Val::Bool(compile(s(&a[0]))?.is_match(s(&a[1]))))),
-    f("title", &[Ty::Str], None, |_, a| Ok(Val::Str(title(s(&a[0]))))),
-    f("toUpper", &[Ty::Str], None, |_, a| Ok(Val::Str(s(&a[0]).to_uppercase()))),
-    f("toLower", &[Ty::Str], None, |_, a| Ok(Val::Str(s(&a[0]).to_lowercase()))),
+    f("match", &[Ty::Str, Ty::Str], None, |_, a| {
+        Ok(Val::Bool(compile(s(&a[0]))?.is_match(s(&a[1]))))
+    }),
+    f("title", &[Ty::Str], None, |_, a| {
+        Ok(Val::Str(title(s(&a[0]))))
+    }),
+    f("toUpper", &[Ty::Str], None, |_, a| {
+        Ok(Val::Str(s(&a[0]).to_uppercase()))
+    }),
+    f("toLower", &[Ty::Str], None, |_, a| {
+        Ok(Val::Str(s(&a[0]).to_lowercase()))
+    }),
     f("graphLink", &[Ty::Str], None, |_, a| {
-        Ok(Val::Str(format!("/graph?g0.expr={}&g0.tab=0", query_escape(s(&a[0])))))
+        Ok(Val::Str(format!(
+            "/graph?g0.expr={}&g0.tab=0",
+            query_escape(s(&a[0]))
+        )))
     }),
     f("tableLink", &[Ty::Str], None, |_, a| {
-        Ok(Val::Str(format!("/graph?g0.expr={}&g0.tab=1", query_escape(s(&a[0])))))
+        Ok(Val::Str(format!(
+            "/graph?g0.expr={}&g0.tab=1",
+            query_escape(s(&a[0]))
+        )))
     }),
-    f("sortByLabel", &[Ty::Str, Ty::QueryResult], None, sort_by_label),
+    f(
+        "sortByLabel",
+        &[Ty::Str, Ty::QueryResult],
+        None,
+        sort_by_label,
+    ),
     f("stripPort", &[Ty::Str], None, |_, a| {
         let hp = s(&a[0]);
-        Ok(Val::Str(split_host_port(hp).map_or(hp.to_string(), |(h, _)| h)))
+        Ok(Val::Str(
+            split_host_port(hp).map_or(hp.to_string(), |(h, _)| h),
+        ))
     }),
-    f("stripDomain", &[Ty::Str], None, |_, a| Ok(Val::Str(strip_domain(s(&a[0]))))),
-    f("humanize", &[Ty::Any], None, |_, a| Ok(Val::Str(humanize(convert_to_float(&a[0])?)))),
-    f("humanize1024", &[Ty::Any], None, |_, a| Ok(Val::Str(humanize1024(convert_to_float(&a[0])?)))),
+    f("stripDomain", &[Ty::Str], None, |_, a| {
+        Ok(Val::Str(strip_domain(s(&a[0]))))
+    }),
+    f("humanize", &[Ty::Any], None, |_, a| {
+        Ok(Val::Str(humanize(convert_to_float(&a[0])?)))
+    }),
+    f("humanize1024", &[Ty::Any], None, |_, a| {
+        Ok(Val::Str(humanize1024(convert_to_float(&a[0])?)))
+    }),
     f("humanizeDuration", &[Ty::Any], None, |_, a| {
         Ok(Val::Str(humanize_duration(convert_to_float(&a[0])?)))
     }),
     f("humanizePercentage", &[Ty::Any], None, |_, a| {
-        Ok(Val::Str(format!("{}%", g4(convert_to_float(&a[0])? * 100.0))))
+        Ok(Val::Str(format!(
+            "{}%",
+            g4(convert_to_float(&a[0])? * 100.0)
+        )))
     }),
     f("humanizeTimestamp", &[Ty::Any], None, |_, a| {
         let v = convert_to_float(&a[0])?;
@@ -83,13 +142,25 @@ pub(crate) static FUNCS: &[Func] = &[
             .map_err(|e| e.unwrap_or_else(|| "value is NaN or Inf".to_string()))
     }),
     f("toDuration", &[Ty::Any], None, |_, a| {
-        Ok(Val::Duration(float_to_duration_ns(convert_to_float(&a[0])? * 1e9)))
+        Ok(Val::Duration(float_to_duration_ns(
+            convert_to_float(&a[0])? * 1e9,
+        )))
     }),
-    f("now", &[], None, |env, _| Ok(Val::Float(env.now_ms as f64 / 1000.0))),
-    f("pathPrefix", &[], None, |env, _| Ok(Val::Str(url_path(&env.external_url).to_string()))),
-    f("externalURL", &[], None, |env, _| Ok(Val::Str(env.external_url.clone()))),
-    f("parseDuration", &[Ty::Str], None, |_, a| parse_duration(s(&a[0])).map(|ms| Val::Float(ms as f64 / 1000.0))),
-    f("urlQueryEscape", &[Ty::Str], None, |_, a| Ok(Val::Str(query_escape(s(&a[0]))))),
+    f("now", &[], None, |env, _| {
+        Ok(Val::Float(env.now_ms as f64 / 1000.0))
+    }),
+    f("pathPrefix", &[], None, |env, _| {
+        Ok(Val::Str(url_path(&env.external_url).to_string()))
+    }),
+    f("externalURL", &[], None, |env, _| {
+        Ok(Val::Str(env.external_url.clone()))
+    }),
+    f("parseDuration", &[Ty::Str], None, |_, a| {
+        parse_duration(s(&a[0])).map(|ms| Val::Float(ms as f64 / 1000.0))
+    }),
+    f("urlQueryEscape", &[Ty::Str], None, |_, a| {
+        Ok(Val::Str(query_escape(s(&a[0]))))
+    }),
     f("date", &[Ty::Str, Ty::Any], None, |_, a| {
         let ns = match &a[1] {
             Val::Time(ns) => *ns,
@@ -116,8 +187,23 @@ fn backquote(s: &str) -> String {
 fn compile(pattern: &str) -> Result<Regex, String> {
     Regex::new(pattern).map_err(|e| {
         let msg = match &e {
-            regex::Error::Syntax(s) => s.lines().last().unwrap_or(s).trim().trim_start_matches("error: ").to_string(),
+            regex::Error::Syntax(s) => s
+                .lines()
+                .last()
+                .unwrap_or(s)
+                .trim()
+                .trim_start_matches("error: ")
+                .to_string(),
             other => other.to_string(),
+        };
+        // Go's names for the common mistakes.
+        let msg = match msg.as_str() {
+            "unclosed group" => "missing closing )",
+            "unopened group" => "unexpected )",
+            "unclosed character class" => "missing closing ]",
+            "repetition operator missing expression" => "missing argument to repetition operator",
+            m if m.contains("escape") => "invalid escape sequence",
+            m => m,
         };
         format!("error parsing regexp: {msg}: {}", backquote(pattern))
     })
@@ -128,17 +214,30 @@ fn query(env: &Env<'_>, a: Vec<Val>) -> Result<Val, String> {
         return Err("query is not available in this context".to_string());
     };
     let samples = host.query(s(&a[0]))?;
-    let items = samples.iter().map(|(labels, v)| Val::sample(labels, *v)).collect();
-    Ok(Val::List(Rc::new(GoList { query_result: true, items })))
+    let items = samples
+        .iter()
+        .map(|(labels, v)| Val::sample(labels, *v))
+        .collect();
+    Ok(Val::List(Rc::new(GoList {
+        query_result: true,
+        items,
+    })))
 }
 
 /// Reads a field of a sample (a `*template.sample` or a map with the same keys).
 fn sample_field(v: &Val, field: &str) -> Result<Val, String> {
     match v {
-        Val::Struct(st) if st.kind == StructKind::Sample => Ok(st.field(field).cloned().unwrap_or(Val::Nil)),
+        Val::Struct(st) if st.kind == StructKind::Sample => {
+            Ok(st.field(field).cloned().unwrap_or(Val::Nil))
+        }
         Val::Map(m) => Ok(m.entries.get(field).cloned().unwrap_or(Val::Nil)),
-        Val::Nil => Err("runtime error: invalid memory address or nil pointer dereference".to_string()),
-        other => Err(format!("wrong type for value; expected *template.sample; got {}", other.type_name())),
+        Val::Nil => {
+            Err("runtime error: invalid memory address or nil pointer dereference".to_string())
+        }
+        other => Err(format!(
+            "wrong type for value; expected *template.sample; got {}",
+            other.type_name()
+        )),
     }
 }
 
@@ -154,18 +253,25 @@ fn sample_label(v: &Val, name: &str) -> Result<String, String> {
 
 fn sort_by_label(_: &Env<'_>, a: Vec<Val>) -> Result<Val, String> {
     let label = s(&a[0]).to_string();
-    let Val::List(l) = &a[1] else { return Ok(a[1].clone()) };
+    let Val::List(l) = &a[1] else {
+        return Ok(a[1].clone());
+    };
     let mut items = l.items.clone();
-    let mut keyed: Vec<(String, Val)> = items.drain(..).map(|v| (sample_label(&v, &label).unwrap_or_default(), v)).collect();
+    let mut keyed: Vec<(String, Val)> = items
+        .drain(..)
+        .map(|v| (sample_label(&v, &label).unwrap_or_default(), v))
+        .collect();
     keyed.sort_by(|x, y| x.0.cmp(&y.0));
     let items = keyed.into_iter().map(|(_, v)| v).collect();
-    Ok(Val::List(Rc::new(GoList { query_result: l.query_result, items })))
+    Ok(Val::List(Rc::new(GoList {
+        query_result: l.query_result,
+        items,
+    })))
 }
 
 /// Go's `cases.Title(language.AmericanEnglish, cases.NoLower)`: upper-cases the first letter
 /// of every word and leaves the rest alone. A word starts after anything that is not a
-/// letter, digit, `_` or `'`; an apostrophe between letters starts a new word as in Go's
-/// output for "o'neil" ("O'Neil").
+/// letter, digit or `_`, so "o'neil" becomes "O'Neil" and "x_y" stays "X_y", as in Go.
 fn title(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut prev: Option<char> = None;
@@ -202,7 +308,9 @@ fn parse_float(s: &str) -> Result<f64, String> {
     let body = s.strip_prefix(['+', '-']).unwrap_or(s);
     let lower = body.to_ascii_lowercase();
     let special = matches!(lower.as_str(), "inf" | "infinity" | "nan");
-    let valid_chars = body.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-' | b'_'));
+    let valid_chars = body
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-' | b'_'));
     if !(special || valid_chars) || body.is_empty() {
         return Err(err("invalid syntax"));
     }
@@ -363,9 +471,13 @@ fn parse_duration_positive(s: &str, orig: &str) -> Result<i64, String> {
         }
         let unit = &s[ustart..i];
         let Some(pos) = UNITS.iter().position(|(u, _)| *u == unit) else {
-            return Err(format!("unknown unit {} in duration {}", go_quote(unit), go_quote(orig)));
+            return Err(format!(
+                "unknown unit {} in duration {}",
+                go_quote(unit),
+                go_quote(orig)
+            ));
         };
-        if pos + 1 <= last_unit {
+        if pos < last_unit {
             return Err(invalid());
         }
         last_unit = pos + 1;

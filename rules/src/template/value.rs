@@ -70,7 +70,10 @@ impl Val {
     pub(crate) fn string_map(m: &BTreeMap<String, String>) -> Val {
         Val::Map(Rc::new(GoMap {
             string_elems: true,
-            entries: m.iter().map(|(k, v)| (k.clone(), Val::Str(v.clone()))).collect(),
+            entries: m
+                .iter()
+                .map(|(k, v)| (k.clone(), Val::Str(v.clone())))
+                .collect(),
         }))
     }
 
@@ -78,7 +81,10 @@ impl Val {
     pub(crate) fn sample(labels: &BTreeMap<String, String>, value: f64) -> Val {
         Val::Struct(Rc::new(GoStruct {
             kind: StructKind::Sample,
-            fields: vec![("Labels", Val::string_map(labels)), ("Value", Val::Float(value))],
+            fields: vec![
+                ("Labels", Val::string_map(labels)),
+                ("Value", Val::Float(value)),
+            ],
         }))
     }
 
