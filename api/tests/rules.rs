@@ -357,10 +357,24 @@ async fn server_runs_rules_and_reports_them() {
         body["data"]["groups"][0]["rules"].as_array().unwrap().len(),
         2
     );
-    assert!(srv
-        .metrics()
-        .await
-        .contains("prometheus_config_last_reload_successful 0"));
+    let metrics = srv.metrics().await;
+    assert!(
+        metrics.contains("augur_config_last_reload_successful 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("augur_rule_files_last_load_successful 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("prometheus_rule_group_interval_seconds{rule_group=\"")
+            && metrics.contains("live.yml;live\"} 1.0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("prometheus_rule_group_iterations_total{rule_group="),
+        "{metrics}"
+    );
 
     // Fixed: the new set replaces the old.
     std::fs::write(

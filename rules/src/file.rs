@@ -560,11 +560,11 @@ mod tests {
         );
         check(
             "groups:\n- name: g\n  rules:\n  - expr: up\n",
-            &["4:5: group \"g\", rule 1, \"\": one of 'record' or 'alert' must be set"],
+            &["4:3: group \"g\", rule 1, \"\": one of 'record' or 'alert' must be set"],
         );
         check(
             "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: sum(\n",
-            &["5:11: group \"g\", rule 1, \"A\": could not parse expression: parse error: unexpected end of input"],
+            &["5:11: group \"g\", rule 1, \"A\": could not parse expression: parse error: unclosed left parenthesis"],
         );
         check(
             "groups:\n- name: g\n  rules:\n  - record: 'a b'\n    expr: up\n    for: 1m\n    annotations: {x: y}\n",
@@ -592,7 +592,7 @@ mod tests {
         );
         check(
             "groups:\n- rules: []\n",
-            &["2:3: group \"\", groupname must not be empty"],
+            &["2:1: groupname must not be empty"],
         );
         check(
             "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n    annotations:\n      s: '{{ nosuchfn }}'\n",

@@ -30,6 +30,9 @@ use crate::Alert;
 pub type Backend<'a> =
     dyn Fn(i64) -> Result<(Arc<dyn Storage + Send + Sync>, QueryFunc), String> + 'a;
 
+/// An alert as tests compare it: (labels with `alertname`, annotations).
+type LabeledAlert = (BTreeMap<String, String>, BTreeMap<String, String>);
+
 /// promtool's flags.
 #[derive(Debug, Clone, Default)]
 pub struct TestOptions {
@@ -306,8 +309,7 @@ impl TestCx<'_> {
             .collect();
 
         // Firing alerts by (eval_time index) collected as the loop passes each test's step.
-        let mut got_alerts: Vec<Option<Vec<(BTreeMap<String, String>, BTreeMap<String, String>)>>> =
-            vec![None; alert_tests.len()];
+        let mut got_alerts: Vec<Option<Vec<LabeledAlert>>> = vec![None; alert_tests.len()];
         let mut errs = Vec::new();
         let mut next_input = 0;
         let mut ts = start;
@@ -346,7 +348,7 @@ impl TestCx<'_> {
 
         for (i, (at, t)) in alert_tests.iter().enumerate() {
             let mut got = got_alerts[i].take().unwrap_or_default();
-            let mut exp: Vec<(BTreeMap<String, String>, BTreeMap<String, String>)> = t
+            let mut exp: Vec<LabeledAlert> = t
                 .exp_alerts
                 .iter()
                 .map(|a| {
@@ -431,10 +433,7 @@ impl TestCx<'_> {
 }
 
 /// Firing alerts (labels, annotations) of every alerting rule named `name`.
-fn firing(
-    groups: &[Group],
-    name: &str,
-) -> Vec<(BTreeMap<String, String>, BTreeMap<String, String>)> {
+fn firing(groups: &[Group], name: &str) -> Vec<LabeledAlert> {
     let mut out = Vec::new();
     for g in groups {
         for r in &g.rules {
@@ -470,7 +469,7 @@ fn show_labels<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
     format!("{{{}}}", inner.join(", "))
 }
 
-fn show_alerts(list: &[(BTreeMap<String, String>, BTreeMap<String, String>)]) -> String {
+fn show_alerts(list: &[LabeledAlert]) -> String {
     if list.is_empty() {
         return "[]".into();
     }

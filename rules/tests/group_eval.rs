@@ -191,7 +191,9 @@ fn vanished_series_get_staleness_markers() {
     g.eval(MIN, &f.cx);
     let q = f.db.querier(0, MIN).unwrap();
     let m = Matcher::new(MatchOp::Equal, "__name__", "r").unwrap();
-    let got: Vec<(String, Vec<(i64, bool, f64)>)> = q
+    // (label i, [(t, stale, value)]) per series.
+    type Points = Vec<(i64, bool, f64)>;
+    let got: Vec<(String, Points)> = q
         .select(&[m])
         .unwrap()
         .into_iter()
