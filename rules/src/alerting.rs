@@ -167,7 +167,7 @@ impl AlertingRule {
                     s.v,
                     &tenv,
                 )
-                .unwrap_or_else(|e| format!("<error expanding template: {e}>"))
+                .unwrap_or_else(|e| expansion_error(&tmpl_name, &e))
             };
             let mut labels = sample_labels.clone();
             for (k, v) in &self.spec.labels {
@@ -366,6 +366,16 @@ impl AlertingRule {
     pub fn health(&self) -> Health {
         self.status.health
     }
+}
+
+/// What an annotation or label shows when its template fails, worded as Prometheus's
+/// expander words it.
+fn expansion_error(name: &str, e: &template::TemplateError) -> String {
+    let stage = match e {
+        template::TemplateError::Parse { .. } => "parsing",
+        template::TemplateError::Exec { .. } => "executing",
+    };
+    format!("<error expanding template: error {stage} template {name}: {e}>")
 }
 
 /// An `ALERTS`-style sample for `a`.
