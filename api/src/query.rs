@@ -210,6 +210,8 @@ where
         // Prometheus's default subquery step is the global evaluation interval; a reload
         // applies to the next query.
         default_subquery_step_ms: Some(st.config().global.evaluation_interval.0),
+        // Implicit subqueries: a range query's step, else the default above.
+        implicit_subquery_step_ms: None,
     };
     let st = Arc::clone(st);
     let (tx, rx) = tokio::sync::oneshot::channel();

@@ -191,9 +191,11 @@ pub fn engine_query(
     engine: Arc<Engine>,
     store: Arc<dyn augur_storage::Queryable + Send + Sync>,
 ) -> QueryFunc {
-    Arc::new(move |q: &str, t: i64| {
-        engine
-            .instant(&*store, q, t, &QueryOptions::default())
-            .map(|r| r.value)
+    Arc::new(move |q: &str, t: i64, group_interval_ms: i64| {
+        let opts = QueryOptions {
+            implicit_subquery_step_ms: Some(group_interval_ms).filter(|&s| s > 0),
+            ..QueryOptions::default()
+        };
+        engine.instant(&*store, q, t, &opts).map(|r| r.value)
     })
 }

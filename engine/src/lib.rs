@@ -64,8 +64,11 @@ pub struct QueryOptions {
     pub timeout: Option<Duration>,
     /// Set to `true` from another thread to stop the query (e.g. the client went away).
     pub cancel: Option<Arc<AtomicBool>>,
-    /// Step for subqueries without one; the rule group's interval when rules evaluate.
+    /// Step for subqueries without one (Prometheus: the global evaluation interval).
     pub default_subquery_step_ms: Option<i64>,
+    /// Step of implicit subqueries (`f(sum(x)[1h])`): the rule group's interval when rules
+    /// evaluate; unset, a range query's step, else the default subquery step.
+    pub implicit_subquery_step_ms: Option<i64>,
 }
 
 /// The largest number of points per series a range query may return (Prometheus's limit).
@@ -74,8 +77,19 @@ pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
 /// Parses query text for an instant (`step_ms` = `range_ms` = 0) or range query, with our
 /// pre-rewrites applied. Errors read like Prometheus's: `parse error: …`.
 pub fn parse(query: &str, step_ms: i64, range_ms: i64) -> Result<PromExpr> {
+    parse_with(query, step_ms, range_ms, (step_ms > 0).then_some(step_ms))
+}
+
+/// [`parse`] with the step of implicit subqueries (`f(sum(x)[1h])`): `None` leaves them to
+/// the engine's default subquery step, as explicit `[1h:]` subqueries.
+pub fn parse_with(
+    query: &str,
+    step_ms: i64,
+    range_ms: i64,
+    implicit_step_ms: Option<i64>,
+) -> Result<PromExpr> {
     functions::register_extensions();
-    let text = rewrite::rewrite(query, step_ms, range_ms)
+    let text = rewrite::rewrite_with(query, step_ms, range_ms, implicit_step_ms)
         .map_err(|e| Error::Parse(format!("parse error: {e}")))?;
     let expr = promql_parser::parser::parse(&text)
         .map_err(|e| Error::Parse(format!("parse error: {e}")))?;
@@ -106,7 +120,7 @@ impl Engine {
         t: i64,
         opts: &QueryOptions,
     ) -> Result<QueryResult> {
-        let expr = parse(query, 0, 0)?;
+        let expr = parse_with(query, 0, 0, opts.implicit_subquery_step_ms)?;
         self.eval_expr(db, &expr, t, t, 0, opts)
     }
 
@@ -135,7 +149,8 @@ impl Engine {
                 "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
             ));
         }
-        let expr = parse(query, step, end - start)?;
+        let implicit = opts.implicit_subquery_step_ms.or(Some(step));
+        let expr = parse_with(query, step, end - start, implicit)?;
         self.eval_expr(db, &expr, start, end, step, opts)
     }
 

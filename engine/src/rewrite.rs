@@ -24,7 +24,8 @@
 //!    matcher" rule, promql-parser does not; the sentinel is a non-empty matcher.
 //! 4. **Implicit subqueries**: a range on anything that is not a selector (the token before
 //!    `[` is the `)` of a parenthesis, call or aggregation, but not of `@ start()` /
-//!    `@ end()`) becomes a subquery with the default step: `sum(x)[1h]` → `sum(x)[1h:]`.
+//!    `@ end()`) becomes a subquery: `sum(x)[1h]` → `sum(x)[1h:]`, or `sum(x)[1h:<step>ms]`
+//!    when the caller gives a step (a range query's step, a rule group's interval).
 //!    A selector such as `x[5m]` is left alone.
 //!
 //! All four work on one token stream of the original text, so strings (`"…"`, `'…'` with
@@ -41,9 +42,23 @@ pub const EXT_LABEL: &str = "__augur_ext__";
 /// Query text after the pre-rewrites, ready for `promql_parser::parser::parse`.
 ///
 /// `step_ms` and `range_ms` are the query's step and `end - start` (both 0 for an instant
-/// query); they are the values of `step()` and `range()` in duration expressions.
+/// query); they are the values of `step()` and `range()` in duration expressions. Implicit
+/// subqueries get the query's step (none for an instant query: the engine's default).
 pub fn rewrite(query: &str, step_ms: i64, range_ms: i64) -> Result<String, String> {
+    rewrite_with(query, step_ms, range_ms, (step_ms > 0).then_some(step_ms))
+}
+
+/// [`rewrite`], with the step implicit subqueries get: `Some(ms)` writes it into the
+/// subquery (`x[1h]` → `x[1h:60000ms]`), `None` leaves the subquery without one (`x[1h:]`).
+/// Rules pass their group's interval.
+pub fn rewrite_with(
+    query: &str,
+    step_ms: i64,
+    range_ms: i64,
+    implicit_step_ms: Option<i64>,
+) -> Result<String, String> {
     let mut rw = Rewriter {
+        implicit_step_ms: implicit_step_ms.filter(|&s| s > 0),
         q: query,
         t: lex(query),
         edits: Vec::new(),
@@ -234,6 +249,8 @@ struct Edit {
 }
 
 struct Rewriter<'a> {
+    /// The step written into implicit subqueries, if any.
+    implicit_step_ms: Option<i64>,
     q: &'a str,
     t: Vec<Tok>,
     edits: Vec<Edit>,
@@ -599,7 +616,10 @@ impl Rewriter<'_> {
             self.edits.push(Edit {
                 start: at,
                 end: at,
-                text: ":".into(),
+                text: match self.implicit_step_ms {
+                    Some(ms) => format!(":{ms}ms"),
+                    None => ":".into(),
+                },
             });
         }
     }
@@ -1212,12 +1232,19 @@ mod tests {
 
     #[test]
     fn implicit_subquery_with_step() {
+        // A range query's implicit subqueries get its step.
         check(
             "avg_over_time(rate(x[5m])[step()*10])",
             6 * S,
             0,
-            "avg_over_time(rate(x[5m])[60000ms:])",
+            "avg_over_time(rate(x[5m])[60000ms:6000ms])",
         );
+        // A rule passes its group's interval.
+        let got = rewrite_with("max_over_time(sum(x)[1h])", 0, 0, Some(30_000)).unwrap();
+        assert_eq!(got, "max_over_time(sum(x)[1h:30000ms])");
+        // Explicit subqueries keep what they say.
+        let got = rewrite_with("max_over_time(sum(x)[1h:])", 0, 0, Some(30_000)).unwrap();
+        assert_eq!(got, "max_over_time(sum(x)[1h:])");
     }
 
     #[test]
@@ -1253,7 +1280,7 @@ mod tests {
             10 * S,
             3600 * S,
             "max_over_time(sum by (job) (rate(x{a=\"[1m]\",__augur_ext__=\"smoothed\"}[70000ms] \
-             offset 60000ms))[3600000ms:]) + info(y, {k=~\".*\",__augur_ext__=\"info\"})",
+             offset 60000ms))[3600000ms:10000ms]) + info(y, {k=~\".*\",__augur_ext__=\"info\"})",
         );
     }
 

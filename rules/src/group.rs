@@ -175,6 +175,7 @@ impl Group {
         let env = EvalEnv {
             query: &cx.query,
             query_offset_ms: self.query_offset_ms,
+            interval_ms: self.interval_ms,
             limit: self.limit,
             external_labels: &cx.external_labels,
             external_url: &cx.external_url,

@@ -10,10 +10,12 @@ use augur_engine::{Element, Value};
 use crate::file::RuleSpec;
 use crate::template;
 
-/// Runs an instant query: `(expr, t_ms)`. Rules see the engine only through this function, so
-/// they can be tested against any evaluator. Subqueries without a step use the global
-/// evaluation interval (the engine's default), not the group's interval, as in Prometheus.
-pub type QueryFunc = Arc<dyn Fn(&str, i64) -> Result<Value, augur_engine::Error> + Send + Sync>;
+/// Runs an instant query: `(expr, t_ms, group_interval_ms)`. Rules see the engine only through
+/// this function, so they can be tested against any evaluator. Explicit subqueries without a
+/// step (`x[1h:]`) use the global evaluation interval, as in Prometheus; Augur's implicit
+/// subqueries (`f(sum(x)[1h])`) use the group's interval, which is the third argument.
+pub type QueryFunc =
+    Arc<dyn Fn(&str, i64, i64) -> Result<Value, augur_engine::Error> + Send + Sync>;
 
 /// One output sample of a rule, before it is written at the evaluation's timestamp.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +71,8 @@ impl RuleStatus {
 pub struct EvalEnv<'a> {
     pub query: &'a QueryFunc,
     pub query_offset_ms: i64,
+    /// The group's interval: the step of implicit subqueries.
+    pub interval_ms: i64,
     /// Most series (recording) or alerts (alerting) per rule; 0 = no limit.
     pub limit: usize,
     pub external_labels: &'a BTreeMap<String, String>,
@@ -88,7 +92,7 @@ impl EvalEnv<'_> {
     /// Runs `expr` at `t` and returns its samples: a scalar counts as one sample without
     /// labels, as in Prometheus; strings and range vectors are errors.
     pub fn query_vector(&self, expr: &str, t: i64) -> Result<Vec<Element>, String> {
-        match (self.query)(expr, t).map_err(|e| e.to_string())? {
+        match (self.query)(expr, t, self.interval_ms).map_err(|e| e.to_string())? {
             Value::Vector(v) => Ok(v),
             Value::Scalar(s) => Ok(vec![Element {
                 labels: augur_storage::Labels::default(),

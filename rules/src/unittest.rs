@@ -454,7 +454,7 @@ fn firing(groups: &[Group], name: &str) -> Vec<LabeledAlert> {
 }
 
 fn query_samples(query: &QueryFunc, expr: &str, t: i64) -> Result<Vec<(Labels, f64)>, String> {
-    match query(expr, t).map_err(|e| e.to_string())? {
+    match query(expr, t, 0).map_err(|e| e.to_string())? {
         augur_engine::Value::Vector(v) => Ok(v.into_iter().map(|e| (e.labels, e.v)).collect()),
         augur_engine::Value::Scalar(Sample { v, .. }) => Ok(vec![(Labels::default(), v)]),
         other => Err(format!(

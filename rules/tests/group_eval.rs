@@ -30,10 +30,12 @@ fn fixture() -> Fixture {
     );
     let engine = Engine::new(EngineOptions::default());
     let qdb = db.clone();
-    let query: QueryFunc = Arc::new(move |q: &str, t: i64| {
-        engine
-            .instant(&*qdb, q, t, &QueryOptions::default())
-            .map(|r| r.value)
+    let query: QueryFunc = Arc::new(move |q: &str, t: i64, step: i64| {
+        let opts = QueryOptions {
+            implicit_subquery_step_ms: Some(step),
+            ..QueryOptions::default()
+        };
+        engine.instant(&*qdb, q, t, &opts).map(|r| r.value)
     });
     let cx = GroupContext {
         query,
