@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use augur_engine::{GoFloat, QueryOptions, QueryResult, Value, MAX_POINTS_PER_SERIES};
+use augur_engine::{GoExp, GoFloat, QueryOptions, QueryResult, Value, MAX_POINTS_PER_SERIES};
 use augur_storage::{Labels, Queryable};
 use axum::extract::State;
 use prometheus_client::metrics::gauge::Gauge;
@@ -390,11 +390,7 @@ fn push_sample_value(out: &mut Vec<u8>, v: f64) {
         push_go_float(out, v);
         return;
     }
-    let s = format!("{v:e}");
-    let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let sign = if exp < 0 { '-' } else { '+' };
-    let _ = write!(out, "{mantissa}e{sign}{:02}", exp.unsigned_abs());
+    let _ = write!(out, "{}", GoExp::lower(v));
 }
 
 #[cfg(test)]

@@ -4,10 +4,11 @@
 //!
 //! Times are RFC 3339 in UTC with nanosecond precision trimmed as Go prints them; a rule
 //! never evaluated reports Go's zero time `0001-01-01T00:00:00Z`. Alert values are Go's
-//! `%e`-style shortest form (`1e+00`), as Prometheus sends them.
+//! `%e`-style shortest form (`1e+00`, [`GoExp`]), as Prometheus sends them.
 
 use std::sync::Arc;
 
+use augur_engine::GoExp;
 use augur_rules::{Alert, Group, Rule};
 use axum::extract::State;
 use serde_json::{json, Map, Value};
@@ -182,7 +183,7 @@ fn alert_json(a: &Alert) -> Value {
     if let Some(k) = a.keep_firing_since {
         m.insert("keepFiringSince".into(), json!(rfc3339(k)));
     }
-    m.insert("value".into(), json!(go_exp(a.value)));
+    m.insert("value".into(), json!(GoExp::lower(a.value).to_string()));
     Value::Object(m)
 }
 
@@ -201,38 +202,12 @@ pub fn rfc3339(ms: i64) -> String {
     s
 }
 
-/// Go's `strconv.FormatFloat(v, 'e', -1, 64)`: `1e+00`, `2.5e-01`, `NaN`, `+Inf`.
-pub fn go_exp(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    let s = format!("{v:e}");
-    match s.split_once('e') {
-        Some((m, e)) => {
-            let exp: i32 = e.parse().unwrap_or(0);
-            let sign = if exp < 0 { '-' } else { '+' };
-            format!("{m}e{sign}{:02}", exp.abs())
-        }
-        None => s,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn go_formats() {
-        assert_eq!(go_exp(1.0), "1e+00");
-        assert_eq!(go_exp(0.25), "2.5e-01");
-        assert_eq!(go_exp(-1234.5), "-1.2345e+03");
+    fn go_times() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_500), "1970-01-01T00:00:01.5Z");
     }

@@ -9,7 +9,7 @@ use augur_engine::{Engine, EngineOptions, QueryOptions};
 use augur_rules::file::{self, ParseOptions, RuleKind};
 use augur_rules::unittest::{self, TestOptions};
 use augur_rules::{QueryFunc, Storage};
-use augur_storage::{Options, Tsdb};
+use augur_testdata::TempTsdb;
 
 /// Stack size for evaluating rules and tests (deep expressions recurse).
 const STACK_BYTES: usize = 64 << 20;
@@ -143,42 +143,11 @@ pub fn test(files: &[PathBuf], opts: TestOptions) -> i32 {
     }
 }
 
-/// A TSDB in a temp dir that is removed with it.
-struct TempStore {
-    db: Tsdb,
-    _dir: tempfile::TempDir,
-}
-
-impl augur_storage::Appendable for TempStore {
-    fn appender(&self) -> Box<dyn augur_storage::Appender + Send + '_> {
-        self.db.appender()
-    }
-}
-
-impl augur_storage::Queryable for TempStore {
-    fn querier(
-        &self,
-        mint: i64,
-        maxt: i64,
-    ) -> augur_storage::Result<Box<dyn augur_storage::Querier + '_>> {
-        self.db.querier(mint, maxt)
-    }
-}
-
 /// A fresh store and an engine over it, for one test group.
 pub fn backend(
     default_step_ms: i64,
 ) -> Result<(Arc<dyn Storage + Send + Sync>, QueryFunc), String> {
-    let dir = tempfile::TempDir::new().map_err(|e| format!("cannot create a temp dir: {e}"))?;
-    let db = Tsdb::open(
-        dir.path(),
-        Options {
-            background: false,
-            ..Options::default()
-        },
-    )
-    .map_err(|e| format!("cannot open a test store: {e}"))?;
-    let store = Arc::new(TempStore { db, _dir: dir });
+    let store = Arc::new(TempTsdb::new()?);
     let engine = Arc::new(Engine::new(EngineOptions {
         default_subquery_step_ms: default_step_ms,
         ..EngineOptions::default()

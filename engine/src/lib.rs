@@ -29,7 +29,7 @@ use augur_storage::Queryable;
 pub use error::{Error, Result};
 pub use lint::{lint, Warning};
 pub use promql_parser::parser::Expr as PromExpr;
-pub use value::{Element, GoFloat, QueryResult, Value};
+pub use value::{Element, GoExp, GoFloat, QueryResult, Value};
 
 /// Engine-wide settings; every query may narrow them with [`QueryOptions`].
 #[derive(Debug, Clone)]

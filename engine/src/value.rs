@@ -66,3 +66,61 @@ impl fmt::Display for GoFloat {
         }
     }
 }
+
+/// Displays a float as Go's `strconv.FormatFloat(v, 'e', -1, 64)` does (`'E'` with
+/// [`GoExp::upper`]): the shortest mantissa that reads back as `v` and a signed exponent of at
+/// least two digits (`1e+00`, `2.5e-07`, `1.5E+21`); `NaN`, `+Inf`, `-Inf`. Prometheus uses it
+/// for alert values in its API, promtool for sample values in its reports.
+#[derive(Debug, Clone, Copy)]
+pub struct GoExp {
+    pub v: f64,
+    /// Whether the exponent letter is `E` rather than `e`.
+    pub upper: bool,
+}
+
+impl GoExp {
+    pub fn lower(v: f64) -> GoExp {
+        GoExp { v, upper: false }
+    }
+
+    pub fn upper(v: f64) -> GoExp {
+        GoExp { v, upper: true }
+    }
+}
+
+impl fmt::Display for GoExp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.v;
+        if !v.is_finite() {
+            return GoFloat(v).fmt(f);
+        }
+        // Rust prints the shortest mantissa too, but as `2.5e-7`.
+        let s = format!("{v:e}");
+        let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+        let exp: i32 = exp.parse().unwrap_or(0);
+        let letter = if self.upper { 'E' } else { 'e' };
+        let sign = if exp < 0 { '-' } else { '+' };
+        write!(f, "{mantissa}{letter}{sign}{:02}", exp.unsigned_abs())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_exponent_format() {
+        let lower = |v: f64| GoExp::lower(v).to_string();
+        assert_eq!(lower(1.0), "1e+00");
+        assert_eq!(lower(0.0), "0e+00");
+        assert_eq!(lower(0.25), "2.5e-01");
+        assert_eq!(lower(-1234.5), "-1.2345e+03");
+        assert_eq!(lower(1e-7), "1e-07");
+        assert_eq!(lower(1.5e21), "1.5e+21");
+        assert_eq!(lower(1e100), "1e+100");
+        assert_eq!(lower(f64::NAN), "NaN");
+        assert_eq!(lower(f64::NEG_INFINITY), "-Inf");
+        assert_eq!(GoExp::upper(1234.5).to_string(), "1.2345E+03");
+        assert_eq!(GoExp::upper(f64::INFINITY).to_string(), "+Inf");
+    }
+}

@@ -5,41 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use augur_engine::promqltest::run::{run_script, script_engine, Outcome};
-use augur_storage::{Options, Tsdb};
+use augur_testdata::TempTsdb;
 
-/// A fresh TSDB in its own temp dir; the dir lives as long as the store.
-struct TempTsdb {
-    db: Tsdb,
-    _dir: tempfile::TempDir,
-}
-
-impl augur_storage::Appendable for TempTsdb {
-    fn appender(&self) -> Box<dyn augur_storage::Appender + Send + '_> {
-        self.db.appender()
-    }
-}
-
-impl augur_storage::Queryable for TempTsdb {
-    fn querier(
-        &self,
-        mint: i64,
-        maxt: i64,
-    ) -> augur_storage::Result<Box<dyn augur_storage::Querier + '_>> {
-        self.db.querier(mint, maxt)
-    }
-}
-
+/// A fresh TSDB in its own temp dir.
 fn fresh() -> TempTsdb {
-    let dir = tempfile::TempDir::new().unwrap();
-    let db = Tsdb::open(
-        dir.path(),
-        Options {
-            background: false,
-            ..Options::default()
-        },
-    )
-    .unwrap();
-    TempTsdb { db, _dir: dir }
+    TempTsdb::new().unwrap()
 }
 
 /// Upstream evals Augur knowingly differs on, with the reason. They are counted as skipped.

@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 use augur_storage::{MatchOp, Matcher, Queryable};
 
 use crate::file::RuleSpec;
-use crate::rule::{EvalEnv, Health, RuleStatus, SeriesOut};
+use crate::rule::{label_map, EvalEnv, Health, RuleStatus, SeriesOut};
 use crate::template;
 
 /// How long a resolved alert is kept (and re-sent) after it resolved.
@@ -151,11 +151,7 @@ impl AlertingRule {
 
         let mut seen: HashMap<BTreeMap<String, String>, Alert> = HashMap::new();
         for s in samples {
-            let mut sample_labels: BTreeMap<String, String> = s
-                .labels
-                .iter()
-                .map(|l| (l.name.to_string(), l.value.to_string()))
-                .collect();
+            let mut sample_labels = label_map(&s.labels);
             sample_labels.remove("__name__");
             let expand = |text: &str| {
                 template::expand(

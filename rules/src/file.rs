@@ -491,8 +491,9 @@ impl Cx<'_> {
     }
 }
 
-/// A YAML scalar as the string Go's yaml decoder would give a `string` field.
-fn scalar_string(v: &Yaml) -> Option<String> {
+/// A YAML scalar as the string Go's yaml decoder would give a `string` field (`values: 1` is
+/// as good as `values: '1'`); `None` for a sequence or mapping.
+pub(crate) fn scalar_string(v: &Yaml) -> Option<String> {
     match v {
         Yaml::String(s) => Some(s.clone()),
         Yaml::Number(n) => Some(n.to_string()),

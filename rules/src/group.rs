@@ -56,6 +56,7 @@ impl Rule {
 }
 
 /// What every group of a manager shares.
+#[derive(Clone)]
 pub struct GroupContext {
     pub query: QueryFunc,
     pub store: Arc<dyn Storage + Send + Sync>,

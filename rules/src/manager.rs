@@ -136,16 +136,10 @@ impl Manager {
         let cx = {
             let mut cx = lock(&self.cx);
             if let Some((labels, url)) = external {
-                let old = &**cx;
                 *cx = Arc::new(GroupContext {
-                    query: old.query.clone(),
-                    store: old.store.clone(),
-                    notify: old.notify.clone(),
                     external_labels: labels,
                     external_url: url,
-                    resend_delay_ms: old.resend_delay_ms,
-                    outage_tolerance_ms: old.outage_tolerance_ms,
-                    for_grace_period_ms: old.for_grace_period_ms,
+                    ..(**cx).clone()
                 });
             }
             cx.clone()

@@ -17,6 +17,14 @@ use crate::template;
 pub type QueryFunc =
     Arc<dyn Fn(&str, i64, i64) -> Result<Value, augur_engine::Error> + Send + Sync>;
 
+/// A label set as the owned map rules build alert and output labels in.
+pub(crate) fn label_map(labels: &augur_storage::Labels) -> BTreeMap<String, String> {
+    labels
+        .iter()
+        .map(|l| (l.name.to_string(), l.value.to_string()))
+        .collect()
+}
+
 /// One output sample of a rule, before it is written at the evaluation's timestamp.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesOut {
@@ -135,14 +143,7 @@ impl template::Host for TemplateHost<'_> {
             .env
             .query_vector(q, self.t)?
             .into_iter()
-            .map(|e| {
-                let labels = e
-                    .labels
-                    .iter()
-                    .map(|l| (l.name.to_string(), l.value.to_string()))
-                    .collect();
-                (labels, e.v)
-            })
+            .map(|e| (label_map(&e.labels), e.v))
             .collect())
     }
 }
@@ -179,11 +180,7 @@ impl RecordingRule {
         let tmpl_name = format!("__record_{}", self.name());
         let mut out: Vec<SeriesOut> = Vec::with_capacity(samples.len());
         for s in samples {
-            let mut labels: BTreeMap<String, String> = s
-                .labels
-                .iter()
-                .map(|l| (l.name.to_string(), l.value.to_string()))
-                .collect();
+            let mut labels = label_map(&s.labels);
             let sample_labels = labels.clone();
             labels.insert("__name__".into(), self.name().to_string());
             for (k, v) in &self.spec.labels {

@@ -17,10 +17,11 @@ use std::sync::Arc;
 
 use augur_engine::duration::{format_duration, parse_duration};
 use augur_engine::promqltest::script::{parse_labels, parse_series_line, Point};
+use augur_engine::GoExp;
 use augur_storage::{Labels, Sample};
 use serde::Deserialize;
 
-use crate::file::{self, ParseOptions};
+use crate::file::{self, scalar_string, ParseOptions};
 use crate::group::{Group, GroupContext, Rule, Storage};
 use crate::rule::QueryFunc;
 use crate::Alert;
@@ -154,7 +155,7 @@ fn run_file_errors(path: &Path, opts: &TestOptions, backend: &Backend<'_>) -> Ve
             _ => {
                 return vec![format!(
                     "    evaluation_interval: not a valid duration: {}",
-                    yaml_text(v)
+                    scalar_string(v).unwrap_or_default()
                 )]
             }
         },
@@ -252,7 +253,11 @@ impl TestCx<'_> {
         // Input samples, sorted by time, appended lazily.
         let mut input: Vec<(i64, Labels, f64)> = Vec::new();
         for s in &tg.input_series {
-            let line = format!("{} {}", s.series, yaml_text(&s.values));
+            let line = format!(
+                "{} {}",
+                s.series,
+                scalar_string(&s.values).unwrap_or_default()
+            );
             let parsed = parse_series_line(&line, 0)
                 .map_err(|e| format!("series {:?}: {}", s.series, e.message))?;
             for (k, p) in parsed.points.iter().enumerate() {
@@ -497,35 +502,11 @@ fn show_samples(list: &[(Labels, f64)]) -> String {
             format!(
                 "{} {}",
                 show_labels(l.iter().map(|x| (x.name, x.value))),
-                go_float_e(*v)
+                GoExp::upper(*v)
             )
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Go's `strconv.FormatFloat(v, 'E', -1, 64)`, which promtool uses for sample values.
-fn go_float_e(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    let s = format!("{v:E}");
-    // Rust prints `1E0`, Go `1E+00`.
-    match s.split_once('E') {
-        Some((m, e)) => {
-            let exp: i32 = e.parse().unwrap_or(0);
-            let sign = if exp < 0 { '-' } else { '+' };
-            format!("{m}E{sign}{:02}", exp.abs())
-        }
-        None => s,
-    }
 }
 
 /// A Go `time.Duration` string for milliseconds since the epoch (`1m0s`, `2h30m0s`).
@@ -551,21 +532,11 @@ fn go_duration(ms: i64) -> String {
     out
 }
 
-/// A YAML scalar's text (`values: 1` is as good as `values: '1'`).
-fn yaml_text(v: &serde_yaml::Value) -> String {
-    match v {
-        serde_yaml::Value::String(s) => s.clone(),
-        serde_yaml::Value::Number(n) => n.to_string(),
-        serde_yaml::Value::Bool(b) => b.to_string(),
-        _ => String::new(),
-    }
-}
-
 fn duration_of(v: &serde_yaml::Value) -> Result<i64, String> {
     if v.is_null() {
         return Ok(0);
     }
-    let s = yaml_text(v);
+    let s = scalar_string(v).unwrap_or_default();
     parse_duration(&s).ok_or_else(|| format!("not a valid duration string: {s:?}"))
 }
 
@@ -574,7 +545,7 @@ fn start_timestamp(v: &serde_yaml::Value) -> Result<i64, String> {
     if let Some(f) = v.as_f64() {
         return Ok((f * 1000.0).round() as i64);
     }
-    let s = yaml_text(v);
+    let s = scalar_string(v).unwrap_or_default();
     if let Ok(f) = s.parse::<f64>() {
         return Ok((f * 1000.0).round() as i64);
     }
@@ -588,10 +559,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn go_number_and_duration_formats() {
-        assert_eq!(go_float_e(1.0), "1E+00");
-        assert_eq!(go_float_e(0.25), "2.5E-01");
-        assert_eq!(go_float_e(1234.5), "1.2345E+03");
+    fn go_duration_format() {
         assert_eq!(go_duration(60_000), "1m0s");
         assert_eq!(go_duration(9_000_000), "2h30m0s");
         assert_eq!(go_duration(1_500), "1.5s");

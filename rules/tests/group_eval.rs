@@ -6,28 +6,18 @@ use std::sync::Arc;
 use augur_engine::{Engine, EngineOptions, QueryOptions};
 use augur_rules::file::{parse, ParseOptions};
 use augur_rules::{AlertState, Group, GroupContext, QueryFunc, Rule};
-use augur_storage::{is_stale_nan, Labels, MatchOp, Matcher, Options, Queryable, Tsdb};
+use augur_storage::{is_stale_nan, Labels, MatchOp, Matcher, Queryable};
+use augur_testdata::TempTsdb;
 
 const MIN: i64 = 60_000;
 
 struct Fixture {
-    db: Arc<Tsdb>,
+    db: Arc<TempTsdb>,
     cx: GroupContext,
-    _dir: tempfile::TempDir,
 }
 
 fn fixture() -> Fixture {
-    let dir = tempfile::TempDir::new().unwrap();
-    let db = Arc::new(
-        Tsdb::open(
-            dir.path(),
-            Options {
-                background: false,
-                ..Options::default()
-            },
-        )
-        .unwrap(),
-    );
+    let db = Arc::new(TempTsdb::new().unwrap());
     let engine = Engine::new(EngineOptions::default());
     let qdb = db.clone();
     let query: QueryFunc = Arc::new(move |q: &str, t: i64, step: i64| {
@@ -47,7 +37,7 @@ fn fixture() -> Fixture {
         outage_tolerance_ms: 60 * MIN,
         for_grace_period_ms: 10 * MIN,
     };
-    Fixture { db, cx, _dir: dir }
+    Fixture { db, cx }
 }
 
 fn group(text: &str, restored: bool) -> Group {
@@ -55,7 +45,7 @@ fn group(text: &str, restored: bool) -> Group {
     Group::new(&f.groups[0], MIN, 0, restored)
 }
 
-fn write(db: &Tsdb, labels: &[(&str, &str)], t: i64, v: f64) {
+fn write(db: &TempTsdb, labels: &[(&str, &str)], t: i64, v: f64) {
     use augur_storage::Appendable;
     let mut app = db.appender();
     app.append(&Labels::new(labels.iter().copied()).unwrap(), t, v)
@@ -75,7 +65,7 @@ fn last_error(g: &Group, i: usize) -> Option<String> {
     g.rules[i].lock().unwrap().status().last_error.clone()
 }
 
-fn samples(db: &Tsdb, name: &str) -> Vec<(i64, f64)> {
+fn samples(db: &TempTsdb, name: &str) -> Vec<(i64, f64)> {
     let q = db.querier(i64::MIN / 2, i64::MAX / 2).unwrap();
     let m = Matcher::new(MatchOp::Equal, "__name__", name).unwrap();
     q.select(&[m])

@@ -17,8 +17,13 @@
 //!   gives the aligned timestamps Prometheus itself writes).
 //!
 //! Everything is deterministic for a given seed. No external data is read.
+//!
+//! [`TempTsdb`] is a throwaway store in a temp dir.
 
+mod temp;
 pub mod tools;
+
+pub use temp::TempTsdb;
 
 use augur_storage::Labels;
 

@@ -302,26 +302,10 @@ fn date_fn(name: &str) -> fn(i64) -> f64 {
 
 /// A float as Go's `%g` prints it (shortest digits; exponent form below 1e-4 and from 1e21).
 pub(crate) fn go_g(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
     let a = f.abs();
-    if a != 0.0 && !(1e-4..1e21).contains(&a) {
-        let s = format!("{f:e}");
-        // Rust prints `1e21`, Go `1e+21`.
-        match s.split_once('e') {
-            Some((m, e)) if !e.starts_with('-') => format!("{m}e+{:0>2}", e),
-            Some((m, e)) => format!("{m}e-{:0>2}", &e[1..]),
-            None => s,
-        }
+    if a.is_finite() && a != 0.0 && !(1e-4..1e21).contains(&a) {
+        crate::GoExp::lower(f).to_string()
     } else {
-        format!("{f}")
+        crate::GoFloat(f).to_string()
     }
 }
