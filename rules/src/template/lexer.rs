@@ -311,7 +311,7 @@ impl Lexer<'_> {
                 }
                 '|' => self.emit(Tok::Pipe),
                 '"' => {
-                    if !self.quote() {
+                    if !self.quoted('"', Tok::String, "quoted string") {
                         return false;
                     }
                 }
@@ -331,7 +331,7 @@ impl Lexer<'_> {
                     }
                 }
                 '\'' => {
-                    if !self.char_constant() {
+                    if !self.quoted('\'', Tok::CharConstant, "character constant") {
                         return false;
                     }
                 }
@@ -428,7 +428,9 @@ impl Lexer<'_> {
         true
     }
 
-    fn quote(&mut self) -> bool {
+    /// Lexes a `"…"` string or `'…'` character constant up to its closing `close` (escapes
+    /// skipped); a newline or the end of input first is Go's "unterminated …" error.
+    fn quoted(&mut self, close: char, tok: Tok, what: &str) -> bool {
         loop {
             match self.next() {
                 Some('\\') => match self.next() {
@@ -436,33 +438,14 @@ impl Lexer<'_> {
                     Some(_) => {}
                 },
                 Some('\n') | None => break,
-                Some('"') => {
-                    self.emit(Tok::String);
+                Some(c) if c == close => {
+                    self.emit(tok);
                     return true;
                 }
                 Some(_) => {}
             }
         }
-        self.error("unterminated quoted string".to_string());
-        false
-    }
-
-    fn char_constant(&mut self) -> bool {
-        loop {
-            match self.next() {
-                Some('\\') => match self.next() {
-                    Some('\n') | None => break,
-                    Some(_) => {}
-                },
-                Some('\n') | None => break,
-                Some('\'') => {
-                    self.emit(Tok::CharConstant);
-                    return true;
-                }
-                Some(_) => {}
-            }
-        }
-        self.error("unterminated character constant".to_string());
+        self.error(format!("unterminated {what}"));
         false
     }
 
