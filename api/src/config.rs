@@ -135,24 +135,19 @@ impl Default for GlobalConfig {
     }
 }
 
-/// One relabelling step (`alert_relabel_configs`).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RelabelConfig {
-    #[serde(default)]
-    pub source_labels: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub separator: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub regex: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub modulus: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target_label: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replacement: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub action: Option<String>,
+/// One relabelling step (`relabel_configs`, `alert_relabel_configs`), as written.
+pub use augur_rules::relabel::RelabelConfig;
+
+/// Checks a list of relabelling steps; `what` names the list in the error.
+pub fn compile_relabel(
+    steps: &[RelabelConfig],
+    what: &str,
+) -> Result<Vec<augur_rules::relabel::Relabel>, String> {
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s.compile().map_err(|e| format!("{what}[{i}]: {e}")))
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -520,7 +515,32 @@ impl Config {
                 )));
             }
         }
+        compile_relabel(
+            &cfg.alerting.alert_relabel_configs,
+            "alerting.alert_relabel_configs",
+        )
+        .map_err(&invalid)?;
         for (i, am) in cfg.alerting.alertmanagers.iter().enumerate() {
+            let at = format!("alerting.alertmanagers[{i}]");
+            compile_relabel(&am.relabel_configs, &format!("{at}.relabel_configs"))
+                .map_err(&invalid)?;
+            compile_relabel(
+                &am.alert_relabel_configs,
+                &format!("{at}.alert_relabel_configs"),
+            )
+            .map_err(&invalid)?;
+            let bearer = am.bearer_token.is_some() || am.bearer_token_file.is_some();
+            let auths = [am.basic_auth.is_some(), am.authorization.is_some(), bearer];
+            if auths.iter().filter(|x| **x).count() > 1 {
+                return Err(invalid(format!(
+                    "{at}: at most one of basic_auth, authorization and bearer_token/bearer_token_file may be set"
+                )));
+            }
+            if am.bearer_token.is_some() && am.bearer_token_file.is_some() {
+                return Err(invalid(format!(
+                    "{at}: at most one of bearer_token and bearer_token_file may be set"
+                )));
+            }
             if am.api_version != "v2" {
                 return Err(invalid(format!(
                     "alerting.alertmanagers[{i}].api_version: {:?} is not supported; only v2 is (as in Prometheus 3)",
@@ -650,7 +670,7 @@ mod tests {
     #[test]
     fn printing_hides_secrets_and_ignored_sections() {
         let cfg = parse(
-            "alerting:\n  alertmanagers:\n    - basic_auth: {username: u, password: hunter2}\n      bearer_token: tok\n\
+            "alerting:\n  alertmanagers:\n    - basic_auth: {username: u, password: hunter2}\n    - bearer_token: tok\n\
              remote_write:\n  - url: http://x\n    basic_auth: {username: u, password: hunter2}\n",
         )
         .unwrap();
@@ -660,6 +680,34 @@ mod tests {
             "{yaml}"
         );
         assert!(yaml.contains("password: <secret>"), "{yaml}");
+    }
+
+    #[test]
+    fn alerting_mistakes_are_named() {
+        let err =
+            parse("alerting:\n  alert_relabel_configs:\n    - action: replace\n").unwrap_err();
+        assert!(
+            err.ends_with("alerting.alert_relabel_configs[0]: relabel configuration for replace action requires 'target_label' value"),
+            "{err}"
+        );
+        let err = parse(
+            "alerting:\n  alertmanagers:\n    - static_configs: [{targets: [a]}]\n    - relabel_configs:\n        - {action: keep}\n        - {action: dance}\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.ends_with(
+                "alerting.alertmanagers[1].relabel_configs[1]: unknown relabel action \"dance\""
+            ),
+            "{err}"
+        );
+        let err = parse(
+            "alerting:\n  alertmanagers:\n    - bearer_token: t\n      basic_auth: {username: u}\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.ends_with("alerting.alertmanagers[0]: at most one of basic_auth, authorization and bearer_token/bearer_token_file may be set"),
+            "{err}"
+        );
     }
 
     #[test]

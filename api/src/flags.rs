@@ -60,6 +60,21 @@ pub struct ServeArgs {
     /// four times this).
     #[arg(long = "web.remote-write.max-body-bytes", default_value_t = 32 << 20)]
     pub remote_write_max_bytes: usize,
+    /// Alerts queued per Alertmanager; when full, the oldest are dropped (and counted).
+    #[arg(long = "alertmanager.notification-queue-capacity", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub notification_queue_capacity: u64,
+    /// Send queued alerts before shutting down (`=false` drops them).
+    #[arg(long = "alertmanager.drain-notification-queue-on-shutdown", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub drain_notification_queue: bool,
+    /// Least time between two notifications of the same firing alert.
+    #[arg(long = "rules.alert.resend-delay", default_value = "1m", value_parser = duration)]
+    pub resend_delay_ms: i64,
+    /// Longest outage after which `for` state is still restored at start.
+    #[arg(long = "rules.alert.for-outage-tolerance", default_value = "1h", value_parser = duration)]
+    pub for_outage_tolerance_ms: i64,
+    /// Least `for` time an alert still has to wait after a restore.
+    #[arg(long = "rules.alert.for-grace-period", default_value = "10m", value_parser = duration)]
+    pub for_grace_period_ms: i64,
     /// Accepted for compatibility: /-/reload is always enabled.
     #[arg(long = "web.enable-lifecycle")]
     pub enable_lifecycle: bool,
@@ -164,6 +179,26 @@ impl ServeArgs {
             "web.remote-write.max-body-bytes",
             self.remote_write_max_bytes.to_string(),
         );
+        put(
+            "alertmanager.notification-queue-capacity",
+            self.notification_queue_capacity.to_string(),
+        );
+        put(
+            "alertmanager.drain-notification-queue-on-shutdown",
+            self.drain_notification_queue.to_string(),
+        );
+        put(
+            "rules.alert.resend-delay",
+            format_duration(self.resend_delay_ms),
+        );
+        put(
+            "rules.alert.for-outage-tolerance",
+            format_duration(self.for_outage_tolerance_ms),
+        );
+        put(
+            "rules.alert.for-grace-period",
+            format_duration(self.for_grace_period_ms),
+        );
         put("web.enable-lifecycle", "true".into());
         put("web.enable-remote-write-receiver", "true".into());
         put("log.level", self.log_level.clone());
@@ -215,5 +250,16 @@ mod tests {
         assert_eq!(flags["query.lookback-delta"], "5m");
         assert_eq!(flags["query.max-samples"], "50000000");
         assert_eq!(flags["query.max-concurrency"], "20");
+        assert_eq!(flags["alertmanager.notification-queue-capacity"], "10000");
+        assert_eq!(flags["rules.alert.resend-delay"], "1m");
+        assert!(a.drain_notification_queue);
+        let a = W::parse_from([
+            "augur",
+            "--alertmanager.drain-notification-queue-on-shutdown=false",
+            "--rules.alert.resend-delay=30s",
+        ])
+        .a;
+        assert!(!a.drain_notification_queue);
+        assert_eq!(a.resend_delay_ms, 30_000);
     }
 }

@@ -4,8 +4,9 @@
 //! Entry point: [`server::Server::start`]. Modules: [`remote_write`] (the receiver, usable
 //! without HTTP), [`query`] (PromQL instant and range queries), [`api_v1`] (metadata and
 //! status endpoints), [`params`] (Prometheus's parameter parsing), [`config`] (the YAML
-//! config), [`metrics`] (self-metrics).
+//! config), [`metrics`] (self-metrics), [`alertmanager`] (alerts to Alertmanager over HTTP).
 
+pub mod alertmanager;
 pub mod api_v1;
 pub mod config;
 pub mod error;

@@ -265,8 +265,106 @@ impl Collector for RulesCollector {
     }
 }
 
+/// Reports the notifier's per-Alertmanager counters at scrape time under Prometheus's
+/// `prometheus_notifications_*` names, labelled `alertmanager="<url>"` as Prometheus 3 does.
+/// Latency is a histogram (Prometheus's buckets) under both Prometheus names: where
+/// Prometheus's `_latency_seconds` is a summary, ours has the same `_sum` and `_count` series
+/// but buckets instead of quantiles (prometheus-client has no summary type).
+#[derive(Debug, Clone)]
+pub struct NotifierCollector {
+    pub notifier: Arc<augur_rules::Notifier>,
+}
+
+impl Collector for NotifierCollector {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        use augur_rules::notifier::{EndpointStats, LATENCY_BUCKETS};
+        use prometheus_client::metrics::MetricType;
+        let endpoints = self.notifier.endpoints();
+        let key = |url: &str| [("alertmanager".to_string(), url.to_string())];
+        type Read = fn(&EndpointStats) -> &AtomicU64;
+        let families: [(&str, &str, MetricType, Read); 4] = [
+            (
+                "prometheus_notifications_sent",
+                "Total number of alerts sent.",
+                MetricType::Counter,
+                |s| &s.sent,
+            ),
+            (
+                "prometheus_notifications_errors",
+                "Total number of sent alerts affected by errors.",
+                MetricType::Counter,
+                |s| &s.errors,
+            ),
+            (
+                "prometheus_notifications_dropped",
+                "Total number of alerts dropped due to errors when sending to Alertmanager.",
+                MetricType::Counter,
+                |s| &s.dropped,
+            ),
+            (
+                "prometheus_notifications_queue_length",
+                "The number of alert notifications in the queue.",
+                MetricType::Gauge,
+                |s| &s.queue_length,
+            ),
+        ];
+        for (name, help, kind, read) in families {
+            let mut fam = enc.encode_descriptor(name, help, None, kind)?;
+            for e in &endpoints {
+                let v = read(&e.stats).load(Ordering::Relaxed);
+                let labels = key(&e.url);
+                let m = fam.encode_family(&labels)?;
+                match kind {
+                    MetricType::Counter => ConstCounter::new(v).encode(m)?,
+                    _ => ConstGauge::new(v as i64).encode(m)?,
+                }
+            }
+        }
+        for name in [
+            "prometheus_notifications_latency_seconds",
+            "prometheus_notifications_latency_histogram_seconds",
+        ] {
+            let mut fam = enc.encode_descriptor(
+                name,
+                "Latency of sending alert notifications.",
+                None,
+                MetricType::Histogram,
+            )?;
+            for e in &endpoints {
+                let l = e.stats.latency();
+                let buckets: Vec<(f64, u64)> = LATENCY_BUCKETS
+                    .iter()
+                    .copied()
+                    .chain([f64::MAX])
+                    .zip(l.buckets)
+                    .collect();
+                fam.encode_family(&key(&e.url))?
+                    .encode_histogram::<Vec<(String, String)>>(
+                        l.sum_seconds,
+                        l.count,
+                        &buckets,
+                        None,
+                    )?;
+            }
+        }
+        gauge(
+            &mut enc,
+            "prometheus_notifications_queue_capacity",
+            "The capacity of the alert notifications queue.",
+            self.notifier.options().queue_capacity as i64,
+        )?;
+        gauge(
+            &mut enc,
+            "prometheus_notifications_alertmanagers_discovered",
+            "The number of alertmanagers discovered and active.",
+            endpoints.len() as i64,
+        )?;
+        Ok(())
+    }
+}
+
 impl Metrics {
-    pub fn new(tsdb: TsdbCollector, rules: RulesCollector) -> Metrics {
+    pub fn new(tsdb: TsdbCollector, rules: RulesCollector, notifier: NotifierCollector) -> Metrics {
         let mut registry = Registry::default();
         let request_duration = Family::<HandlerLabels, Histogram>::new_with_constructor(|| {
             Histogram::new([
@@ -336,6 +434,7 @@ impl Metrics {
         registry.register("augur_build_info", "Augur's version.", build_info);
         registry.register_collector(Box::new(tsdb));
         registry.register_collector(Box::new(rules));
+        registry.register_collector(Box::new(notifier));
         Metrics {
             registry,
             request_duration,

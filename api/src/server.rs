@@ -25,7 +25,9 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::flags::ServeArgs;
 use crate::metadata::MetadataStore;
-use crate::metrics::{HandlerLabels, Metrics, RequestLabels, RulesCollector, TsdbCollector};
+use crate::metrics::{
+    HandlerLabels, Metrics, NotifierCollector, RequestLabels, RulesCollector, TsdbCollector,
+};
 use crate::query;
 use crate::remote_write::{self, WriteError};
 
@@ -49,6 +51,10 @@ pub struct AppState {
     pub engine: Arc<augur_engine::Engine>,
     /// The rule manager; set once the TSDB is open.
     pub rules: Arc<OnceLock<Arc<augur_rules::Manager>>>,
+    /// Delivers alerts to the configured Alertmanagers.
+    pub notifier: Arc<augur_rules::Notifier>,
+    /// The runtime the notifier's HTTP clients run on (its threads block on it).
+    runtime: tokio::runtime::Handle,
     /// Queries evaluated at once (`--query.max-concurrency`).
     pub(crate) query_slots: Arc<tokio::sync::Semaphore>,
     pub metrics: Metrics,
@@ -96,12 +102,15 @@ impl AppState {
         let cx = augur_rules::GroupContext {
             query,
             store: tsdb,
-            notify: None,
+            notify: Some(augur_rules::notify_func(
+                Arc::clone(&self.notifier),
+                self.external_url(),
+            )),
             external_labels: cfg.global.external_labels.clone(),
             external_url: self.external_url(),
-            resend_delay_ms: 60_000,
-            outage_tolerance_ms: 3_600_000,
-            for_grace_period_ms: 600_000,
+            resend_delay_ms: self.args.resend_delay_ms,
+            outage_tolerance_ms: self.args.for_outage_tolerance_ms,
+            for_grace_period_ms: self.args.for_grace_period_ms,
         };
         let manager = Arc::new(augur_rules::Manager::new(
             cx,
@@ -144,14 +153,26 @@ impl AppState {
         }
     }
 
-    /// Re-reads the config file and the rule files. On error the running config and rules
-    /// stay and the error is returned.
+    /// Builds the notifier's Alertmanager endpoints from `cfg`, without installing them.
+    fn notifier_config(&self, cfg: &Config) -> Result<NotifierConfig, String> {
+        let (relabel, sets) = crate::alertmanager::endpoints(cfg, &self.runtime)?;
+        Ok((cfg.global.external_labels.clone(), relabel, sets))
+    }
+
+    /// Re-reads the config file and the rule files. On error the running config, rules and
+    /// Alertmanagers stay and the error is returned.
     pub fn reload(&self) -> Result<(), String> {
-        let result = Config::load(&self.args.config_file).map_err(|e| e.to_string());
+        let result = Config::load(&self.args.config_file)
+            .map_err(|e| e.to_string())
+            .and_then(|cfg| Ok((self.notifier_config(&cfg)?, cfg)));
         let result = match (result, self.rules.get()) {
-            (Ok(cfg), Some(m)) => self.load_rules(m, &cfg).map(|()| cfg),
+            (Ok((am, cfg)), Some(m)) => self.load_rules(m, &cfg).map(|()| (am, cfg)),
             (r, _) => r,
         };
+        let result = result.map(|((labels, relabel, sets), cfg)| {
+            self.notifier.apply(labels, relabel, sets);
+            cfg
+        });
         let mut last = self.last_reload.lock().unwrap_or_else(|e| e.into_inner());
         match result {
             Ok(cfg) => {
@@ -178,6 +199,14 @@ impl AppState {
     }
 }
 
+/// What [`augur_rules::Notifier::apply`] takes: external labels, global alert relabelling,
+/// Alertmanager sets.
+type NotifierConfig = (
+    std::collections::BTreeMap<String, String>,
+    Vec<augur_rules::relabel::Relabel>,
+    Vec<augur_rules::AlertmanagerSet>,
+);
+
 fn unix_secs(t: SystemTime) -> i64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
@@ -198,6 +227,7 @@ impl Server {
     /// Loads the config, binds, starts serving and starts opening the TSDB.
     pub async fn start(args: ServeArgs) -> anyhow::Result<Server> {
         let config = Config::load(&args.config_file)?;
+        crate::alertmanager::install_crypto_provider();
         for flag in args.ignored.given() {
             tracing::warn!(
                 flag,
@@ -216,12 +246,20 @@ impl Server {
         let addr = listener.local_addr()?;
         let db = Arc::new(OnceLock::new());
         let rules = Arc::new(OnceLock::new());
+        let notifier = Arc::new(augur_rules::Notifier::new(augur_rules::NotifierOptions {
+            queue_capacity: usize::try_from(args.notification_queue_capacity).unwrap_or(usize::MAX),
+            drain_on_shutdown: args.drain_notification_queue,
+            ..Default::default()
+        }));
         let metrics = Metrics::new(
             TsdbCollector {
                 db: Arc::clone(&db),
             },
             RulesCollector {
                 rules: Arc::clone(&rules),
+            },
+            NotifierCollector {
+                notifier: Arc::clone(&notifier),
             },
         );
         metrics.config_reload_success.set(1);
@@ -241,6 +279,8 @@ impl Server {
             .engine_queries_concurrent_max
             .set(i64::from(args.query_max_concurrency));
         let state = Arc::new(AppState {
+            notifier,
+            runtime: tokio::runtime::Handle::current(),
             engine,
             rules,
             query_slots,
@@ -254,6 +294,14 @@ impl Server {
             started: SystemTime::now(),
             last_reload: Mutex::new((true, SystemTime::now())),
         });
+
+        let (labels, relabel, sets) = state.notifier_config(&state.config()).map_err(|e| {
+            anyhow::anyhow!(
+                "invalid alerting configuration in {}: {e}",
+                state.args.config_file.display()
+            )
+        })?;
+        state.notifier.apply(labels, relabel, sets);
 
         let (tx, opened) = watch::channel(None);
         let st = Arc::clone(&state);
@@ -325,6 +373,16 @@ impl Server {
                 serve.abort();
             }
         }
+        // Rules stop first so that nothing more is queued, then the queues drain.
+        if let Some(m) = self.state.rules.get().cloned() {
+            tokio::task::spawn_blocking(move || m.stop())
+                .await
+                .context("stopping rules")?;
+        }
+        let notifier = Arc::clone(&self.state.notifier);
+        tokio::task::spawn_blocking(move || notifier.stop())
+            .await
+            .context("stopping the notifier")?;
         if let Some(db) = self.state.db.get().cloned() {
             tokio::task::spawn_blocking(move || db.checkpoint())
                 .await
@@ -356,6 +414,10 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/targets", get(api_v1::targets))
         .route("/api/v1/rules", get(crate::rules_api::rules))
         .route("/api/v1/alerts", get(crate::rules_api::alerts))
+        .route(
+            "/api/v1/alertmanagers",
+            get(crate::alertmanager::alertmanagers),
+        )
         .route(
             "/api/v1/query_exemplars",
             get(api_v1::query_exemplars).post(api_v1::query_exemplars),

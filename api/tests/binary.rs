@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use augur_testdata::tools::free_port;
-use common::{request, series, snappy, V1_HEADERS};
+use common::{http_client, request, series, snappy, V1_HEADERS};
 use prost::Message;
 use serde_json::Value;
 
@@ -111,7 +111,7 @@ async fn series_count(client: &reqwest::Client, base: &str) -> usize {
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_nine_sigterm_and_sighup_on_the_real_binary() {
     let dir = tempfile::TempDir::new().unwrap();
-    let client = reqwest::Client::new();
+    let client = http_client();
 
     // Acknowledged writes survive kill -9.
     let (mut augur, _) = Augur::start(dir.path());

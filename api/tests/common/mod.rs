@@ -59,7 +59,7 @@ impl TestServer {
             server: Some(server),
             dir,
             base,
-            client: reqwest::Client::new(),
+            client: http_client(),
         }
     }
 
@@ -137,6 +137,12 @@ impl TestServer {
         self.write_raw(snappy(&req.encode_to_vec()), V2_HEADERS)
             .await
     }
+}
+
+/// An HTTP client for tests (reqwest's TLS needs the process's crypto provider first).
+pub fn http_client() -> reqwest::Client {
+    augur_api::alertmanager::install_crypto_provider();
+    reqwest::Client::new()
 }
 
 pub const V1_HEADERS: &[(&str, &str)] = &[

@@ -36,6 +36,8 @@ mod printf;
 mod prometheus;
 mod value;
 
+pub(crate) use funcs::query_escape;
+
 #[cfg(test)]
 mod tests;
 
