@@ -320,6 +320,12 @@ pub fn endpoints(
             &format!("{at}.alert_relabel_configs"),
         )?;
         let transport = transport(am, runtime).map_err(|e| format!("{at}: {e}"))?;
+        if let Some(name) = &am.tls_config.server_name {
+            tracing::warn!(
+                entry = %at, server_name = %name,
+                "tls_config.server_name is not supported: certificates are checked against each target's host"
+            );
+        }
         let (mut urls, mut dropped_urls) = (Vec::new(), Vec::new());
         for sc in &am.static_configs {
             for target in &sc.targets {

@@ -528,3 +528,45 @@ async fn tls_and_basic_auth() {
     writer.abort();
     srv.stop().await;
 }
+
+/// A reload installs new Alertmanagers (relabelling decides which are active); a reload with
+/// a bad alerting section answers 500 with the reason and keeps the running ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_changes_alertmanagers_or_nothing() {
+    let srv = augur("  alertmanagers: []\n", &[]).await;
+    let (_, body) = srv.get("/api/v1/alertmanagers").await;
+    assert_eq!(
+        body["data"],
+        serde_json::json!({"activeAlertmanagers": [], "droppedAlertmanagers": []})
+    );
+    let cfg = config_path(srv.dir.path());
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let with_ams = text.replace(
+        "  alertmanagers: []\n",
+        "  alertmanagers:\n    - path_prefix: /am\n      static_configs: [{targets: ['127.0.0.1:1', 'old:9093']}]\n\
+         \x20     relabel_configs:\n        - {source_labels: [__address__], regex: 'old:.*', action: drop}\n",
+    );
+    std::fs::write(&cfg, &with_ams).unwrap();
+    let resp = srv.client.post(srv.url("/-/reload")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let want = serde_json::json!({
+        "activeAlertmanagers": [{"url": "http://127.0.0.1:1/am/api/v2/alerts"}],
+        "droppedAlertmanagers": [{"url": "http://old:9093/am/api/v2/alerts"}],
+    });
+    let (_, body) = srv.get("/api/v1/alertmanagers").await;
+    assert_eq!(body["data"], want);
+
+    std::fs::write(&cfg, with_ams.replace("action: drop", "action: dorp")).unwrap();
+    let resp = srv.client.post(srv.url("/-/reload")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 500);
+    let msg = resp.text().await.unwrap();
+    assert!(
+        msg.contains(
+            "alerting.alertmanagers[0].relabel_configs[0]: unknown relabel action \"dorp\""
+        ),
+        "{msg}"
+    );
+    let (_, body) = srv.get("/api/v1/alertmanagers").await;
+    assert_eq!(body["data"], want, "the running Alertmanagers stay");
+    srv.stop().await;
+}

@@ -17,7 +17,9 @@
 //! - a failed batch is counted (errors and dropped) and not retried: rules re-send firing
 //!   alerts every resend delay and resolved ones for 15 minutes, which is the retry;
 //! - the first failure of a streak is logged as an error, the rest at debug level, and the
-//!   recovery is logged once.
+//!   recovery is logged once;
+//! - when stopped, the queue is sent first if so configured, until a batch fails; what is
+//!   left is counted as dropped.
 //!
 //! The wire format and HTTP live in the `api` crate behind [`Transport`]; this module knows no
 //! HTTP or JSON.
@@ -253,6 +255,14 @@ impl SendLoop {
                 Err(e) => {
                     self.stats.errors.fetch_add(n, Ordering::Relaxed);
                     self.stats.dropped.fetch_add(n, Ordering::Relaxed);
+                    // Draining at shutdown stops at the first failure, so an unreachable
+                    // Alertmanager cannot hold shutdown for a timeout per queued batch.
+                    {
+                        let mut q = lock(&self.queue);
+                        if q.stopped {
+                            q.drain = false;
+                        }
+                    }
                     if failing {
                         tracing::debug!(alertmanager = %self.url, count = n, error = %e, "error sending alerts");
                     } else {
@@ -709,6 +719,32 @@ mod tests {
         assert_eq!(names, ["A", "B"], "stop sent the queue first");
         n.send(vec![alert("late")]);
         assert!(n.endpoints().is_empty());
+    }
+
+    #[test]
+    fn draining_stops_at_the_first_failure() {
+        let t = Arc::new(Recorder::default());
+        let opts = NotifierOptions {
+            max_batch: 1,
+            ..Default::default()
+        };
+        let lp = SendLoop::start("u".into(), Arc::clone(&t) as Arc<dyn Transport>, opts);
+        t.fail.store(true, Ordering::Relaxed);
+        let gate = lock(&t.gate);
+        let alerts: Vec<_> = (0..5).map(|i| Arc::new(alert(&format!("a{i}")))).collect();
+        lp.add(&alerts, 100);
+        // The first batch is taken (and blocked in the transport) before the stop.
+        assert!(wait_until(Duration::from_secs(5), || lp
+            .stats
+            .queue_length
+            .load(Ordering::Relaxed)
+            == 4));
+        lp.stop(true);
+        drop(gate);
+        lp.join();
+        // One batch (of one alert) was tried; the other four were dropped unsent.
+        assert_eq!(lp.stats.errors.load(Ordering::Relaxed), 1);
+        assert_eq!(lp.stats.dropped.load(Ordering::Relaxed), 5);
     }
 
     #[test]
