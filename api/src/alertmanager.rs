@@ -45,12 +45,21 @@ impl std::fmt::Debug for Auth {
 }
 
 /// Posts batches to Alertmanager's v2 API with one entry's client settings.
-#[derive(Debug)]
 pub struct HttpTransport {
     client: reqwest::Client,
     runtime: tokio::runtime::Handle,
     timeout: Duration,
-    auth: Auth,
+    /// The entry, for its credentials: files among them are read for every request, as
+    /// Prometheus does, so a rotated token is used without a reload.
+    entry: Arc<AlertmanagerConfig>,
+}
+
+impl std::fmt::Debug for HttpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpTransport")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Go's `strfmt.DateTime` JSON form: RFC 3339 with milliseconds, in UTC.
@@ -94,7 +103,7 @@ impl Transport for HttpTransport {
             .timeout(self.timeout)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(payload(alerts));
-        req = match &self.auth {
+        req = match auth(&self.entry)? {
             Auth::None => req,
             Auth::Basic { user, password } => req.basic_auth(user, Some(password)),
             Auth::Header(h) => req.header(reqwest::header::AUTHORIZATION, h),
@@ -265,7 +274,11 @@ fn transport(
         client,
         runtime: runtime.clone(),
         timeout: am.timeout.as_std(),
-        auth: auth(am)?,
+        entry: {
+            // Unreadable credentials fail the load, naming the file.
+            auth(am)?;
+            Arc::new(am.clone())
+        },
     })
 }
 
@@ -329,10 +342,14 @@ pub fn endpoints(
         let (mut urls, mut dropped_urls) = (Vec::new(), Vec::new());
         for sc in &am.static_configs {
             for target in &sc.targets {
-                let mut labels = sc.labels.clone();
+                // As in Prometheus: the entry's scheme and path first, then the group's labels
+                // (which may override them), the target's address last.
+                let mut labels = std::collections::BTreeMap::from([
+                    ("__scheme__".to_string(), am.scheme.clone()),
+                    ("__alerts_path__".to_string(), alerts_path(&am.path_prefix)),
+                ]);
+                labels.extend(sc.labels.clone());
                 labels.insert("__address__".into(), target.clone());
-                labels.insert("__scheme__".into(), am.scheme.clone());
-                labels.insert("__alerts_path__".into(), alerts_path(&am.path_prefix));
                 let before = url_of(&labels);
                 if !relabel::process(&mut labels, &target_relabel) {
                     dropped_urls.push(before);
@@ -419,13 +436,38 @@ mod tests {
     #[test]
     fn targets_become_urls_after_relabelling() {
         let (_, sets) = sets_of(
-            "alerting:\n  alertmanagers:\n    - path_prefix: /am\n      static_configs:\n        - targets: ['a:9093', 'b:9093']\n          labels: {dc: x}\n      relabel_configs:\n        - source_labels: [__address__]\n          regex: 'b:.*'\n          action: drop\n    - scheme: https\n      static_configs: [{targets: ['c:443']}]\n",
+            "alerting:\n  alertmanagers:\n    - path_prefix: /am\n      static_configs:\n        - targets: ['a:9093', 'b:9093']\n          labels: {dc: x}\n      relabel_configs:\n        - source_labels: [__address__]\n          regex: 'b:.*'\n          action: drop\n    - scheme: https\n      static_configs: [{targets: ['c:443']}]\n    - static_configs: [{targets: ['d:80'], labels: {__scheme__: https}}]\n",
         )
         .unwrap();
+        // A static config's labels override the entry's scheme, as in Prometheus.
+        assert_eq!(sets[2].urls, ["https://d:80/api/v2/alerts"]);
         assert_eq!(sets[0].urls, ["http://a:9093/am/api/v2/alerts"]);
         assert_eq!(sets[0].dropped_urls, ["http://b:9093/am/api/v2/alerts"]);
         assert_eq!(sets[1].urls, ["https://c:443/api/v2/alerts"]);
         assert_ne!(sets[0].key, sets[1].key);
+    }
+
+    #[test]
+    fn credential_files_are_read_for_each_request() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "one\n").unwrap();
+        let cfg = Config::parse(
+            &format!(
+                "alerting:\n  alertmanagers:\n    - bearer_token_file: {}\n",
+                token.display()
+            ),
+            std::path::Path::new("augur.yml"),
+        )
+        .unwrap();
+        let entry = &cfg.alerting.alertmanagers[0];
+        let header = |a: Auth| match a {
+            Auth::Header(h) => h,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(header(auth(entry).unwrap()), "Bearer one");
+        std::fs::write(&token, "two\n").unwrap();
+        assert_eq!(header(auth(entry).unwrap()), "Bearer two");
     }
 
     #[test]

@@ -86,13 +86,24 @@ impl AppState {
         self.rules.get().map(|m| m.groups()).unwrap_or_default()
     }
 
-    /// The external URL templates and alerts see: `--web.external-url`, else the listen
-    /// address.
+    /// The external URL templates and alerts see: `--web.external-url` without a trailing
+    /// `/`, else `http://<host name>:<listen port>` as Prometheus computes it.
     pub fn external_url(&self) -> String {
-        self.args
-            .external_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", self.args.listen_address))
+        if let Some(u) = &self.args.external_url {
+            return u.trim_end_matches('/').to_owned();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into());
+        let port = self
+            .args
+            .listen_address
+            .rsplit(':')
+            .next()
+            .unwrap_or("9090");
+        format!("http://{host}:{port}")
     }
 
     /// Starts the rule manager over the open TSDB with the config's rule files.

@@ -188,6 +188,9 @@ impl Group {
                 Rule::Recording(r) => r.eval(ts, &env),
                 Rule::Alerting(a) => a.eval(ts, &env),
             };
+            // As in Prometheus, alerts are sent when the evaluation succeeded, even if writing
+            // its output then fails (a full disk must not silence the alert about it).
+            let evaluated = result.is_ok();
             let err = match result {
                 Ok(out) => self
                     .write(i, ts - self.query_offset_ms, out, &*cx.store)
@@ -197,15 +200,14 @@ impl Group {
             if err.is_some() {
                 self.eval_failures.fetch_add(1, Ordering::Relaxed);
             }
-            let failed = err.is_some();
             match &mut *rule {
                 Rule::Recording(r) => r.status.record(ts, t0.elapsed(), err),
                 Rule::Alerting(a) => {
                     a.set_status(ts, t0.elapsed(), err);
-                    if !failed {
+                    if evaluated {
                         let alerts = a.alerts_to_send(ts, cx.resend_delay_ms, self.interval_ms);
                         if let (Some(notify), false) = (&cx.notify, alerts.is_empty()) {
-                            notify(&a.spec.expr, &alerts);
+                            notify(a.spec.expr.trim(), &alerts);
                         }
                     }
                 }
