@@ -509,27 +509,10 @@ fn show_samples(list: &[(Labels, f64)]) -> String {
         .join(", ")
 }
 
-/// A Go `time.Duration` string for milliseconds since the epoch (`1m0s`, `2h30m0s`).
+/// Go's `time.Duration.String()` of `ms` milliseconds since the epoch, as promtool prints
+/// eval times (`1m0s`, `2h30m0s`, `500ms`).
 fn go_duration(ms: i64) -> String {
-    if ms == 0 {
-        return "0s".into();
-    }
-    let neg = ms < 0;
-    let ms = ms.unsigned_abs();
-    let (h, m) = (ms / 3_600_000, ms / 60_000 % 60);
-    let s = (ms % 60_000) as f64 / 1000.0;
-    let mut out = String::new();
-    if neg {
-        out.push('-');
-    }
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if h > 0 || m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    out.push_str(&format!("{s}s"));
-    out
+    crate::template::duration_string(ms.saturating_mul(1_000_000))
 }
 
 fn duration_of(v: &serde_yaml::Value) -> Result<i64, String> {
@@ -563,5 +546,6 @@ mod tests {
         assert_eq!(go_duration(60_000), "1m0s");
         assert_eq!(go_duration(9_000_000), "2h30m0s");
         assert_eq!(go_duration(1_500), "1.5s");
+        assert_eq!(go_duration(500), "500ms");
     }
 }

@@ -37,6 +37,7 @@ mod prometheus;
 mod value;
 
 pub(crate) use funcs::query_escape;
+pub(crate) use gotime::duration_string;
 
 #[cfg(test)]
 mod tests;
