@@ -23,7 +23,6 @@ use crate::error::{ApiResponse, ApiResult};
 use crate::server::AppState;
 
 /// Credentials sent with every request of one entry.
-#[derive(Clone)]
 enum Auth {
     None,
     Basic {
@@ -319,16 +318,16 @@ pub fn endpoints(
     cfg: &Config,
     runtime: &tokio::runtime::Handle,
 ) -> Result<(Vec<Relabel>, Vec<AlertmanagerSet>), String> {
-    let compile = compile_relabel;
-    let global = compile(
+    let global = compile_relabel(
         &cfg.alerting.alert_relabel_configs,
         "alerting.alert_relabel_configs",
     )?;
     let mut sets = Vec::new();
     for (i, am) in cfg.alerting.alertmanagers.iter().enumerate() {
         let at = format!("alerting.alertmanagers[{i}]");
-        let target_relabel = compile(&am.relabel_configs, &format!("{at}.relabel_configs"))?;
-        let alert_relabel = compile(
+        let target_relabel =
+            compile_relabel(&am.relabel_configs, &format!("{at}.relabel_configs"))?;
+        let alert_relabel = compile_relabel(
             &am.alert_relabel_configs,
             &format!("{at}.alert_relabel_configs"),
         )?;

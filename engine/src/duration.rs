@@ -2,7 +2,8 @@
 //! scripts: one or more `<integer><unit>` with units in decreasing order, each at most once
 //! (`y` = 365d, `w`, `d`, `h`, `m`, `s`, `ms`), e.g. `1h30m`, `5m`, `250ms`.
 
-const UNITS: [(&str, i64); 7] = [
+/// The units, longest first, with their length in milliseconds.
+pub const UNITS: [(&str, i64); 7] = [
     ("y", 365 * 86_400_000),
     ("w", 7 * 86_400_000),
     ("d", 86_400_000),

@@ -440,15 +440,7 @@ fn parse_duration_positive(s: &str, orig: &str) -> Result<i64, String> {
         _ => {}
     }
     let invalid = || format!("not a valid duration string: {}", go_quote(orig));
-    const UNITS: [(&str, u64); 7] = [
-        ("y", 365 * 86_400_000),
-        ("w", 7 * 86_400_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
-    ];
+    use augur_engine::duration::UNITS;
     let b = s.as_bytes();
     let mut i = 0;
     let mut total: u64 = 0;
@@ -482,11 +474,11 @@ fn parse_duration_positive(s: &str, orig: &str) -> Result<i64, String> {
         }
         last_unit = pos + 1;
         // Durations are limited to what time.Duration (int64 nanoseconds) holds.
-        let mult_ns = UNITS[pos].1 * 1_000_000;
-        if n > (1u64 << 63) / mult_ns {
+        let unit_ms = UNITS[pos].1 as u64;
+        if n > (1u64 << 63) / (unit_ms * 1_000_000) {
             return Err("duration out of range".to_string());
         }
-        total += n * UNITS[pos].1;
+        total += n * unit_ms;
         if total * 1_000_000 > i64::MAX as u64 {
             return Err("duration out of range".to_string());
         }
