@@ -39,17 +39,17 @@ fn upstream_corpus_scripts_parse() {
 
 /// Every `load` block of the upstream corpus goes into a real TSDB (a fresh one per file and
 /// after each `clear`, as the format says) and reads back bit for bit: stale markers, NaN,
-/// ±Inf, negative and huge values, gaps.
+/// ±Inf, negative and huge values, gaps, and the start timestamps of `@st` lines.
 #[test]
 fn upstream_corpus_data_loads_into_the_tsdb_exactly() {
-    use augur_engine::promqltest::load::{load, samples_of};
+    use augur_engine::promqltest::load::{load, samples_of, start_timestamps_of};
     use augur_storage::{Matcher, Options, Queryable, Tsdb};
 
     let Some(dir) = corpus_dir() else {
         eprintln!("SKIPPED upstream_corpus_data_loads_into_the_tsdb_exactly: ../shared/conformance/promqltest is absent");
         return;
     };
-    let (mut loads, mut samples, mut histograms) = (0, 0, 0);
+    let (mut loads, mut samples, mut histograms, mut with_st) = (0, 0, 0, 0);
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_none_or(|e| e != "test") {
@@ -66,7 +66,7 @@ fn upstream_corpus_data_loads_into_the_tsdb_exactly() {
         )
         .unwrap();
         // Everything loaded since the last clear, for the read-back check.
-        let mut expected: std::collections::BTreeMap<augur_storage::Labels, Vec<(i64, u64)>> =
+        let mut expected: std::collections::BTreeMap<augur_storage::Labels, Vec<(i64, u64, i64)>> =
             Default::default();
         for cmd in &cmds {
             match cmd {
@@ -84,15 +84,8 @@ fn upstream_corpus_data_loads_into_the_tsdb_exactly() {
                     expected.clear();
                 }
                 Command::Load {
-                    step,
-                    series,
-                    start_timestamps,
-                    line,
-                    ..
+                    step, series, line, ..
                 } => {
-                    if *start_timestamps {
-                        continue; // @st lines need start-timestamp support (FORMAT.md §3.2).
-                    }
                     let got = load(&db, *step, series).unwrap();
                     assert!(
                         got.report.rejected.is_empty(),
@@ -104,10 +97,13 @@ fn upstream_corpus_data_loads_into_the_tsdb_exactly() {
                     samples += got.samples;
                     histograms += got.histograms_skipped;
                     for s in series {
+                        let sts = start_timestamps_of(s, *step);
                         let want = samples_of(s, *step)
                             .iter()
-                            .map(|x| (x.t, x.v.to_bits()))
+                            .enumerate()
+                            .map(|(i, x)| (x.t, x.v.to_bits(), sts.get(i).copied().unwrap_or(0)))
                             .collect::<Vec<_>>();
+                        with_st += sts.iter().filter(|&&st| st != 0).count();
                         expected.entry(s.labels.clone()).or_default().extend(want);
                     }
                     for (labels, want) in &expected {
@@ -130,10 +126,12 @@ fn upstream_corpus_data_loads_into_the_tsdb_exactly() {
                                 .unwrap_or_else(|| {
                                     panic!("{}:{line}: {labels} missing after load", path.display())
                                 });
-                        let have: Vec<(i64, u64)> = series
+                        let st = |i: usize| series.start_timestamps.get(i).copied().unwrap_or(0);
+                        let have: Vec<(i64, u64, i64)> = series
                             .samples
                             .iter()
-                            .map(|x| (x.t, x.v.to_bits()))
+                            .enumerate()
+                            .map(|(i, x)| (x.t, x.v.to_bits(), st(i)))
                             .collect();
                         assert_eq!(&have, want, "{}:{line}: {labels}", path.display());
                     }
@@ -142,10 +140,10 @@ fn upstream_corpus_data_loads_into_the_tsdb_exactly() {
             }
         }
     }
-    eprintln!("corpus data: {loads} loads, {samples} float samples read back exactly, {histograms} native-histogram positions skipped");
+    eprintln!("corpus data: {loads} loads, {samples} float samples read back exactly ({with_st} with start timestamps), {histograms} native-histogram positions skipped");
     assert!(
-        loads > 250 && samples > 10_000,
-        "{loads} loads, {samples} samples"
+        loads > 250 && samples > 10_000 && with_st > 100,
+        "{loads} loads, {samples} samples, {with_st} with start timestamps"
     );
 }
 

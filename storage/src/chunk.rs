@@ -13,6 +13,11 @@
 //!   scraped together (identical timestamp sections) compress well under RocksDB's block
 //!   compression.
 //!
+//! A chunk may also carry each sample's start timestamp (the "created" time of a cumulative
+//! counter, or the start of a delta sample's interval; 0 = unknown). Chunks where no sample has
+//! one carry nothing extra; otherwise the start timestamps are a separate section of
+//! zig-zag varint differences (see [`write_sts`]).
+//!
 //! Every `f64` bit pattern round-trips exactly (the decimal form is used only when decoding
 //! reproduces each value's bits), including Prometheus's stale marker NaN. The byte layout is in
 //! `storage/FORMAT.md` ("Sealed chunk").
@@ -29,6 +34,8 @@ pub const MAX_DECIMAL_SCALE: u32 = 9;
 const ENC_XOR: u8 = 0;
 const ENC_DEC_DELTA: u8 = 1;
 const ENC_DEC_DOD: u8 = 2;
+/// Set on the encoding byte of a sealed chunk that has a start-timestamp section.
+const FLAG_ST: u8 = 0x80;
 
 // ---------------------------------------------------------------------------------------------
 // Bit streams
@@ -239,14 +246,19 @@ pub struct HeadChunk {
     ts: BitWriter,
     values: BitWriter,
     xor: XorState,
+    /// Start timestamps as [`write_sts`] lays them out, one per sample; empty while no sample
+    /// has one.
+    sts: Vec<u8>,
+    /// The newest start timestamp in `sts` (the base of the next difference).
+    st_prev: i64,
 }
 
 impl HeadChunk {
-    /// Starts a chunk with its first sample.
-    pub fn new(t: i64, v: f64) -> Self {
+    /// Starts a chunk with its first sample and its start timestamp (0 = unknown).
+    pub fn new(t: i64, v: f64, st: i64) -> Self {
         let mut values = BitWriter::default();
         let xor = XorState::first(&mut values, v.to_bits());
-        HeadChunk {
+        let mut c = HeadChunk {
             t_first: t,
             t_last: t,
             step: 0,
@@ -254,11 +266,29 @@ impl HeadChunk {
             ts: BitWriter::default(),
             values,
             xor,
-        }
+            sts: Vec::new(),
+            st_prev: 0,
+        };
+        c.push_st(st, 0);
+        c
     }
 
-    /// Appends a sample. The caller guarantees `t > self.max_t()` and that the chunk is not full.
-    pub fn append(&mut self, t: i64, v: f64) {
+    /// Records the start timestamp of the sample that follows `before` others.
+    fn push_st(&mut self, st: i64, before: usize) {
+        if self.sts.is_empty() {
+            if st == 0 {
+                return;
+            }
+            // The earlier samples had none: one zero difference (one byte) each.
+            self.sts.resize(before, 0);
+        }
+        varint::put_varint(&mut self.sts, st.wrapping_sub(self.st_prev));
+        self.st_prev = st;
+    }
+
+    /// Appends a sample with its start timestamp (0 = unknown). The caller guarantees
+    /// `t > self.max_t()` and that the chunk is not full.
+    pub fn append(&mut self, t: i64, v: f64, st: i64) {
         debug_assert!(t > self.t_last && !self.is_full());
         let delta = t.wrapping_sub(self.t_last);
         if self.count == 1 {
@@ -278,6 +308,7 @@ impl HeadChunk {
             }
         }
         self.xor.push(&mut self.values, v.to_bits());
+        self.push_st(st, self.len());
         self.t_last = t;
         self.count += 1;
     }
@@ -304,11 +335,26 @@ impl HeadChunk {
 
     /// Bytes of heap this chunk holds.
     pub fn heap_size(&self) -> usize {
-        self.ts.heap_size() + self.values.heap_size()
+        self.ts.heap_size() + self.values.heap_size() + self.sts.capacity()
     }
 
-    /// Decodes every sample, appending to `out`.
-    pub fn decode_into(&self, out: &mut Vec<Sample>) {
+    /// Decodes every sample, appending to `out`, and their start timestamps to `sts`, which
+    /// is kept either empty (no sample so far has one) or parallel to `out`.
+    pub fn decode_into(&self, out: &mut Vec<Sample>, sts: &mut Vec<i64>) {
+        let start = out.len();
+        self.decode_samples(out);
+        if self.sts.is_empty() {
+            if !sts.is_empty() {
+                sts.resize(out.len(), 0);
+            }
+        } else {
+            sts.resize(start, 0);
+            // The head wrote these bytes itself, so decoding cannot fail.
+            let _ = read_sts(&self.sts, out.len() - start, sts);
+        }
+    }
+
+    fn decode_samples(&self, out: &mut Vec<Sample>) {
         let mut ts = BitReader::new(self.ts.bytes());
         let mut vals = BitReader::new(self.values.bytes());
         // The head wrote these bits itself, so decoding cannot fail.
@@ -335,16 +381,29 @@ impl HeadChunk {
         }
     }
 
-    /// All samples, decoded.
-    pub fn samples(&self) -> Vec<Sample> {
+    /// All samples and their start timestamps (empty when none has one), decoded.
+    pub fn samples(&self) -> (Vec<Sample>, Vec<i64>) {
         let mut out = Vec::with_capacity(self.len());
-        self.decode_into(&mut out);
-        out
+        let mut sts = Vec::new();
+        self.decode_into(&mut out, &mut sts);
+        (out, sts)
     }
 
     /// Re-encodes the chunk in the sealed format.
     pub fn seal(&self) -> Vec<u8> {
-        seal(&self.samples())
+        let (samples, sts) = self.samples();
+        seal(&samples, &sts)
+    }
+
+    /// Rebuilds an open chunk from decoded samples and start timestamps (empty or parallel).
+    pub fn from_samples(samples: &[Sample], sts: &[i64]) -> Option<Self> {
+        let st = |i: usize| sts.get(i).copied().unwrap_or(0);
+        let first = samples.first()?;
+        let mut c = HeadChunk::new(first.t, first.v, st(0));
+        for (i, x) in samples.iter().enumerate().skip(1) {
+            c.append(x.t, x.v, st(i));
+        }
+        Some(c)
     }
 }
 
@@ -547,9 +606,35 @@ fn ts_residuals(ts: &[i64], step: i64) -> Vec<i64> {
         .collect()
 }
 
-/// Encodes strictly time-ordered samples (1..=65535 of them) as a sealed chunk.
-pub fn seal(samples: &[Sample]) -> Vec<u8> {
+/// Appends the start-timestamp section for `sts`: per sample, the zig-zag varint difference
+/// to the previous sample's start timestamp (the first against 0). A counter's constant start
+/// costs one byte per sample; a delta series' (each sample starting at the previous one's
+/// time) costs the size of the scrape interval.
+fn write_sts(out: &mut Vec<u8>, sts: &[i64]) {
+    let mut prev = 0i64;
+    for &st in sts {
+        varint::put_varint(out, st.wrapping_sub(prev));
+        prev = st;
+    }
+}
+
+/// Reads `n` start timestamps written by [`write_sts`], appending them to `out`.
+fn read_sts(bytes: &[u8], n: usize, out: &mut Vec<i64>) -> Option<()> {
+    let mut r = Reader::new(bytes);
+    let mut prev = 0i64;
+    for _ in 0..n {
+        prev = prev.wrapping_add(r.varint()?);
+        out.push(prev);
+    }
+    Some(())
+}
+
+/// Encodes strictly time-ordered samples (1..=65535 of them) as a sealed chunk, with their
+/// start timestamps (`sts` empty, or one per sample with 0 = unknown).
+pub fn seal(samples: &[Sample], sts: &[i64]) -> Vec<u8> {
     assert!(!samples.is_empty() && samples.len() <= usize::from(u16::MAX));
+    assert!(sts.is_empty() || sts.len() == samples.len());
+    let with_sts = sts.iter().any(|&st| st != 0);
     let ts: Vec<i64> = samples.iter().map(|s| s.t).collect();
     let deltas = diffs(&ts);
     let step = if deltas.is_empty() {
@@ -566,8 +651,13 @@ pub fn seal(samples: &[Sample]) -> Vec<u8> {
 
     let (enc, values) = encode_values(samples);
 
-    let mut out = Vec::with_capacity(24 + ts_bits.buf.len() + values.len());
-    out.push(enc);
+    let mut st_bytes = Vec::new();
+    if with_sts {
+        write_sts(&mut st_bytes, sts);
+    }
+
+    let mut out = Vec::with_capacity(24 + ts_bits.buf.len() + st_bytes.len() + values.len());
+    out.push(if with_sts { enc | FLAG_ST } else { enc });
     varint::put_uvarint(&mut out, samples.len() as u64);
     varint::put_varint(&mut out, ts[0]);
     varint::put_uvarint(&mut out, ts[ts.len() - 1].wrapping_sub(ts[0]) as u64);
@@ -575,6 +665,10 @@ pub fn seal(samples: &[Sample]) -> Vec<u8> {
     ts_widths.write_header(&mut out);
     varint::put_uvarint(&mut out, ts_bits.buf.len() as u64);
     out.extend_from_slice(&ts_bits.buf);
+    if with_sts {
+        varint::put_uvarint(&mut out, st_bytes.len() as u64);
+        out.extend_from_slice(&st_bytes);
+    }
     out.extend_from_slice(&values);
     out
 }
@@ -606,10 +700,16 @@ pub fn meta(bytes: &[u8]) -> Result<ChunkMeta, StorageError> {
     })
 }
 
-/// Decodes a sealed chunk, appending its samples to `out`.
-pub fn decode_into(bytes: &[u8], out: &mut Vec<Sample>) -> Result<(), StorageError> {
+/// Decodes a sealed chunk, appending its samples to `out` and their start timestamps to
+/// `sts`, which is kept either empty (no sample so far has one) or parallel to `out`.
+pub fn decode_into(
+    bytes: &[u8],
+    out: &mut Vec<Sample>,
+    sts: &mut Vec<i64>,
+) -> Result<(), StorageError> {
     let mut r = Reader::new(bytes);
-    let enc = r.u8().ok_or_else(|| corrupt("empty"))?;
+    let flags = r.u8().ok_or_else(|| corrupt("empty"))?;
+    let enc = flags & !FLAG_ST;
     let count = r.uvarint().ok_or_else(|| corrupt("truncated count"))? as usize;
     let t_first = r.varint().ok_or_else(|| corrupt("truncated min time"))?;
     r.uvarint().ok_or_else(|| corrupt("truncated max time"))?;
@@ -623,6 +723,16 @@ pub fn decode_into(bytes: &[u8], out: &mut Vec<Sample>) -> Result<(), StorageErr
         return Err(corrupt("bad sample count"));
     }
     let start = out.len();
+    if flags & FLAG_ST != 0 {
+        let len = r.uvarint().ok_or_else(|| corrupt("truncated length"))? as usize;
+        let st_bytes = r
+            .bytes(len)
+            .ok_or_else(|| corrupt("truncated start timestamps"))?;
+        sts.resize(start, 0);
+        read_sts(st_bytes, count, sts).ok_or_else(|| corrupt("truncated start timestamps"))?;
+    } else if !sts.is_empty() {
+        sts.resize(start + count, 0);
+    }
     out.reserve(count);
     let mut tr = BitReader::new(ts_bytes);
     let mut anchor = t_first;
@@ -682,11 +792,12 @@ pub fn decode_into(bytes: &[u8], out: &mut Vec<Sample>) -> Result<(), StorageErr
     Ok(())
 }
 
-/// Decodes a sealed chunk.
-pub fn decode(bytes: &[u8]) -> Result<Vec<Sample>, StorageError> {
+/// Decodes a sealed chunk: its samples and their start timestamps (empty when none has one).
+pub fn decode(bytes: &[u8]) -> Result<(Vec<Sample>, Vec<i64>), StorageError> {
     let mut out = Vec::new();
-    decode_into(bytes, &mut out)?;
-    Ok(out)
+    let mut sts = Vec::new();
+    decode_into(bytes, &mut out, &mut sts)?;
+    Ok((out, sts))
 }
 
 #[cfg(test)]
@@ -696,18 +807,26 @@ mod tests {
     const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
 
     fn check(samples: &[Sample]) -> usize {
-        let mut head = HeadChunk::new(samples[0].t, samples[0].v);
-        for s in &samples[1..] {
-            head.append(s.t, s.v);
-        }
+        check_st(samples, &[])
+    }
+
+    /// Round-trips samples with start timestamps (`sts` empty or parallel) through the head
+    /// and the sealed form; returns the sealed size.
+    fn check_st(samples: &[Sample], sts: &[i64]) -> usize {
+        let head = HeadChunk::from_samples(samples, sts).unwrap();
         let bits = |xs: &[Sample]| xs.iter().map(|s| (s.t, s.v.to_bits())).collect::<Vec<_>>();
-        assert_eq!(bits(&head.samples()), bits(samples), "head round trip");
+        let want_sts = if sts.iter().any(|&st| st != 0) {
+            sts.to_vec()
+        } else {
+            Vec::new()
+        };
+        let (got, got_sts) = head.samples();
+        assert_eq!(bits(&got), bits(samples), "head round trip");
+        assert_eq!(got_sts, want_sts, "head start timestamps");
         let sealed = head.seal();
-        assert_eq!(
-            bits(&decode(&sealed).unwrap()),
-            bits(samples),
-            "sealed round trip"
-        );
+        let (got, got_sts) = decode(&sealed).unwrap();
+        assert_eq!(bits(&got), bits(samples), "sealed round trip");
+        assert_eq!(got_sts, want_sts, "sealed start timestamps");
         let m = meta(&sealed).unwrap();
         assert_eq!(
             (m.count, m.min_t, m.max_t),
@@ -750,7 +869,7 @@ mod tests {
             )
         });
         check(&s);
-        let stale = &decode(&seal(&s)).unwrap()[0];
+        let stale = &decode(&seal(&s, &[])).unwrap().0[0];
         assert_eq!(stale.v.to_bits(), STALE_NAN);
     }
 
@@ -806,5 +925,46 @@ mod tests {
             )
         });
         check(&s);
+    }
+
+    #[test]
+    fn start_timestamps_round_trip() {
+        let s = series(|i| (1_700_000_000_000 + i as i64 * 15_000, i as f64));
+        // A counter's constant start: one byte per sample on top of the plain chunk.
+        let constant = vec![1_699_999_000_000; s.len()];
+        let plain = check(&s);
+        let with_start = check_st(&s, &constant);
+        assert!(
+            with_start <= plain + s.len() + 8,
+            "{with_start} vs {plain} bytes"
+        );
+        // Delta samples (each starts at the previous sample's time), unknown ones, negative
+        // and odd values, and a first start timestamp appearing late.
+        let delta: Vec<i64> = s.iter().map(|x| x.t - 15_000).collect();
+        check_st(&s, &delta);
+        let mixed: Vec<i64> = (0..s.len())
+            .map(|i| [0, -5, i64::MAX, i64::MIN + 1, 1][i % 5])
+            .collect();
+        check_st(&s, &mixed);
+        let late: Vec<i64> = (0..s.len()).map(|i| if i < 70 { 0 } else { 42 }).collect();
+        check_st(&s, &late);
+        // All unknown: stored exactly like a chunk without start timestamps.
+        assert_eq!(check_st(&s, &vec![0; s.len()]), plain);
+        check_st(&[Sample::new(7, 1.0)], &[3]);
+    }
+
+    #[test]
+    fn decoding_keeps_start_timestamps_parallel_across_chunks() {
+        let a = [Sample::new(1, 1.0), Sample::new(2, 2.0)];
+        let b = [Sample::new(3, 3.0), Sample::new(4, 4.0)];
+        let plain = seal(&a, &[]);
+        let with = seal(&b, &[0, 2]);
+        let (mut out, mut sts) = (Vec::new(), Vec::new());
+        decode_into(&plain, &mut out, &mut sts).unwrap();
+        assert!(sts.is_empty());
+        decode_into(&with, &mut out, &mut sts).unwrap();
+        decode_into(&plain, &mut out, &mut sts).unwrap();
+        assert_eq!(sts, vec![0, 0, 0, 2, 0, 0]);
+        assert_eq!(out.len(), sts.len());
     }
 }

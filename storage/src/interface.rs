@@ -9,6 +9,10 @@
 //!   inclusive at both ends.
 //! - Values are `f64` and every bit pattern round-trips, including Prometheus's staleness
 //!   marker ([`STALE_NAN`]), which is distinct from an ordinary NaN.
+//! - A sample may carry a start timestamp (ms; 0 = unknown): when a cumulative counter started
+//!   counting, or where a delta sample's interval begins (OpenTelemetry's start time, remote
+//!   write 2.0's `start_timestamp`). It is stored and returned with the sample, and is not part
+//!   of its identity: a re-send that differs only in its start timestamp is a no-op.
 //! - Everything here is thread-safe: many appenders and queriers may be used at once from
 //!   different threads. A single appender is used by one thread at a time.
 
@@ -45,6 +49,9 @@ impl Sample {
 pub struct Series {
     pub labels: Labels,
     pub samples: Vec<Sample>,
+    /// The samples' start timestamps (ms, 0 = unknown), one per sample; empty when none of
+    /// the samples returned has one.
+    pub start_timestamps: Vec<i64>,
 }
 
 /// An opaque handle for a series, valid for the life of the store. Never zero.
@@ -85,9 +92,19 @@ pub trait Appender {
         t: i64,
         v: f64,
     ) -> Result<SeriesRef> {
-        let _ = hint;
-        self.append(labels, t, v)
+        self.append_st(hint, labels, t, v, 0)
     }
+
+    /// Like [`Appender::append_hinted`] (a `hint` of 0 means none), for a sample whose start
+    /// timestamp `st` is known (ms; 0 = unknown).
+    fn append_st(
+        &mut self,
+        hint: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+        st: i64,
+    ) -> Result<SeriesRef>;
 
     /// Number of samples staged so far.
     fn len(&self) -> usize;

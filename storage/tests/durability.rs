@@ -5,7 +5,8 @@
 //! DIR START`). The child prints `committed N` after each commit returns; the parent kills it
 //! at an arbitrary point, reopens the store, and checks every sample of every reported batch
 //! bit for bit. Two crash rounds run, the second on the recovered store, with checkpoints
-//! every 200 ms so crashes land before, during and after checkpoints.
+//! every 200 ms so crashes land before, during and after checkpoints. Start timestamps are
+//! checked the same way.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -36,6 +37,17 @@ fn t_of(n: u64) -> i64 {
     1_700_000_000_000 + n as i64 * 15_000
 }
 
+/// Start timestamps: none for a third of the series, a counter's constant start for another,
+/// delta-style (the previous sample's time, unknown every fifth batch) for the rest.
+fn st_of(i: usize, n: u64) -> i64 {
+    match i % 3 {
+        0 => 0,
+        1 => 1_600_000_000_000 + i as i64,
+        _ if n.is_multiple_of(5) => 0,
+        _ => t_of(n) - 15_000,
+    }
+}
+
 fn options() -> Options {
     Options {
         checkpoint_interval: Duration::from_millis(200),
@@ -49,7 +61,8 @@ fn child(dir: &str, start: u64) {
     for n in start.. {
         let mut app = db.appender();
         for (i, l) in labels.iter().enumerate() {
-            app.append(l, t_of(n), value(i, n)).unwrap();
+            app.append_st(0, l, t_of(n), value(i, n), st_of(i, n))
+                .unwrap();
         }
         let report = app.commit().unwrap();
         assert!(report.rejected.is_empty(), "{report:?}");
@@ -113,6 +126,12 @@ fn verify(dir: &str, last: u64) -> u64 {
                 value(i, n).to_bits(),
                 "series {i} batch {n}"
             );
+        }
+        if i.is_multiple_of(3) {
+            assert!(s.start_timestamps.is_empty(), "series {i} has none");
+        } else {
+            let want: Vec<i64> = (0..s.samples.len() as u64).map(|n| st_of(i, n)).collect();
+            assert_eq!(s.start_timestamps, want, "series {i} start timestamps");
         }
         let have = s.samples.len() as u64;
         assert!(

@@ -513,3 +513,74 @@ fn a_stale_series_hint_after_retention_still_lands_the_sample() {
         3
     );
 }
+
+/// Start timestamps (one series with a counter's constant start, one delta-style series, one
+/// with none, one whose start timestamps appear part-way) survive the open chunk, cut and
+/// sealed chunks, a checkpoint, and a restart; a repeat with another start timestamp is a
+/// no-op that keeps the first.
+#[test]
+fn start_timestamps_round_trip_through_every_stage() {
+    let dir = TempDir::new().unwrap();
+    let names = ["counter", "delta", "none", "late"];
+    let series: Vec<Labels> = names
+        .iter()
+        .map(|n| labels(&[("__name__", "st"), ("kind", n)]))
+        .collect();
+    let st_of = |kind: usize, n: i64| match kind {
+        0 => -1_000,
+        1 => (n - 1) * 15_000,
+        3 if n >= 150 => 1_000_000 + n,
+        _ => 0,
+    };
+    let write_range = |db: &Tsdb, ns: std::ops::Range<i64>| {
+        for n in ns {
+            let mut app = db.appender();
+            for (k, l) in series.iter().enumerate() {
+                app.append_st(0, l, n * 15_000, n as f64, st_of(k, n))
+                    .unwrap();
+            }
+            assert_eq!(app.commit().unwrap().accepted, series.len());
+        }
+    };
+    let check = |db: &Tsdb, mint_n: i64, maxt_n: i64, stage: &str| {
+        let got = db
+            .querier(mint_n * 15_000, maxt_n * 15_000)
+            .unwrap()
+            .select(&[Matcher::equal("__name__", "st")])
+            .unwrap();
+        assert_eq!(got.len(), 4, "{stage}");
+        for s in got {
+            let kind = names
+                .iter()
+                .position(|n| Some(*n) == s.labels.get("kind"))
+                .unwrap();
+            let want: Vec<i64> = (mint_n..=maxt_n).map(|n| st_of(kind, n)).collect();
+            let want = if want.iter().all(|&st| st == 0) {
+                Vec::new()
+            } else {
+                want
+            };
+            assert_eq!(s.samples.len() as i64, maxt_n - mint_n + 1, "{stage}");
+            assert_eq!(s.start_timestamps, want, "{stage}: {}", names[kind]);
+        }
+    };
+    {
+        let db = open(&dir);
+        write_range(&db, 0..100);
+        check(&db, 0, 99, "open chunk");
+        write_range(&db, 100..200);
+        check(&db, 90, 199, "cut chunk and open chunk");
+        check(&db, 0, 140, "range ending before the late start timestamps");
+        db.checkpoint().unwrap();
+        check(&db, 0, 199, "sealed chunk after a checkpoint");
+        write_range(&db, 200..260);
+        // A repeat that differs only in its start timestamp changes nothing.
+        let mut app = db.appender();
+        app.append_st(0, &series[0], 259 * 15_000, 259.0, 5)
+            .unwrap();
+        assert_eq!(app.commit().unwrap().accepted, 1);
+    }
+    let db = open(&dir);
+    check(&db, 0, 259, "after restart");
+    check(&db, 255, 259, "tail after restart");
+}

@@ -355,6 +355,7 @@ pub(crate) fn run(
                 .zip(v)
                 .map(|(t, v)| Sample::new(t, v))
                 .collect(),
+            start_timestamps: Vec::new(),
         }]),
         Val::String(s) => Value::String(start, s),
         Val::Vector(series) if instant => {
@@ -387,6 +388,7 @@ pub(crate) fn run(
                 .map(|s| Series {
                     labels: s.labels,
                     samples: s.points,
+                    start_timestamps: Vec::new(),
                 })
                 .collect();
             out.sort_by(|a, b| a.labels.cmp(&b.labels));

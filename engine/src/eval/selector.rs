@@ -4,10 +4,17 @@
 //! selector takes each series' newest sample in `(r - lookback, r]` unless it is a staleness
 //! marker; a range selector takes the samples in `(r - range, r]`, staleness markers left out.
 //! Each selector loads its series once, for the union of all its steps' windows.
+//!
+//! Samples' start timestamps travel only from a matrix selector straight into the function
+//! that reads it (`rate`, `increase`, `irate`, `resets` use them), and from an instant selector
+//! straight into `start_timestamp`. Any expression in between (a subquery, arithmetic) cuts
+//! them off, as in Prometheus.
 
 use std::time::UNIX_EPOCH;
 
-use augur_storage::{is_stale_nan, MatchOp, Matcher, Sample};
+use std::ops::Range;
+
+use augur_storage::{is_stale_nan, MatchOp, Matcher, Sample, Series};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
 
@@ -19,6 +26,9 @@ use crate::rewrite::EXT_LABEL;
 /// evaluator's grid, the end of the window.
 pub(crate) struct RangeInput {
     pub series: Vec<VSeries>,
+    /// Start timestamps per series (0 = unknown), each empty or parallel to its points;
+    /// empty for a subquery.
+    pub sts: Vec<Vec<i64>>,
     pub range: i64,
     /// Window end (reference time) per grid step; non-decreasing.
     pub refs: Vec<i64>,
@@ -31,6 +41,7 @@ impl RangeInput {
     fn empty(range: i64, refs: Vec<i64>) -> RangeInput {
         RangeInput {
             series: Vec::new(),
+            sts: Vec::new(),
             range,
             refs,
             mode: None,
@@ -71,6 +82,16 @@ pub(crate) fn slide<'s>(
     range: i64,
     mut f: impl FnMut(usize, &'s [Sample]) -> Result<()>,
 ) -> Result<()> {
+    slide_ranges(points, refs, range, |i, w| f(i, &points[w]))
+}
+
+/// [`slide`], giving each window as index range into `points`.
+pub(crate) fn slide_ranges(
+    points: &[Sample],
+    refs: &[i64],
+    range: i64,
+    mut f: impl FnMut(usize, Range<usize>) -> Result<()>,
+) -> Result<()> {
     let (mut lo, mut hi) = (0, 0);
     for (i, &r) in refs.iter().enumerate() {
         while hi < points.len() && points[hi].t <= r {
@@ -79,7 +100,7 @@ pub(crate) fn slide<'s>(
         while lo < hi && points[lo].t <= r - range {
             lo += 1;
         }
-        f(i, &points[lo..hi])?;
+        f(i, lo..hi)?;
     }
     Ok(())
 }
@@ -93,6 +114,19 @@ fn ext_mode(vs: &VectorSelector) -> Option<&str> {
         .rev()
         .find(|m| m.name == EXT_LABEL)
         .map(|m| m.value.as_str())
+}
+
+/// A selector's storage matchers: its metric name and its matchers, less the rewrite
+/// sentinel.
+fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Matcher>> {
+    let mut matchers = Vec::with_capacity(vs.matchers.matchers.len() + 1);
+    if let Some(name) = &vs.name {
+        matchers.push(Matcher::equal(augur_storage::METRIC_NAME, name.clone()));
+    }
+    for m in vs.matchers.matchers.iter().filter(|m| m.name != EXT_LABEL) {
+        matchers.push(to_matcher(m)?);
+    }
+    Ok(matchers)
 }
 
 /// A promql-parser matcher as a storage matcher.
@@ -139,14 +173,21 @@ impl Ev<'_> {
     /// Loads the series of a selector over `[mint, maxt]` (the rewrite sentinel is not a
     /// storage matcher).
     pub fn select(&self, vs: &VectorSelector, mint: i64, maxt: i64) -> Result<Vec<VSeries>> {
-        let mut matchers = Vec::with_capacity(vs.matchers.matchers.len() + 1);
-        if let Some(name) = &vs.name {
-            matchers.push(Matcher::equal(augur_storage::METRIC_NAME, name.clone()));
-        }
-        for m in vs.matchers.matchers.iter().filter(|m| m.name != EXT_LABEL) {
-            matchers.push(to_matcher(m)?);
-        }
-        self.select_matchers(&matchers, mint, maxt)
+        self.select_matchers(&selector_matchers(vs)?, mint, maxt)
+    }
+
+    /// [`Ev::select`], with each series' start timestamps (empty or parallel to its points).
+    fn select_with_sts(
+        &self,
+        vs: &VectorSelector,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<(VSeries, Vec<i64>)>> {
+        Ok(self
+            .load(&selector_matchers(vs)?, mint, maxt)?
+            .into_iter()
+            .map(|s| (VSeries::new(s.labels, s.samples), s.start_timestamps))
+            .collect())
     }
 
     /// Loads the series matching storage matchers over `[mint, maxt]`.
@@ -156,6 +197,15 @@ impl Ev<'_> {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<VSeries>> {
+        Ok(self
+            .load(matchers, mint, maxt)?
+            .into_iter()
+            .map(|s| VSeries::new(s.labels, s.samples))
+            .collect())
+    }
+
+    /// Reads storage, checking the samples against the query's limit.
+    fn load(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>> {
         if mint > maxt {
             return Ok(Vec::new());
         }
@@ -164,10 +214,7 @@ impl Ev<'_> {
         let total: usize = series.iter().map(|s| s.samples.len()).sum();
         self.ctx.hold(total)?;
         self.ctx.release(total);
-        Ok(series
-            .into_iter()
-            .map(|s| VSeries::new(s.labels, s.samples))
-            .collect())
+        Ok(series)
     }
 
     /// An instant selector over the grid. With `sample_times`, each point's value is the
@@ -184,21 +231,48 @@ impl Ev<'_> {
         if smoothed {
             return self.smoothed_vector(series, &refs);
         }
-        self.instant_points(series, &refs, sample_times)
+        self.instant_points(series, &refs, |_, p| {
+            if sample_times {
+                p.t as f64 / 1000.0
+            } else {
+                p.v
+            }
+        })
+    }
+
+    /// `start_timestamp(selector)`: per step, the start timestamp (seconds; 0 when unknown)
+    /// of the sample the selector picks. A `smoothed` selector picks no sample.
+    pub fn start_timestamps(&self, vs: &VectorSelector) -> Result<Vec<VSeries>> {
+        let refs = self.ref_times(&vs.offset, &vs.at);
+        let (Some(&first), Some(&last)) = (refs.first(), refs.last()) else {
+            return Ok(Vec::new());
+        };
+        if ext_mode(vs) == Some("smoothed") {
+            return Ok(Vec::new());
+        }
+        let lookback = self.ctx.settings.lookback;
+        let (series, sts): (Vec<VSeries>, Vec<Vec<i64>>) = self
+            .select_with_sts(vs, first.min(last) - lookback + 1, first.max(last))?
+            .into_iter()
+            .unzip();
+        self.instant_points(series, &refs, |(s, i), _| {
+            sts[s].get(i).map_or(0.0, |&st| st as f64 / 1000.0)
+        })
     }
 
     /// Each series' newest sample in `(r - lookback, r]` for every reference time `r`,
-    /// placed at the grid step; staleness markers end a series.
+    /// placed at the grid step; staleness markers end a series. The point's value is
+    /// `value((series index, sample index), sample)`.
     pub fn instant_points(
         &self,
         series: Vec<VSeries>,
         refs: &[i64],
-        sample_times: bool,
+        value: impl Fn((usize, usize), Sample) -> f64,
     ) -> Result<Vec<VSeries>> {
         let lookback = self.ctx.settings.lookback;
         let mut out = Vec::with_capacity(series.len());
         let mut held = 0;
-        for mut s in series {
+        for (si, mut s) in series.into_iter().enumerate() {
             self.ctx.check()?;
             let mut points = Vec::with_capacity(refs.len().min(s.points.len() + 1));
             let mut hi = 0;
@@ -213,12 +287,7 @@ impl Ev<'_> {
                 if p.t <= r - lookback || is_stale_nan(p.v) {
                     continue;
                 }
-                let v = if sample_times {
-                    p.t as f64 / 1000.0
-                } else {
-                    p.v
-                };
-                points.push(Sample::new(self.grid.ts(i), v));
+                points.push(Sample::new(self.grid.ts(i), value((si, hi - 1), p)));
             }
             if !points.is_empty() {
                 held += points.len();
@@ -283,13 +352,24 @@ impl Ev<'_> {
                     mint -= lookback;
                     maxt += lookback;
                 }
-                let mut series = self.select(&ms.vs, mint, maxt)?;
-                for s in &mut series {
-                    s.points.retain(|p| !is_stale_nan(p.v));
+                let mut series = Vec::new();
+                let mut sts = Vec::new();
+                for (mut s, mut st) in self.select_with_sts(&ms.vs, mint, maxt)? {
+                    if s.points.iter().any(|p| is_stale_nan(p.v)) {
+                        if !st.is_empty() {
+                            let mut keep = s.points.iter().map(|p| !is_stale_nan(p.v));
+                            st.retain(|_| keep.next().unwrap_or(false));
+                        }
+                        s.points.retain(|p| !is_stale_nan(p.v));
+                    }
+                    if !s.points.is_empty() {
+                        series.push(s);
+                        sts.push(st);
+                    }
                 }
-                series.retain(|s| !s.points.is_empty());
                 Ok(RangeInput {
                     series,
+                    sts,
                     range,
                     refs,
                     mode,
@@ -344,6 +424,7 @@ impl Ev<'_> {
         };
         Ok(RangeInput {
             series,
+            sts: Vec::new(),
             range,
             refs,
             mode: None,

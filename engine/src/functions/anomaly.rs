@@ -186,7 +186,7 @@ pub(crate) fn seasonal_baseline(ev: &Ev<'_>, args: &[&Expr]) -> Result<Val> {
             (None, Expr::MatrixSelector(ms)) => ev.select(&ms.vs, lo - lookback + 1, hi)?,
             _ => Vec::new(),
         };
-        for s in ev.instant_points(series, &refs_k, false)? {
+        for s in ev.instant_points(series, &refs_k, |_, p| p.v)? {
             let i = *index.entry(s.labels.clone()).or_insert_with(|| {
                 acc.push((s.labels.clone(), vec![0.0; n], vec![0; n]));
                 acc.len() - 1

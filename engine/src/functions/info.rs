@@ -141,7 +141,7 @@ pub(crate) fn info(ev: &Ev<'_>, args: &[&Expr]) -> Result<Val> {
             refs[0].max(refs[refs.len() - 1]),
         );
         let raw = ev.select_matchers(&matchers, lo - lookback + 1, hi)?;
-        info_series = ev.instant_points(raw, &refs, true)?;
+        info_series = ev.instant_points(raw, &refs, |_, p| p.t as f64 / 1000.0)?;
     }
     // Signature of an info series: its name and identifying labels.
     let sig_of = |name: &str, l: &Labels| -> Sig {

@@ -1,6 +1,6 @@
 //! Functions of instant vectors and scalars: element-wise math (`abs` … `atanh`, `clamp*`,
-//! `round`, `sgn`), time and date (`time`, `timestamp`, `hour`, `day_of_week`, …), `sort*`,
-//! `scalar`, `vector`, `absent`, and the query-context functions `start()`, `end()`,
+//! `round`, `sgn`), time and date (`time`, `timestamp`, `start_timestamp`, `hour`,
+//! `day_of_week`, …), `sort*`, `scalar`, `vector`, `absent`, and the query-context functions `start()`, `end()`,
 //! `range()`, `step()`.
 
 use augur_storage::{Labels, Sample};
@@ -80,6 +80,19 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
                         p.v = p.t as f64 / 1000.0;
                     }
                     s
+                }
+            };
+            series.iter_mut().for_each(|s| s.drop_name = true);
+            Val::Vector(series)
+        }
+        "start_timestamp" => {
+            // Only a selector's samples carry start timestamps: of any other expression the
+            // result is empty, as in Prometheus (the argument is still evaluated, for errors).
+            let mut series = match unwrap_parens(args[0]) {
+                Expr::VectorSelector(vs) => ev.start_timestamps(vs)?,
+                other => {
+                    ev.eval_vector(other)?;
+                    Vec::new()
                 }
             };
             series.iter_mut().for_each(|s| s.drop_name = true);

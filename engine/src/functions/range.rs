@@ -4,19 +4,32 @@
 //! Each function sees one window of one series at a time: the samples in
 //! `(ref - range, ref]` (wider for `anchored`/`smoothed`), oldest first, staleness markers
 //! removed. Windows slide over samples loaded once (see `eval::selector`).
+//!
+//! `rate`, `increase`, `irate` and `resets` of a matrix selector also see the samples' start
+//! timestamps, as Prometheus 3.12 does with start timestamps on: a start timestamp after the
+//! previous sample marks a counter reset, and one inside the window stands for a zero sample
+//! there, replacing extrapolation towards the window's start.
+
+use std::cell::Cell;
 
 use augur_storage::Sample;
 use promql_parser::parser::Expr;
 
 use super::{kahan_inc, quantile};
 use crate::error::{exec_err, Result};
-use crate::eval::selector::slide;
+use crate::eval::selector::slide_ranges;
 use crate::eval::{Ev, VSeries, Val};
 
 /// One evaluation window.
 pub(crate) struct Win<'a> {
     /// Samples, oldest first.
     pub s: &'a [Sample],
+    /// Their start timestamps (ms, 0 = unknown): empty, or one per sample of `s`. Only the
+    /// functions that use them get them.
+    pub sts: &'a [i64],
+    /// Set when a sample's start timestamp overlaps the previous sample (see
+    /// [`start_overlaps`]), for one warning per series.
+    pub overlap: &'a Cell<bool>,
     /// The window is `(start, end]`.
     pub start: i64,
     pub end: i64,
@@ -37,8 +50,8 @@ fn lookup(name: &str) -> Option<RangeFn> {
         "rate" => |w| Ok(extrapolated_rate(w, true, true)),
         "increase" => |w| Ok(extrapolated_rate(w, true, false)),
         "delta" => |w| Ok(extrapolated_rate(w, false, false)),
-        "irate" => |w| Ok(instant_value(w.s, true)),
-        "idelta" => |w| Ok(instant_value(w.s, false)),
+        "irate" => |w| Ok(instant_value(w.s, w.sts, true)),
+        "idelta" => |w| Ok(instant_value(w.s, &[], false)),
         "deriv" => |w| Ok((w.s.len() >= 2).then(|| linear_regression(w.s, w.s[0].t).0)),
         "predict_linear" => |w| {
             Ok((w.s.len() >= 2).then(|| {
@@ -54,7 +67,17 @@ fn lookup(name: &str) -> Option<RangeFn> {
             }))
         },
         "resets" => |w| {
-            Ok(anchored_first(w).map(|s| s.windows(2).filter(|p| p[1].v < p[0].v).count() as f64))
+            Ok(anchored_first(w).map(|s| {
+                // `s` is a suffix of the window; its start timestamps are the same suffix.
+                let sts = w.sts.get(w.s.len() - s.len()..).unwrap_or(&[]);
+                (1..s.len())
+                    .filter(|&i| {
+                        s[i].v < s[i - 1].v
+                            || (!sts.is_empty()
+                                && start_reset(sts[i - 1], s[i - 1].t, sts[i], s[i].t))
+                    })
+                    .count() as f64
+            }))
         },
         "avg_over_time" => |w| Ok(some(w).map(avg)),
         "sum_over_time" => |w| {
@@ -162,6 +185,8 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
         }
     }
     let keep_name = name == "last_over_time" || name == "first_over_time";
+    let uses_sts = matches!(name, "rate" | "increase" | "irate" | "resets");
+    let overlap = Cell::new(false);
     let lookback = ev.ctx.settings.lookback;
     let mut out = Vec::with_capacity(input.series.len());
     let mut step_params = vec![0.0; params.len()];
@@ -180,11 +205,16 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
     } else {
         &input.refs
     };
-    for s in &input.series {
+    for (si, s) in input.series.iter().enumerate() {
         ev.ctx.check()?;
         let mut points = Vec::new();
-        slide(&s.points, wide_refs, widened, |i, window| {
-            if window.is_empty() {
+        let sts: &[i64] = match input.sts.get(si) {
+            Some(sts) if uses_sts => sts,
+            _ => &[],
+        };
+        overlap.set(false);
+        slide_ranges(&s.points, wide_refs, widened, |i, range| {
+            if range.is_empty() {
                 return Ok(());
             }
             for (p, v) in step_params.iter_mut().zip(&params) {
@@ -192,7 +222,9 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
             }
             let end = input.refs[i];
             let w = Win {
-                s: window,
+                sts: sts.get(range.clone()).unwrap_or(&[]),
+                s: &s.points[range],
+                overlap: &overlap,
                 start: end - input.range,
                 end,
                 range: input.range,
@@ -205,6 +237,12 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
             }
             Ok(())
         })?;
+        if overlap.get() {
+            ev.ctx.warn(format!(
+                "PromQL warning: sample has start time that overlaps with previous sample timestamp for metric {:?}",
+                s.labels.metric_name().unwrap_or_default()
+            ));
+        }
         if points.is_empty() {
             continue;
         }
@@ -267,33 +305,54 @@ fn extrapolated_rate(w: &Win<'_>, is_counter: bool, is_rate: bool) -> Option<f64
         return extended_rate(w, is_counter, is_rate);
     }
     let s = w.s;
-    if s.len() < 2 {
-        return None;
-    }
-    let (first, last) = (s[0], s[s.len() - 1]);
+    let (first, last) = (*s.first()?, s[s.len() - 1]);
+    let sts = if is_counter { w.sts } else { &[] };
     let mut result = last.v - first.v;
     if is_counter {
-        for p in s.windows(2) {
-            if p[1].v < p[0].v {
-                result += p[0].v;
+        for i in 1..s.len() {
+            let reset_by_start = !sts.is_empty() && {
+                if start_overlaps(sts[i - 1], s[i - 1].t, sts[i]) {
+                    w.overlap.set(true);
+                }
+                start_reset(sts[i - 1], s[i - 1].t, sts[i], s[i].t)
+            };
+            if s[i].v < s[i - 1].v || reset_by_start {
+                result += s[i - 1].v;
             }
         }
     }
     let mut to_start = (first.t - w.start) as f64 / 1000.0;
     let mut to_end = (w.end - last.t) as f64 / 1000.0;
-    let sampled = (last.t - first.t) as f64 / 1000.0;
-    let avg_between = sampled / (s.len() - 1) as f64;
+    let mut sampled = (last.t - first.t) as f64 / 1000.0;
+    let avg_between = if s.len() > 1 {
+        sampled / (s.len() - 1) as f64
+    } else {
+        0.0
+    };
     let threshold = avg_between * 1.1;
-    if to_start >= threshold {
-        to_start = avg_between / 2.0;
-    }
-    if is_counter {
-        let mut to_zero = to_start;
-        if result > 0.0 && first.v >= 0.0 {
-            to_zero = sampled * (first.v / result);
+    match sts.first() {
+        // The first sample's start lies inside the window: a zero sample stands there, in
+        // place of extrapolating to the left (the window's start itself is outside it).
+        Some(&st) if st != 0 && st > w.start && st < first.t => {
+            to_start = 0.0;
+            sampled = (last.t - st) as f64 / 1000.0;
+            result += first.v;
         }
-        if to_zero < to_start {
-            to_start = to_zero;
+        // One sample and no usable start: no rate.
+        _ if s.len() == 1 => return None,
+        _ => {
+            if to_start >= threshold {
+                to_start = avg_between / 2.0;
+            }
+            if is_counter {
+                let mut to_zero = to_start;
+                if result > 0.0 && first.v >= 0.0 {
+                    to_zero = sampled * (first.v / result);
+                }
+                if to_zero < to_start {
+                    to_start = to_zero;
+                }
+            }
         }
     }
     if to_end >= threshold {
@@ -308,6 +367,28 @@ fn extrapolated_rate(w: &Win<'_>, is_counter: bool, is_rate: bool) -> Option<f64
         factor /= w.range as f64 / 1000.0;
     }
     Some(result * factor)
+}
+
+/// Whether a sample's start timestamp says its counter restarted since the previous sample
+/// (Prometheus's `isStartTimestampReset`). A start after the previous sample is a reset; one
+/// equal to it is a reset only for delta samples (the previous sample's own start known and
+/// before it), not for a cumulative series with an unknown start (OpenTelemetry then sets the
+/// start to the first sample's time). Unknown (0), invalid (after the sample) and earlier
+/// starts are not.
+fn start_reset(prev_st: i64, prev_t: i64, st: i64, t: i64) -> bool {
+    if st == 0 || st >= t || st < prev_t {
+        return false;
+    }
+    if st > prev_t {
+        return true;
+    }
+    prev_st <= prev_t && prev_st != 0 && prev_st != prev_t
+}
+
+/// Whether a sample's start timestamp overlaps the previous sample: set, before the previous
+/// sample, and not the same start (Prometheus's `checkStartTimeOverlap`).
+fn start_overlaps(prev_st: i64, prev_t: i64, st: i64) -> bool {
+    st != 0 && st < prev_t && st != prev_st
 }
 
 fn interpolate(p1: Sample, p2: Sample, t: i64, is_counter: bool) -> f64 {
@@ -396,18 +477,20 @@ fn anchored_first<'a>(w: &Win<'a>) -> Option<&'a [Sample]> {
     Some(&w.s[le.saturating_sub(1)..])
 }
 
-/// `irate` / `idelta`: from the last two samples.
-fn instant_value(s: &[Sample], is_rate: bool) -> Option<f64> {
+/// `irate` / `idelta`: from the last two samples (and their start timestamps, if given).
+fn instant_value(s: &[Sample], sts: &[i64], is_rate: bool) -> Option<f64> {
     if s.len() < 2 {
         return None;
     }
-    let (a, b) = (s[s.len() - 2], s[s.len() - 1]);
+    let n = s.len();
+    let (a, b) = (s[n - 2], s[n - 1]);
     let interval = b.t - a.t;
     if interval == 0 {
         return None;
     }
+    let reset_by_start = sts.len() == n && start_reset(sts[n - 2], a.t, sts[n - 1], b.t);
     let mut v = b.v;
-    if !is_rate || b.v >= a.v || b.v.is_nan() || a.v.is_nan() {
+    if !is_rate || !(b.v < a.v || reset_by_start) {
         v = b.v - a.v;
     }
     if is_rate {

@@ -82,23 +82,18 @@ pub fn run_script<S: Store>(
     let mut store = new_store();
     // Metric names that hold native histograms in the current store.
     let mut hist_metrics: BTreeSet<String> = BTreeSet::new();
-    // Whether the store holds series loaded with `@st` start timestamps (not stored).
-    let mut start_timestamps_loaded = false;
     for cmd in &cmds {
         match cmd {
             Command::Clear => {
                 drop(std::mem::replace(&mut store, new_store()));
                 hist_metrics.clear();
-                start_timestamps_loaded = false;
             }
             Command::Load {
                 step,
                 series,
                 nhcb,
                 line,
-                start_timestamps,
             } => {
-                start_timestamps_loaded |= *start_timestamps;
                 for s in series {
                     let name = s.labels.metric_name().unwrap_or("").to_owned();
                     if s.points.iter().any(|p| matches!(p, Point::Histogram)) {
@@ -117,11 +112,7 @@ pub fn run_script<S: Store>(
                 }
             }
             Command::Eval(ev) => {
-                let reason = skip_reason(ev, &hist_metrics).or_else(|| {
-                    start_timestamps_loaded
-                        .then(|| "needs start timestamps (@st), which Augur does not store".into())
-                });
-                if let Some(reason) = reason {
+                if let Some(reason) = skip_reason(ev, &hist_metrics) {
                     out.skipped += 1;
                     *out.skip_reasons.entry(reason).or_default() += 1;
                     out.skipped_evals.push(format!("{file}:{}", ev.line));

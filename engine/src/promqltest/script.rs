@@ -36,6 +36,9 @@ pub struct SeriesLine {
     /// The label set; empty for `{}` (how a scalar's range result is written).
     pub labels: Labels,
     pub points: Vec<Point>,
+    /// Start-timestamp offsets (ms) per position from an `@st` line (FORMAT.md §3.2): empty
+    /// without one, else one per position (`None` = no start timestamp).
+    pub start_timestamps: Vec<Option<i64>>,
     pub line: usize,
 }
 
@@ -96,8 +99,6 @@ pub enum Command {
         series: Vec<SeriesLine>,
         /// `load_with_nhcb` (classic histograms also loaded as native ones).
         nhcb: bool,
-        /// The block has `@st` start-timestamp lines.
-        start_timestamps: bool,
         line: usize,
     },
     Eval(Eval),
@@ -393,8 +394,70 @@ pub fn parse_series_line(line: &str, lineno: usize) -> Result<SeriesLine, Script
     Ok(SeriesLine {
         labels,
         points,
+        start_timestamps: Vec::new(),
         line: lineno,
     })
+}
+
+/// A signed single-unit duration of an `@st` item (`-1m`, `+30s`, `-0ms`, `0`), in ms.
+fn parse_signed_duration(s: &str) -> Option<i64> {
+    match s.as_bytes().first()? {
+        b'-' => parse_duration(&s[1..]).map(|d| -d),
+        b'+' => parse_duration(&s[1..]),
+        _ => parse_duration(s),
+    }
+}
+
+/// Expands one `@st` item (FORMAT.md §3.2): `_`, `_xN` (N positions), `D`, `DxN` and
+/// `D±ExN` (N+1 positions each).
+fn expand_st_item(item: &str, out: &mut Vec<Option<i64>>) -> Result<(), String> {
+    if item == "_" {
+        out.push(None);
+        return Ok(());
+    }
+    if let Some(n) = item.strip_prefix("_x") {
+        let n: usize = n
+            .parse()
+            .map_err(|_| format!("bad repetition in {item:?}"))?;
+        out.extend(std::iter::repeat_n(None, n));
+        return Ok(());
+    }
+    let bad = || format!("invalid start timestamp item {item:?}");
+    let Some((head, times)) = item.rsplit_once('x') else {
+        out.push(Some(parse_signed_duration(item).ok_or_else(bad)?));
+        return Ok(());
+    };
+    let times: i64 = times.parse().map_err(|_| bad())?;
+    let split = head
+        .char_indices()
+        .skip(1)
+        .filter(|&(_, c)| c == '+' || c == '-')
+        .last();
+    let (start, step) = match split {
+        Some((i, c)) => {
+            let e = parse_duration(&head[i + 1..]).ok_or_else(bad)?;
+            (
+                parse_signed_duration(&head[..i]).ok_or_else(bad)?,
+                if c == '-' { -e } else { e },
+            )
+        }
+        None => (parse_signed_duration(head).ok_or_else(bad)?, 0),
+    };
+    out.extend((0..=times).map(|k| Some(start + k * step)));
+    Ok(())
+}
+
+/// Parses an `@st` line into its label set and per-position offsets.
+fn parse_st_line(line: &str) -> Result<(Labels, Vec<Option<i64>>), String> {
+    let (labels_text, items) = split_series(line)?;
+    let labels_text = labels_text
+        .strip_suffix("@st")
+        .ok_or("a start-timestamp line's label set must end in @st")?;
+    let mut sts = Vec::new();
+    for item in items {
+        expand_st_item(item, &mut sts)?;
+    }
+    Ok((parse_labels(labels_text)?, sts))
 }
 
 fn parse_text_match(rest: &str) -> Result<Option<TextMatch>, String> {
@@ -460,16 +523,43 @@ pub fn parse_script(text: &str) -> Result<Vec<Command>, ScriptError> {
                 .and_then(parse_duration)
                 .ok_or_else(|| err(format!("invalid load step in {line:?}")))?;
             let mut series: Vec<SeriesLine> = Vec::new();
-            let mut start_timestamps = false;
+            // An `@st` line waiting for its sample line: (line number, labels, offsets).
+            let mut pending_st: Option<(usize, Labels, Vec<Option<i64>>)> = None;
             for (j, l) in lines.iter().enumerate().take(block_end).skip(i + 1) {
                 if l.split_whitespace()
                     .next()
                     .is_some_and(|t| t.ends_with("@st"))
                 {
-                    start_timestamps = true;
+                    if let Some((at, ..)) = pending_st {
+                        return Err(ScriptError {
+                            line: at,
+                            message:
+                                "a start-timestamp line must be followed by its series' sample line"
+                                    .into(),
+                        });
+                    }
+                    let (labels, sts) = parse_st_line(l).map_err(|message| ScriptError {
+                        line: j + 1,
+                        message,
+                    })?;
+                    pending_st = Some((j + 1, labels, sts));
                     continue;
                 }
-                let s = parse_series_line(l, j + 1)?;
+                let mut s = parse_series_line(l, j + 1)?;
+                if let Some((at, labels, sts)) = pending_st.take() {
+                    if labels != s.labels || sts.len() != s.points.len() {
+                        return Err(ScriptError {
+                            line: at,
+                            message: format!(
+                                "start-timestamp line ({} positions for {labels}) does not match the next sample line ({} positions for {})",
+                                sts.len(),
+                                s.points.len(),
+                                s.labels
+                            ),
+                        });
+                    }
+                    s.start_timestamps = sts;
+                }
                 if s.labels.is_empty() {
                     return Err(ScriptError {
                         line: j + 1,
@@ -479,11 +569,17 @@ pub fn parse_script(text: &str) -> Result<Vec<Command>, ScriptError> {
                 series.retain(|x| x.labels != s.labels);
                 series.push(s);
             }
+            if let Some((at, ..)) = pending_st {
+                return Err(ScriptError {
+                    line: at,
+                    message: "a start-timestamp line at the end of a load block has no sample line"
+                        .into(),
+                });
+            }
             cmds.push(Command::Load {
                 step,
                 series,
                 nhcb: kw == "load_with_nhcb",
-                start_timestamps,
                 line: lineno,
             });
             i = block_end;

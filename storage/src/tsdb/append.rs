@@ -16,10 +16,10 @@ use rocksdb::WriteBatch;
 use super::head::{Applied, Head, MemSeries};
 use super::keys::{self, CF_POSTINGS, CF_SERIES, CF_WAL};
 use super::postings::Delta;
-use super::wal::RecordBuilder;
+use super::wal::{Logged, RecordBuilder};
 use super::Inner;
 use crate::error::{LabelError, RejectReason, Rejection, Result};
-use crate::interface::{Appender, CommitReport, Sample, SeriesRef};
+use crate::interface::{Appender, CommitReport, SeriesRef};
 use crate::labels::Labels;
 
 #[derive(Debug)]
@@ -27,6 +27,7 @@ struct Staged {
     id: SeriesRef,
     t: i64,
     v: f64,
+    st: i64,
 }
 
 pub(super) struct TsdbAppender<'a> {
@@ -85,24 +86,24 @@ fn apply(
     s: &Staged,
     ctx: ApplyCtx,
     report: &mut CommitReport,
-    logged: &mut Vec<Sample>,
+    logged: &mut Vec<Logged>,
 ) -> bool {
     let series_max_t = series.max_t;
     let (applied, cut) = if s.t < ctx.cutoff {
         // Past retention: it would be hidden at once and dropped soon.
         (Applied::Rejected(RejectReason::OutOfBounds), false)
     } else {
-        series.append(s.t, s.v)
+        series.append(s.t, s.v, s.st)
     };
     let relog = ctx.relog;
     match applied {
         Applied::Accepted => {
-            logged.push(Sample::new(s.t, s.v));
+            logged.push(Logged::new(s.t, s.v, s.st));
             report.accepted += 1;
         }
         Applied::NoOp => {
             if relog {
-                logged.push(Sample::new(s.t, s.v));
+                logged.push(Logged::new(s.t, s.v, s.st));
             }
             report.accepted += 1;
         }
@@ -118,16 +119,33 @@ fn apply(
 }
 
 impl TsdbAppender<'_> {
-    fn stage(&mut self, id: SeriesRef, labels: &Labels, t: i64, v: f64) {
+    fn stage(&mut self, id: SeriesRef, labels: &Labels, t: i64, v: f64, st: i64) {
         if self.labels.last().is_none_or(|(last, _)| *last != id) {
             self.labels.push((id, labels.clone()));
         }
-        self.samples.push(Staged { id, t, v });
+        self.samples.push(Staged { id, t, v, st });
     }
 }
 
 impl Appender for TsdbAppender<'_> {
     fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef> {
+        self.append_st(0, labels, t, v, 0)
+    }
+
+    fn append_st(
+        &mut self,
+        hint: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+        st: i64,
+    ) -> Result<SeriesRef> {
+        // Ids are never reused while the process runs, so the hint names these labels'
+        // series or one that retention removed, which commit resolves again by labels.
+        if hint != 0 {
+            self.stage(hint, labels, t, v, st);
+            return Ok(hint);
+        }
         if labels.is_empty() {
             return Err(LabelError::Empty.into());
         }
@@ -138,24 +156,8 @@ impl Appender for TsdbAppender<'_> {
                 .series_created
                 .fetch_add(1, Ordering::Relaxed);
         }
-        self.stage(id, labels, t, v);
+        self.stage(id, labels, t, v, st);
         Ok(id)
-    }
-
-    fn append_hinted(
-        &mut self,
-        hint: SeriesRef,
-        labels: &Labels,
-        t: i64,
-        v: f64,
-    ) -> Result<SeriesRef> {
-        // Ids are never reused while the process runs, so the hint names these labels'
-        // series or one that retention removed, which commit resolves again by labels.
-        if hint == 0 {
-            return self.append(labels, t, v);
-        }
-        self.stage(hint, labels, t, v);
-        Ok(hint)
     }
 
     fn len(&self) -> usize {
@@ -186,7 +188,7 @@ impl Appender for TsdbAppender<'_> {
         let mut cut = 0usize;
         let mut new_series: Vec<(SeriesRef, Labels)> = Vec::new();
         let mut missing: Vec<usize> = Vec::new();
-        let mut accepted: Vec<Sample> = Vec::new();
+        let mut accepted: Vec<Logged> = Vec::new();
         let mut max_t = i64::MIN;
 
         let mut pos = 0;

@@ -133,7 +133,7 @@ impl MemSeries {
     /// Appends one sample under the ordering rules. Returns what happened and whether the open
     /// chunk filled up and was cut into `pending` (sealing and writing it is the maintenance
     /// thread's job, so appends stay cheap).
-    pub fn append(&mut self, t: i64, v: f64) -> (Applied, bool) {
+    pub fn append(&mut self, t: i64, v: f64, st: i64) -> (Applied, bool) {
         if t == i64::MIN {
             // Reserved: `max_t == i64::MIN` means "no samples".
             return (Applied::Rejected(RejectReason::OutOfBounds), false);
@@ -151,8 +151,8 @@ impl MemSeries {
             }
         }
         match &mut self.chunk {
-            Some(c) => c.append(t, v),
-            None => self.chunk = Some(HeadChunk::new(t, v)),
+            Some(c) => c.append(t, v, st),
+            None => self.chunk = Some(HeadChunk::new(t, v, st)),
         }
         self.min_t = self.min_t.min(t);
         self.max_t = t;
@@ -181,15 +181,16 @@ impl MemSeries {
         self.pending.retain(|p| p.start != start);
     }
 
-    /// Samples held in memory (pending chunks, then the open chunk) within `[mint, maxt]`.
-    pub fn head_samples(&self, mint: i64, maxt: i64, out: &mut Vec<Sample>) {
+    /// Samples held in memory (pending chunks, then the open chunk) within `[mint, maxt]`,
+    /// with their start timestamps (`sts` stays empty or parallel to `out`).
+    pub fn head_samples(&self, mint: i64, maxt: i64, out: &mut Vec<Sample>, sts: &mut Vec<i64>) {
         let chunks = self
             .pending
             .iter()
             .map(|p| &p.chunk)
             .chain(self.chunk.as_ref());
         for c in chunks.filter(|c| c.max_t() >= mint && c.min_t() <= maxt) {
-            c.decode_into(out);
+            c.decode_into(out, sts);
         }
     }
 

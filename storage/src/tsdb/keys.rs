@@ -17,7 +17,11 @@ pub const META_FORMAT: &[u8] = b"format_version";
 pub const META_CHECKPOINT: &[u8] = b"checkpoint_seq";
 
 /// The on-disk format version this code writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+/// Older format versions this code reads: a database in one of them is marked
+/// [`FORMAT_VERSION`] at open (version 2 only added start timestamps, which version 1 data
+/// lacks).
+pub const READABLE_FORMAT_VERSIONS: &[u32] = &[1];
 
 /// `series`, `head`: the series id, 4 bytes big-endian.
 pub fn series_key(id: SeriesRef) -> [u8; 4] {

@@ -491,7 +491,7 @@ mod tests {
             let next = db.inner.next_seq.load(Ordering::SeqCst);
             for (seq, t) in [(next + 10, 300), (next + 11, 200)] {
                 let mut rec = wal::RecordBuilder::new();
-                rec.add_series(id, &[Sample::new(t, t as f64)]);
+                rec.add_series(id, &[wal::Logged::new(t, t as f64, 0)]);
                 db.inner
                     .db
                     .put_cf(db.inner.cf(CF_WAL), keys::wal_key(seq), rec.finish())
@@ -547,5 +547,41 @@ mod tests {
             !db.inner.relog_noops.load(Ordering::SeqCst),
             "a checkpoint persisted the head"
         );
+    }
+
+    /// A format-1 directory opens (its data has no start timestamps, which format 2 reads as
+    /// unknown) and is marked format 2; an unknown format is refused with a clear message.
+    #[test]
+    fn format_1_directories_are_upgraded_and_unknown_formats_refused() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let opts = || Options {
+            background: false,
+            ..Options::default()
+        };
+        let x = Labels::new([("__name__", "x")]).unwrap();
+        let set_format = |db: &Tsdb, v: u32| {
+            db.inner.db.put(keys::META_FORMAT, v.to_be_bytes()).unwrap();
+        };
+        {
+            let db = Tsdb::open(dir.path(), opts()).unwrap();
+            let mut app = db.appender();
+            app.append(&x, 100, 1.0).unwrap();
+            app.commit().unwrap();
+            set_format(&db, 1);
+        }
+        {
+            let db = Tsdb::open(dir.path(), opts()).unwrap();
+            let got = db
+                .querier(0, 1000)
+                .unwrap()
+                .select(&[Matcher::equal("__name__", "x")])
+                .unwrap();
+            assert_eq!(got[0].samples, vec![Sample::new(100, 1.0)]);
+            let stored = db.inner.db.get(keys::META_FORMAT).unwrap().unwrap();
+            assert_eq!(stored, keys::FORMAT_VERSION.to_be_bytes());
+            set_format(&db, 99);
+        }
+        let err = Tsdb::open(dir.path(), opts()).err().unwrap().to_string();
+        assert!(err.contains("this build reads format 2"), "{err}");
     }
 }

@@ -186,6 +186,7 @@ impl<'a> TsdbQuerier<'a> {
         it: &mut RawIter<'_>,
         id: SeriesRef,
         out: &mut Vec<Sample>,
+        sts: &mut Vec<i64>,
     ) -> Result<()> {
         let target = keys::chunk_key(id, self.mint);
         it.seek_for_prev(target);
@@ -206,7 +207,7 @@ impl<'a> TsdbQuerier<'a> {
                 break;
             }
             if chunk::meta(v)?.max_t >= self.mint {
-                chunk::decode_into(v, out)?;
+                chunk::decode_into(v, out, sts)?;
             }
             it.next();
         }
@@ -220,13 +221,36 @@ fn decode(bytes: &[u8]) -> Result<Bitmap> {
         .ok_or_else(|| StorageError::corrupt("postings", "undecodable list"))
 }
 
-/// Sorts by time and drops repeated timestamps (keeping the first), if needed.
-fn normalise(samples: &mut Vec<Sample>) {
+/// Sorts by time and drops repeated timestamps (keeping the first), if needed, keeping the
+/// start timestamps (empty or parallel) with their samples.
+fn normalise(samples: &mut Vec<Sample>, sts: &mut Vec<i64>) {
     if samples.windows(2).all(|w| w[0].t < w[1].t) {
         return;
     }
-    samples.sort_by_key(|s| s.t);
-    samples.dedup_by_key(|s| s.t);
+    if sts.is_empty() {
+        samples.sort_by_key(|s| s.t);
+        samples.dedup_by_key(|s| s.t);
+        return;
+    }
+    let mut pairs: Vec<(Sample, i64)> = samples.drain(..).zip(sts.drain(..)).collect();
+    pairs.sort_by_key(|(s, _)| s.t);
+    pairs.dedup_by_key(|(s, _)| s.t);
+    (*samples, *sts) = pairs.into_iter().unzip();
+}
+
+/// Keeps the samples (and their start timestamps) within `[mint, maxt]`; `samples` is sorted.
+fn clip(samples: &mut Vec<Sample>, sts: &mut Vec<i64>, mint: i64, maxt: i64) {
+    let hi = samples.partition_point(|s| s.t <= maxt);
+    let lo = samples[..hi].partition_point(|s| s.t < mint);
+    samples.truncate(hi);
+    samples.drain(..lo);
+    if !sts.is_empty() {
+        sts.truncate(hi);
+        sts.drain(..lo);
+        if sts.iter().all(|&st| st == 0) {
+            sts.clear();
+        }
+    }
 }
 
 impl Querier for TsdbQuerier<'_> {
@@ -247,19 +271,30 @@ impl Querier for TsdbQuerier<'_> {
                 if !s.overlaps(self.mint, self.maxt) {
                     continue;
                 }
-                let mut head = Vec::new();
-                s.head_samples(self.mint, self.maxt, &mut head);
-                heads.push((id, s.labels.clone(), head));
+                let (mut head, mut head_sts) = (Vec::new(), Vec::new());
+                s.head_samples(self.mint, self.maxt, &mut head, &mut head_sts);
+                heads.push((id, s.labels.clone(), head, head_sts));
             }
             let mut it = self.inner.db.raw_iterator_cf(self.inner.cf(CF_CHUNKS));
-            for (id, labels, mut head) in heads {
-                let mut samples = Vec::new();
-                self.read_chunks(&mut it, id, &mut samples)?;
+            for (id, labels, mut head, mut head_sts) in heads {
+                let (mut samples, mut sts) = (Vec::new(), Vec::new());
+                self.read_chunks(&mut it, id, &mut samples, &mut sts)?;
+                // Join the two, keeping `sts` empty or parallel to `samples`.
+                let from_chunks = samples.len();
                 samples.append(&mut head);
-                normalise(&mut samples);
-                samples.retain(|s| s.t >= self.mint && s.t <= self.maxt);
+                if !sts.is_empty() || !head_sts.is_empty() {
+                    sts.resize(from_chunks, 0);
+                    head_sts.resize(samples.len() - from_chunks, 0);
+                    sts.append(&mut head_sts);
+                }
+                normalise(&mut samples, &mut sts);
+                clip(&mut samples, &mut sts, self.mint, self.maxt);
                 if !samples.is_empty() {
-                    out.push(Series { labels, samples });
+                    out.push(Series {
+                        labels,
+                        samples,
+                        start_timestamps: sts,
+                    });
                 }
             }
         }

@@ -12,12 +12,16 @@ use std::time::{Duration, Instant};
 use rocksdb::IteratorMode;
 
 use super::head::Applied;
-use super::keys::{self, CF_HEAD, CF_SERIES, CF_WAL, FORMAT_VERSION, META_CHECKPOINT, META_FORMAT};
+use super::keys::{
+    self, CF_HEAD, CF_SERIES, CF_WAL, FORMAT_VERSION, META_CHECKPOINT, META_FORMAT,
+    READABLE_FORMAT_VERSIONS,
+};
 use super::maintenance::decode_state;
-use super::{wal, Inner};
+use super::wal::{self, Logged};
+use super::Inner;
 use crate::chunk::{self, HeadChunk};
 use crate::error::{Result, StorageError};
-use crate::interface::{Sample, SeriesRef};
+use crate::interface::SeriesRef;
 use crate::labels::Labels;
 
 /// What recovery found.
@@ -61,6 +65,16 @@ pub(super) fn recover(inner: &Inner) -> Result<RecoveryStats> {
     match db.get(META_FORMAT)? {
         None => db.put(META_FORMAT, FORMAT_VERSION.to_be_bytes())?,
         Some(v) if v.as_slice() == FORMAT_VERSION.to_be_bytes() => {}
+        Some(v)
+            if READABLE_FORMAT_VERSIONS
+                .iter()
+                .any(|old| v.as_slice() == old.to_be_bytes()) =>
+        {
+            tracing::info!(
+                "data directory upgraded to storage format {FORMAT_VERSION}; older augur versions cannot open it any more"
+            );
+            db.put(META_FORMAT, FORMAT_VERSION.to_be_bytes())?;
+        }
         Some(v) => {
             return Err(StorageError::corrupt(
                 "meta",
@@ -104,12 +118,8 @@ pub(super) fn recover(inner: &Inner) -> Result<RecoveryStats> {
         s.max_t = s_max_t;
         s.last_v = last_v;
         if !chunk_bytes.is_empty() {
-            let samples = chunk::decode(chunk_bytes)?;
-            let mut c = HeadChunk::new(samples[0].t, samples[0].v);
-            for x in &samples[1..] {
-                c.append(x.t, x.v);
-            }
-            s.chunk = Some(c);
+            let (samples, sts) = chunk::decode(chunk_bytes)?;
+            s.chunk = HeadChunk::from_samples(&samples, &sts);
         }
         if s.has_samples() {
             max_t = max_t.max(s.max_t);
@@ -129,7 +139,7 @@ pub(super) fn recover(inner: &Inner) -> Result<RecoveryStats> {
     // shard, so two commits to the same series can be numbered in the opposite order to
     // their applies. Per series, applied samples strictly increase in time; so the tail is
     // gathered per series and replayed in time order, which is exactly apply order.
-    let mut tail: HashMap<SeriesRef, Vec<Sample>> = HashMap::new();
+    let mut tail: HashMap<SeriesRef, Vec<Logged>> = HashMap::new();
     for item in db.iterator_cf(
         wal_cf,
         IteratorMode::From(&keys::wal_key(checkpoint), rocksdb::Direction::Forward),
@@ -154,7 +164,7 @@ pub(super) fn recover(inner: &Inner) -> Result<RecoveryStats> {
         };
         samples.sort_by_key(|x| x.t);
         for x in samples {
-            let (applied, cut) = s.append(x.t, x.v);
+            let (applied, cut) = s.append(x.t, x.v, x.st);
             if applied == Applied::Accepted {
                 stats.samples_replayed += 1;
                 max_t = max_t.max(x.t);

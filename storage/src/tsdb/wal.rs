@@ -5,19 +5,39 @@
 //! log atomically with them. Layout (see `storage/FORMAT.md`, "WAL record"):
 //!
 //! ```text
-//! u8 version (1)
+//! u8 version (2; records of version 1 are read too)
 //! repeated until the end:
 //!   uvarint series id
 //!   uvarint sample count n (>= 1)
 //!   varint  first timestamp            then (n-1) × varint timestamp delta
 //!   n × u64 little-endian value bits   (after all timestamps of the series)
+//!   u8 start timestamps present (0 or 1; version 2 only)
+//!   if 1: n × varint start timestamp   (each a difference to the previous one, the first
+//!                                        against 0; 0 = unknown)
 //! ```
 
 use crate::error::StorageError;
-use crate::interface::{Sample, SeriesRef};
+use crate::interface::SeriesRef;
 use crate::varint::{self, Reader};
 
-const VERSION: u8 = 1;
+/// The version this code writes.
+const VERSION: u8 = 2;
+/// Version 1 (format version 1): no start timestamps.
+const VERSION_1: u8 = 1;
+
+/// One logged sample: time, value and start timestamp (0 = unknown).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Logged {
+    pub t: i64,
+    pub v: f64,
+    pub st: i64,
+}
+
+impl Logged {
+    pub const fn new(t: i64, v: f64, st: i64) -> Self {
+        Logged { t, v, st }
+    }
+}
 
 /// Builds one record, series by series.
 #[derive(Debug, Default)]
@@ -35,7 +55,7 @@ impl RecordBuilder {
     }
 
     /// Adds the samples of one series (in time order).
-    pub fn add_series(&mut self, id: SeriesRef, samples: &[Sample]) {
+    pub fn add_series(&mut self, id: SeriesRef, samples: &[Logged]) {
         if samples.is_empty() {
             return;
         }
@@ -53,6 +73,15 @@ impl RecordBuilder {
         for s in samples {
             self.buf.extend_from_slice(&s.v.to_bits().to_le_bytes());
         }
+        let with_sts = samples.iter().any(|s| s.st != 0);
+        self.buf.push(u8::from(with_sts));
+        if with_sts {
+            let mut prev = 0i64;
+            for s in samples {
+                varint::put_varint(&mut self.buf, s.st.wrapping_sub(prev));
+                prev = s.st;
+            }
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -65,10 +94,11 @@ impl RecordBuilder {
 }
 
 /// Decodes a record, calling `f` for each series' samples.
-pub fn decode(bytes: &[u8], mut f: impl FnMut(SeriesRef, &[Sample])) -> Result<(), StorageError> {
+pub fn decode(bytes: &[u8], mut f: impl FnMut(SeriesRef, &[Logged])) -> Result<(), StorageError> {
     let corrupt = |d: &str| StorageError::corrupt("wal record", d);
     let mut r = Reader::new(bytes);
-    if r.u8() != Some(VERSION) {
+    let version = r.u8();
+    if version != Some(VERSION) && version != Some(VERSION_1) {
         return Err(corrupt("unknown version"));
     }
     let mut samples = Vec::new();
@@ -84,10 +114,26 @@ pub fn decode(bytes: &[u8], mut f: impl FnMut(SeriesRef, &[Sample])) -> Result<(
         for i in 0..n {
             let d = r.varint().ok_or_else(|| corrupt("truncated timestamp"))?;
             t = if i == 0 { d } else { t.wrapping_add(d) };
-            samples.push(Sample::new(t, 0.0));
+            samples.push(Logged::new(t, 0.0, 0));
         }
         for s in &mut samples {
             s.v = f64::from_bits(r.u64_le().ok_or_else(|| corrupt("truncated value"))?);
+        }
+        if version == Some(VERSION) {
+            match r.u8() {
+                Some(0) => {}
+                Some(1) => {
+                    let mut st = 0i64;
+                    for s in &mut samples {
+                        let d = r
+                            .varint()
+                            .ok_or_else(|| corrupt("truncated start timestamp"))?;
+                        st = st.wrapping_add(d);
+                        s.st = st;
+                    }
+                }
+                _ => return Err(corrupt("bad start timestamp flag")),
+            }
         }
         f(id, &samples);
     }
@@ -98,32 +144,59 @@ pub fn decode(bytes: &[u8], mut f: impl FnMut(SeriesRef, &[Sample])) -> Result<(
 mod tests {
     use super::*;
 
+    /// Per series: (time, value bits, start timestamp) of each sample.
+    type Decoded = Vec<(SeriesRef, Vec<(i64, u64, i64)>)>;
+
+    fn decoded(bytes: &[u8]) -> Decoded {
+        let mut got = Vec::new();
+        decode(bytes, |id, s| {
+            got.push((id, s.iter().map(|s| (s.t, s.v.to_bits(), s.st)).collect()))
+        })
+        .unwrap();
+        got
+    }
+
     #[test]
     fn round_trips() {
         let mut b = RecordBuilder::new();
         let a = [
-            Sample::new(-5, 1.5),
-            Sample::new(10, f64::from_bits(0x7ff0_0000_0000_0002)),
+            Logged::new(-5, 1.5, 0),
+            Logged::new(10, f64::from_bits(0x7ff0_0000_0000_0002), 0),
         ];
-        let c = [Sample::new(1_700_000_000_000, -0.0)];
+        let c = [Logged::new(1_700_000_000_000, -0.0, 0)];
+        let d = [
+            Logged::new(20, 1.0, 0),
+            Logged::new(30, 2.0, 20),
+            Logged::new(40, 3.0, i64::MIN + 1),
+        ];
         b.add_series(7, &a);
         b.add_series(u32::MAX, &c);
+        b.add_series(9, &d);
         let bytes = b.finish();
-        let mut got = Vec::new();
-        decode(&bytes, |id, s| {
-            got.push((
-                id,
-                s.iter().map(|s| (s.t, s.v.to_bits())).collect::<Vec<_>>(),
-            ))
-        })
-        .unwrap();
+        let want = |xs: &[Logged]| xs.iter().map(|s| (s.t, s.v.to_bits(), s.st)).collect();
         assert_eq!(
-            got,
-            vec![
-                (7, a.iter().map(|s| (s.t, s.v.to_bits())).collect()),
-                (u32::MAX, c.iter().map(|s| (s.t, s.v.to_bits())).collect()),
-            ]
+            decoded(&bytes),
+            vec![(7, want(&a)), (u32::MAX, want(&c)), (9, want(&d))]
         );
         assert!(decode(&bytes[..bytes.len() - 1], |_, _| {}).is_err());
+    }
+
+    #[test]
+    fn reads_version_1_records() {
+        // Written by format version 1: no start-timestamp flag after the values.
+        let mut v1 = vec![VERSION_1];
+        varint::put_uvarint(&mut v1, 3);
+        varint::put_uvarint(&mut v1, 2);
+        varint::put_varint(&mut v1, 100);
+        varint::put_varint(&mut v1, 15);
+        v1.extend_from_slice(&1.0f64.to_bits().to_le_bytes());
+        v1.extend_from_slice(&2.0f64.to_bits().to_le_bytes());
+        assert_eq!(
+            decoded(&v1),
+            vec![(
+                3,
+                vec![(100, 1.0f64.to_bits(), 0), (115, 2.0f64.to_bits(), 0)]
+            )]
+        );
     }
 }
