@@ -2,6 +2,7 @@
 //!
 //! Decoding and ingestion are plain functions ([`decode_body`], [`ingest`]) so benchmarks and
 //! tests drive them without HTTP; `server.rs` wraps them in the `POST /api/v1/write` handler.
+//! Protocol 2.0's per-sample `start_timestamp` is stored with the sample.
 //!
 //! Deliberate differences from Prometheus's receiver, which are what the issue asks for:
 //! - a request with some bad series or samples keeps every valid sample and answers 400 naming
@@ -241,10 +242,11 @@ impl Samples<'_> {
         }
     }
 
-    fn get(self, i: usize) -> (i64, f64) {
+    /// Time, value and start timestamp (0 = unknown; protocol 1.0 has none).
+    fn get(self, i: usize) -> (i64, f64, i64) {
         match self {
-            Samples::V1(s) => (s[i].timestamp, s[i].value),
-            Samples::V2(s) => (s[i].timestamp, s[i].value),
+            Samples::V1(s) => (s[i].timestamp, s[i].value, 0),
+            Samples::V2(s) => (s[i].timestamp, s[i].value, s[i].start_timestamp),
         }
     }
 }
@@ -496,7 +498,7 @@ pub fn ingest(
         }
         let mut hint = resolved.hint;
         for j in 0..s.samples.len() {
-            let (t, v) = s.samples.get(j);
+            let (t, v, st) = s.samples.get(j);
             if t > too_new {
                 // One such sample would make every on-time sample after it out of order.
                 out.reject("out_of_bounds", 1, (i, j as u32), || {
@@ -507,7 +509,7 @@ pub fn ingest(
                 continue;
             }
             let id = app
-                .append_hinted(hint, labels, t, v)
+                .append_st(hint, labels, t, v, st)
                 .map_err(|e| WriteError::Internal(format!("append failed: {e}")))?;
             if hint == 0 {
                 // Remember the ref, so the next request skips the series lookup.

@@ -432,3 +432,62 @@ async fn far_future_samples_are_out_of_bounds_and_do_not_block_the_series() {
     );
     assert_eq!(stored(&srv, "clock").await[0].1.len(), 2);
 }
+
+/// Remote write 2.0's per-sample `start_timestamp` is stored and reaches PromQL: a counter
+/// restart that only the start timestamps show is counted by `increase`, and
+/// `start_timestamp()` returns it, before and after a restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn v2_start_timestamps_reach_queries_and_survive_a_restart() {
+    let srv = TestServer::start().await;
+    let symbols = ["", "__name__", "req_total", "job", "api"]
+        .iter()
+        .map(|s| prost::bytes::Bytes::copy_from_slice(s.as_bytes()))
+        .collect();
+    // Values never go down, but the counter restarted at T0 + 210s.
+    let samples = (1..=6)
+        .map(|k| v2::Sample {
+            value: 10.0 * k as f64,
+            timestamp: T0 + k * 60_000,
+            start_timestamp: T0 + if k <= 3 { 30_000 } else { 210_000 },
+        })
+        .collect();
+    let req = v2::Request {
+        symbols,
+        timeseries: vec![v2::TimeSeries {
+            labels_refs: vec![1, 2, 3, 4],
+            samples,
+            ..Default::default()
+        }],
+    };
+    let (status, _, body) = srv.write_v2(&req).await;
+    assert_eq!(status, 204, "{body}");
+    check_start_timestamps(&srv).await;
+    let srv = TestServer::start_in(srv.stop().await, &[]).await;
+    check_start_timestamps(&srv).await;
+}
+
+async fn check_start_timestamps(srv: &TestServer) {
+    let value = |resp: &serde_json::Value| -> String {
+        resp["data"]["result"][0]["value"][1]
+            .as_str()
+            .unwrap_or_else(|| panic!("no result: {resp}"))
+            .to_owned()
+    };
+    let at = |k: i64| (T0 + k * 60_000) as f64 / 1000.0;
+    // (20 → 60, plus 30 before the restart) = 70 over 240s, extrapolated to 300s.
+    let (status, resp) = srv
+        .get(&format!(
+            "/api/v1/query?query=increase(req_total[5m])&time={}",
+            at(6)
+        ))
+        .await;
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(value(&resp), "87.5");
+    let (_, resp) = srv
+        .get(&format!(
+            "/api/v1/query?query=start_timestamp(req_total)&time={}",
+            at(4)
+        ))
+        .await;
+    assert_eq!(value(&resp), format!("{}", (T0 + 210_000) / 1000));
+}
