@@ -707,12 +707,19 @@ async fn warnings_and_infos_come_from_the_engine() {
     assert!((rate - 1.0 / 15.0).abs() < 1e-9, "{rate}");
     let infos = got["infos"].as_array().expect("infos");
     assert_eq!(infos.len(), 1, "{got}");
-    let info = infos[0].as_str().unwrap();
-    assert!(
-        info.starts_with("PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"some_gauge\""),
-        "{info}"
+    // Annotations end with the position of the expression they are about, as in Prometheus.
+    assert_eq!(
+        infos[0],
+        "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"some_gauge\" (1:6)"
     );
     assert!(got.get("warnings").is_none(), "{got}");
+    let got = ok(query(
+        &srv,
+        &[("query", "sum(\n  rate(some_gauge[5m])\n)"), ("time", &t)],
+    )
+    .await);
+    let info = got["infos"][0].as_str().unwrap();
+    assert!(info.ends_with("\"some_gauge\" (2:8)"), "{info}");
     let got = ok(query(&srv, &[("query", "rate(up[5m])"), ("time", &t)]).await);
     assert!(
         got.get("infos").is_some(),
@@ -743,7 +750,7 @@ async fn warnings_and_infos_come_from_the_engine() {
     assert_eq!(
         warnings,
         [
-            "PromQL warning: sort is ineffective for range queries since results are always ordered by labels",
+            "PromQL warning: sort is ineffective for range queries since results are always ordered by labels (1:1)",
             "results truncated due to limit",
         ]
     );

@@ -17,6 +17,7 @@ mod error;
 mod eval;
 mod functions;
 pub mod lint;
+mod positions;
 pub mod promqltest;
 pub mod rewrite;
 mod value;
@@ -88,13 +89,23 @@ pub fn parse_with(
     range_ms: i64,
     implicit_step_ms: Option<i64>,
 ) -> Result<PromExpr> {
+    parse_text(query, step_ms, range_ms, implicit_step_ms).map(|(expr, _)| expr)
+}
+
+/// [`parse_with`], also saying whether the pre-rewrites changed the text.
+fn parse_text(
+    query: &str,
+    step_ms: i64,
+    range_ms: i64,
+    implicit_step_ms: Option<i64>,
+) -> Result<(PromExpr, bool)> {
     functions::register_extensions();
     let text = rewrite::rewrite_with(query, step_ms, range_ms, implicit_step_ms)
         .map_err(|e| Error::Parse(format!("parse error: {e}")))?;
     let expr = promql_parser::parser::parse(&text)
         .map_err(|e| Error::Parse(format!("parse error: {e}")))?;
     eval::check(&expr)?;
-    Ok(expr)
+    Ok((expr, text != query))
 }
 
 /// Evaluates PromQL against any [`Queryable`].
@@ -120,8 +131,9 @@ impl Engine {
         t: i64,
         opts: &QueryOptions,
     ) -> Result<QueryResult> {
-        let expr = parse_with(query, 0, 0, opts.implicit_subquery_step_ms)?;
-        self.eval_expr(db, &expr, t, t, 0, opts)
+        let (expr, rewritten) = parse_text(query, 0, 0, opts.implicit_subquery_step_ms)?;
+        let source = (!rewritten).then_some(query);
+        self.eval_source(db, &expr, source, (t, t, 0), opts)
     }
 
     /// Evaluates `query` at every `step` from `start` to `end` (ms, inclusive).
@@ -150,11 +162,13 @@ impl Engine {
             ));
         }
         let implicit = opts.implicit_subquery_step_ms.or(Some(step));
-        let expr = parse_with(query, step, end - start, implicit)?;
-        self.eval_expr(db, &expr, start, end, step, opts)
+        let (expr, rewritten) = parse_text(query, step, end - start, implicit)?;
+        let source = (!rewritten).then_some(query);
+        self.eval_source(db, &expr, source, (start, end, step), opts)
     }
 
     /// Evaluates an already parsed expression; `step` 0 means an instant query at `start`.
+    /// Its annotations carry no source positions (there is no text to point into).
     pub fn eval_expr(
         &self,
         db: &dyn Queryable,
@@ -162,6 +176,19 @@ impl Engine {
         start: i64,
         end: i64,
         step: i64,
+        opts: &QueryOptions,
+    ) -> Result<QueryResult> {
+        self.eval_source(db, expr, None, (start, end, step), opts)
+    }
+
+    /// Evaluates `expr`, parsed from `source` when given (for annotation positions), over
+    /// `(start, end, step)`.
+    fn eval_source(
+        &self,
+        db: &dyn Queryable,
+        expr: &PromExpr,
+        source: Option<&str>,
+        (start, end, step): (i64, i64, i64),
         opts: &QueryOptions,
     ) -> Result<QueryResult> {
         let timeout = opts
@@ -179,6 +206,6 @@ impl Engine {
                 .default_subquery_step_ms
                 .unwrap_or(self.opts.default_subquery_step_ms),
         };
-        eval::run(db, expr, start, end, step, settings)
+        eval::run(db, expr, source, (start, end, step), settings)
     }
 }

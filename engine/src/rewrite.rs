@@ -80,7 +80,7 @@ pub fn rewrite_with(
 // ---------------------------------------------------------------------------------------
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     /// Identifier or keyword (`rate`, `offset`, `job:rate5m`, `__name__`).
     Ident,
     /// Number or duration literal (`5`, `1.5e3`, `0x1F`, `1h30m`).
@@ -94,17 +94,17 @@ enum Kind {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Tok {
-    kind: Kind,
-    start: usize,
-    end: usize,
+pub(crate) struct Tok {
+    pub kind: Kind,
+    pub start: usize,
+    pub end: usize,
     /// Strictly inside `{...}` (label matchers), where no rewrite applies.
-    in_braces: bool,
+    pub in_braces: bool,
 }
 
 /// Splits `q` into tokens, dropping whitespace and `#` comments. It never fails: whatever
 /// it does not understand becomes [`Kind::Other`] and is left for the parser to reject.
-fn lex(q: &str) -> Vec<Tok> {
+pub(crate) fn lex(q: &str) -> Vec<Tok> {
     let b = q.as_bytes();
     let mut toks = Vec::new();
     let (mut i, mut braces, mut brackets) = (0usize, 0usize, 0usize);

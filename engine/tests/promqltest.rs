@@ -13,16 +13,7 @@ fn fresh() -> TempTsdb {
 }
 
 /// Upstream evals Augur knowingly differs on, with the reason. They are counted as skipped.
-const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
-    (
-        "histograms.test:1037",
-        "annotation position (1:21) not reported: promql-parser keeps no source positions",
-    ),
-    (
-        "native_histograms.test:1904",
-        "annotation position (1:25) not reported: promql-parser keeps no source positions",
-    ),
-];
+const KNOWN_DIFFERENCES: &[(&str, &str)] = &[];
 
 fn run_dir(dir: &Path) -> Outcome {
     let engine = script_engine();

@@ -124,6 +124,7 @@ pub(crate) fn eval(ev: &Ev<'_>, a: &AggregateExpr) -> Result<Val> {
             return select_k(
                 ev,
                 &op,
+                a.param.as_deref(),
                 &input,
                 &group_of,
                 out.len(),
@@ -132,16 +133,21 @@ pub(crate) fn eval(ev: &Ev<'_>, a: &AggregateExpr) -> Result<Val> {
         }
         "quantile" => {
             let p = param.as_deref().unwrap_or_default();
+            let at = a.param.as_deref();
             if p.iter().any(|q| q.is_nan()) {
-                ev.ctx.warn(
+                ev.ctx.warn_at(
                     "PromQL warning: quantile value should be between 0 and 1, got NaN".into(),
+                    at,
                 );
             }
             if let Some(q) = p.iter().copied().find(|q| *q < 0.0 || *q > 1.0) {
-                ev.ctx.warn(format!(
-                    "PromQL warning: quantile value should be between 0 and 1, got {}",
-                    crate::functions::go_float(q)
-                ));
+                ev.ctx.warn_at(
+                    format!(
+                        "PromQL warning: quantile value should be between 0 and 1, got {}",
+                        crate::functions::go_float(q)
+                    ),
+                    at,
+                );
             }
         }
         _ => {}
@@ -265,6 +271,7 @@ pub(crate) fn eval(ev: &Ev<'_>, a: &AggregateExpr) -> Result<Val> {
 fn select_k(
     ev: &Ev<'_>,
     op: &str,
+    param_expr: Option<&Expr>,
     input: &[VSeries],
     group_of: &[usize],
     ngroups: usize,
@@ -281,16 +288,22 @@ fn select_k(
         let max = param.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let min = param.iter().copied().fold(f64::INFINITY, f64::min);
         if max > 1.0 {
-            ev.ctx.warn(format!(
-                "PromQL warning: ratio value should be between -1 and 1, got {}, capping to 1",
-                crate::functions::go_float(max)
-            ));
+            ev.ctx.warn_at(
+                format!(
+                    "PromQL warning: ratio value should be between -1 and 1, got {}, capping to 1",
+                    crate::functions::go_float(max)
+                ),
+                param_expr,
+            );
         }
         if min < -1.0 {
-            ev.ctx.warn(format!(
-                "PromQL warning: ratio value should be between -1 and 1, got {}, capping to -1",
-                crate::functions::go_float(min)
-            ));
+            ev.ctx.warn_at(
+                format!(
+                    "PromQL warning: ratio value should be between -1 and 1, got {}, capping to -1",
+                    crate::functions::go_float(min)
+                ),
+                param_expr,
+            );
         }
     } else {
         if param.iter().any(|k| k.is_nan()) {

@@ -17,7 +17,7 @@ pub(crate) mod aggregate;
 pub(crate) mod binary;
 pub(crate) mod selector;
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -27,6 +27,7 @@ use augur_storage::{Labels, Queryable, Sample, Series, METRIC_NAME};
 use promql_parser::parser::Expr;
 
 use crate::error::{exec_err, Error, Result};
+use crate::positions::{self, Positions};
 use crate::value::{Element, QueryResult, Value};
 
 /// Limits and defaults of one query.
@@ -51,9 +52,13 @@ pub(crate) struct Ctx<'a> {
     pub query_end: i64,
     /// The outermost query's step (0 for instant queries), for `step()`.
     pub step: i64,
-    warnings: RefCell<Vec<String>>,
-    infos: RefCell<Vec<String>>,
+    /// Annotations: (message, ` (line:col)` or empty), one per message.
+    warnings: RefCell<Vec<(String, String)>>,
+    infos: RefCell<Vec<(String, String)>>,
     ticks: Cell<u32>,
+    /// The query text and its tree, when annotations can point into it.
+    source: Option<(&'a str, &'a Expr)>,
+    positions: OnceCell<Positions>,
 }
 
 impl Ctx<'_> {
@@ -97,19 +102,49 @@ impl Ctx<'_> {
         self.samples.set(self.samples.get().saturating_sub(n));
     }
 
-    pub fn warn(&self, msg: String) {
-        let mut w = self.warnings.borrow_mut();
-        if !w.contains(&msg) {
-            w.push(msg);
-        }
+    /// Adds a warning about `node`, ending with its position in the query text if known.
+    pub fn warn_at<'n, T: 'n>(&self, msg: String, node: impl Into<Option<&'n T>>) {
+        note(&self.warnings, msg, self.pos(node));
     }
 
-    pub fn info(&self, msg: String) {
-        let mut w = self.infos.borrow_mut();
-        if !w.contains(&msg) {
-            w.push(msg);
-        }
+    /// Adds an info about `node`, ending with its position in the query text if known.
+    pub fn info_at<'n, T: 'n>(&self, msg: String, node: impl Into<Option<&'n T>>) {
+        note(&self.infos, msg, self.pos(node));
     }
+
+    /// ` (line:col)` of `node` in the query text, as Prometheus ends an annotation about that
+    /// node; empty when the position is unknown.
+    pub fn pos<'n, T: 'n>(&self, node: impl Into<Option<&'n T>>) -> String {
+        let (Some((text, root)), Some(node)) = (self.source, node.into()) else {
+            return String::new();
+        };
+        let positions = self.positions.get_or_init(|| Positions::new(text, root));
+        positions
+            .offset(positions::key(node))
+            .map_or_else(String::new, |o| {
+                format!(" ({})", positions::line_col(text, o))
+            })
+    }
+}
+
+/// Records an annotation once per message, as Prometheus keys annotations by their text
+/// without the position (the first position seen is kept).
+fn note(list: &RefCell<Vec<(String, String)>>, msg: String, pos: String) {
+    let mut list = list.borrow_mut();
+    if !list.iter().any(|(m, _)| *m == msg) {
+        list.push((msg, pos));
+    }
+}
+
+/// Annotations as the API shows them: the message, then the position if any.
+fn annotations(list: RefCell<Vec<(String, String)>>) -> Vec<String> {
+    list.into_inner()
+        .into_iter()
+        .map(|(mut msg, pos)| {
+            msg.push_str(&pos);
+            msg
+        })
+        .collect()
 }
 
 /// The evaluation steps of one evaluator: `start, start + interval, … ≤ end`.
@@ -310,9 +345,8 @@ pub(crate) fn check(expr: &Expr) -> Result<()> {
 pub(crate) fn run(
     db: &dyn Queryable,
     expr: &Expr,
-    start: i64,
-    end: i64,
-    step: i64,
+    source: Option<&str>,
+    (start, end, step): (i64, i64, i64),
     settings: Settings,
 ) -> Result<QueryResult> {
     let ctx = Ctx {
@@ -325,6 +359,8 @@ pub(crate) fn run(
         warnings: RefCell::new(Vec::new()),
         infos: RefCell::new(Vec::new()),
         ticks: Cell::new(0),
+        source: source.map(|text| (text, expr)),
+        positions: OnceCell::new(),
     };
     let instant = step == 0;
     let grid = Grid::new(start, end, step);
@@ -397,8 +433,8 @@ pub(crate) fn run(
     };
     Ok(QueryResult {
         value,
-        warnings: ctx.warnings.into_inner(),
-        infos: ctx.infos.into_inner(),
+        warnings: annotations(ctx.warnings),
+        infos: annotations(ctx.infos),
     })
 }
 

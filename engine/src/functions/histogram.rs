@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use augur_storage::Labels;
 use promql_parser::parser::Expr;
 
-use super::instant::go_g;
+use super::instant::{go_g, go_g_precision, rfc3339_seconds};
 use crate::error::Result;
 use crate::eval::aggregate::Cursors;
 use crate::eval::{build_labels, Ev, Val};
@@ -44,16 +44,28 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
         _ => return Ok(None),
     };
     if let Want::Quantiles(qs, _) = &want {
-        if let Some(q) = qs
-            .iter()
-            .flatten()
-            .copied()
-            .find(|q| q.is_nan() || !(0.0..=1.0).contains(q))
-        {
-            ev.ctx.warn(format!(
-                "PromQL warning: quantile value should be between 0 and 1, got {}",
-                go_g(q)
-            ));
+        // The quantile arguments: the first of histogram_quantile, the third on of
+        // histogram_quantiles.
+        let q_args = if name == "histogram_quantile" {
+            &args[..1]
+        } else {
+            &args[2..]
+        };
+        for (values, at) in qs.iter().zip(q_args) {
+            if let Some(q) = values
+                .iter()
+                .copied()
+                .find(|q| q.is_nan() || !(0.0..=1.0).contains(q))
+            {
+                ev.ctx.warn_at(
+                    format!(
+                        "PromQL warning: quantile value should be between 0 and 1, got {}",
+                        go_g(q)
+                    ),
+                    *at,
+                );
+                break;
+            }
         }
     }
     let input = ev.eval_vector(input_arg)?;
@@ -65,9 +77,12 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
         let le = s.labels.get("le").unwrap_or("");
         let Some(bound) = parse_go_float(le) else {
             let name = s.labels.metric_name().unwrap_or("");
-            ev.ctx.warn(format!(
-                "PromQL warning: bucket label \"le\" is missing or has a malformed value of {le:?} for metric name {name:?}"
-            ));
+            ev.ctx.warn_at(
+                format!(
+                    "PromQL warning: bucket label \"le\" is missing or has a malformed value of {le:?} for metric name {name:?}"
+                ),
+                input_arg,
+            );
             member.push(None);
             continue;
         };
@@ -88,6 +103,8 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
     let mut cur = Cursors::new(&input);
     let mut buckets: Vec<Vec<(f64, f64)>> = vec![Vec::new(); keys.len()];
     let mut quantile_labels: HashMap<(usize, u64), Labels> = HashMap::new();
+    // Monotonicity fixes, per metric name in order of appearance.
+    let mut fixed: Vec<(String, Monotonicity)> = Vec::new();
     for (step, t) in ev.grid.times().enumerate() {
         ev.ctx.check()?;
         buckets.iter_mut().for_each(Vec::clear);
@@ -106,11 +123,12 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
                             continue;
                         }
                         let (v, forced) = bucket_quantile(q, b);
-                        if forced {
-                            ev.ctx.info(format!(
-                                "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {:?}",
-                                keys[g].metric_name().unwrap_or("")
-                            ));
+                        if let Some(f) = forced {
+                            let name = keys[g].metric_name().unwrap_or("").to_owned();
+                            match fixed.iter_mut().find(|(n, _)| *n == name) {
+                                Some((_, m)) => m.merge(t, f),
+                                None => fixed.push((name, Monotonicity::new(t, f))),
+                            }
                         }
                         let labels = match label {
                             None => keys[g].clone(),
@@ -146,7 +164,64 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
             }
         }
     }
+    for (name, m) in fixed {
+        ev.ctx.info_at(m.message(&name), input_arg);
+    }
     Ok(Some(Val::Vector(out.finish(ev)?)))
+}
+
+/// Where `bucket_quantile` had to force bucket counts to be monotonic: the lowest and highest
+/// upper bound it changed and the largest decrease it removed.
+#[derive(Debug, Clone, Copy)]
+struct Forced {
+    min_bucket: f64,
+    max_bucket: f64,
+    max_diff: f64,
+}
+
+/// Prometheus's monotonicity info for one metric name, merged over steps and series.
+struct Monotonicity {
+    min_t: i64,
+    max_t: i64,
+    forced: Forced,
+    samples: usize,
+}
+
+impl Monotonicity {
+    fn new(t: i64, forced: Forced) -> Self {
+        Monotonicity {
+            min_t: t,
+            max_t: t,
+            forced,
+            samples: 1,
+        }
+    }
+
+    fn merge(&mut self, t: i64, f: Forced) {
+        self.min_t = self.min_t.min(t);
+        self.max_t = self.max_t.max(t);
+        self.forced.min_bucket = self.forced.min_bucket.min(f.min_bucket);
+        self.forced.max_bucket = self.forced.max_bucket.max(f.max_bucket);
+        self.forced.max_diff = self.forced.max_diff.max(f.max_diff);
+        self.samples += 1;
+    }
+
+    fn message(&self, name: &str) -> String {
+        let mut msg = "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile)".to_owned();
+        if !name.is_empty() {
+            msg.push_str(&format!(" for metric name {name:?}"));
+        }
+        msg.push_str(&format!(
+            ", from buckets {} to {}, with a max diff of {}, over {} samples from {} to {}",
+            go_g(self.forced.min_bucket),
+            go_g(self.forced.max_bucket),
+            go_g_precision(self.forced.max_diff, 2),
+            self.samples,
+            rfc3339_seconds(self.min_t),
+            rfc3339_seconds(self.max_t),
+        ));
+        msg
+    }
 }
 
 /// Sorts buckets by bound and merges equal bounds; false when there is no `+Inf` bucket.
@@ -270,21 +345,21 @@ fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
 }
 
 /// Prometheus's `BucketQuantile`; also says whether monotonicity had to be forced.
-fn bucket_quantile(q: f64, b: &mut Vec<(f64, f64)>) -> (f64, bool) {
+fn bucket_quantile(q: f64, b: &mut Vec<(f64, f64)>) -> (f64, Option<Forced>) {
     if q.is_nan() {
-        return (f64::NAN, false);
+        return (f64::NAN, None);
     }
     if q < 0.0 {
-        return (f64::NEG_INFINITY, false);
+        return (f64::NEG_INFINITY, None);
     }
     if q > 1.0 {
-        return (f64::INFINITY, false);
+        return (f64::INFINITY, None);
     }
     if !sort_and_coalesce(b) {
-        return (f64::NAN, false);
+        return (f64::NAN, None);
     }
     // Monotonicity.
-    let mut forced = false;
+    let mut forced: Option<Forced> = None;
     let mut prev = b[0].1;
     for x in b.iter_mut().skip(1) {
         let curr = x.1;
@@ -297,7 +372,14 @@ fn bucket_quantile(q: f64, b: &mut Vec<(f64, f64)>) -> (f64, bool) {
         }
         if curr < prev {
             x.1 = prev;
-            forced = true;
+            let f = forced.get_or_insert(Forced {
+                min_bucket: f64::INFINITY,
+                max_bucket: f64::NEG_INFINITY,
+                max_diff: 0.0,
+            });
+            f.min_bucket = f.min_bucket.min(x.0);
+            f.max_bucket = f.max_bucket.max(x.0);
+            f.max_diff = f.max_diff.max(prev - curr);
             continue;
         }
         prev = curr;

@@ -7,7 +7,7 @@ use augur_storage::{Labels, Sample};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::Expr;
 
-use super::{cmp_nan_last, unwrap_parens, warn_sort_in_range};
+use super::{cmp_nan_last, unwrap_parens};
 use crate::error::Result;
 use crate::eval::{build_labels, Ev, VSeries, Val};
 use crate::rewrite::EXT_LABEL;
@@ -100,7 +100,6 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
         }
         "sort" | "sort_desc" => {
             let mut series = ev.eval_vector(args[0])?;
-            warn_sort_in_range(ev);
             let desc = name == "sort_desc";
             series.sort_by(|a, b| cmp_nan_last(a.points[0].v, b.points[0].v, desc));
             Val::Vector(series)
@@ -313,6 +312,50 @@ fn date_fn(name: &str) -> fn(i64) -> f64 {
     }
 }
 
+/// A float as Go's `%.<prec>g` prints it (`prec` ≥ 1 significant digits, trailing zeros
+/// dropped; exponent form when the exponent is below -4 or at least the digits shown).
+pub(crate) fn go_g_precision(f: f64, prec: usize) -> String {
+    if !f.is_finite() || f == 0.0 {
+        return go_g(f);
+    }
+    let prec = prec.max(1) as i32;
+    let sci = format!("{:.*e}", prec as usize - 1, f.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let mut digits = mantissa.replace('.', "");
+    while digits.len() > 1 && digits.ends_with('0') {
+        digits.pop();
+    }
+    let (nd, dp) = (digits.len() as i32, exp + 1);
+    let sign = if f < 0.0 { "-" } else { "" };
+    let eprec = if prec > nd && nd >= dp { nd } else { prec };
+    if exp < -4 || exp >= eprec {
+        let shown = prec.min(nd) as usize;
+        let frac = if shown > 1 {
+            format!(".{}", &digits[1..shown])
+        } else {
+            String::new()
+        };
+        let esign = if exp < 0 { '-' } else { '+' };
+        return format!("{sign}{}{frac}e{esign}{:02}", &digits[..1], exp.abs());
+    }
+    let shown = if prec > dp { nd } else { prec };
+    format!("{sign}{:.*}", (shown - dp).max(0) as usize, f.abs())
+}
+
+/// A time in milliseconds as Go's `time.Unix(ms/1000, 0).UTC().Format(time.RFC3339)`.
+pub(crate) fn rfc3339_seconds(ms: i64) -> String {
+    let secs = ms / 1000;
+    let (y, m, d) = civil(secs.div_euclid(86_400));
+    let day = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        day / 3600,
+        day % 3600 / 60,
+        day % 60
+    )
+}
+
 /// A float as Go's `%g` prints it (shortest digits; exponent form below 1e-4 and from 1e21).
 pub(crate) fn go_g(f: f64) -> String {
     let a = f.abs();
@@ -320,5 +363,30 @@ pub(crate) fn go_g(f: f64) -> String {
         crate::GoExp::lower(f).to_string()
     } else {
         crate::GoFloat(f).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_formats() {
+        // fmt.Sprintf("%.2g", …) in Go.
+        for (v, want) in [
+            (2.0, "2"),
+            (0.5, "0.5"),
+            (123.0, "1.2e+02"),
+            (100.0, "1e+02"),
+            (1.25, "1.2"),
+            (0.000123, "0.00012"),
+            (0.0000123, "1.2e-05"),
+            (-7.77, "-7.8"),
+            (10.0, "10"),
+        ] {
+            assert_eq!(go_g_precision(v, 2), want, "{v}");
+        }
+        assert_eq!(rfc3339_seconds(3_000_000), "1970-01-01T00:50:00Z");
+        assert_eq!(rfc3339_seconds(1_700_000_000_999), "2023-11-14T22:13:20Z");
     }
 }

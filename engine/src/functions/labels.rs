@@ -7,7 +7,7 @@ use augur_storage::labels::is_valid_label_name as valid_label_name;
 use augur_storage::{Labels, METRIC_NAME};
 use promql_parser::parser::Expr;
 
-use super::{string_arg, warn_sort_in_range};
+use super::string_arg;
 use crate::error::{exec_err, Error, Result};
 use crate::eval::{merge_same_labels, Ev, Val};
 
@@ -78,7 +78,6 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
                 names.push(string_arg(a)?);
             }
             let mut series = ev.eval_vector(args[0])?;
-            warn_sort_in_range(ev);
             let desc = name == "sort_by_label_desc";
             series.sort_by(|a, b| {
                 let mut ord = Ordering::Equal;

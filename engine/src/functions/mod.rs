@@ -30,6 +30,13 @@ pub(crate) fn register_extensions() {
 pub(crate) fn call(ev: &Ev<'_>, c: &Call) -> Result<Val> {
     let name = c.func.name;
     let args: Vec<&Expr> = c.args.args.iter().map(|a| a.as_ref()).collect();
+    if name.starts_with("sort") && ev.grid.len() > 1 {
+        // Range results are ordered by labels anyway.
+        ev.ctx.warn_at(
+            "PromQL warning: sort is ineffective for range queries since results are always ordered by labels".into(),
+            c,
+        );
+    }
     // seasonal_baseline reads storage itself (a slice per season), not a whole window.
     if name == "seasonal_baseline" {
         return anomaly::seasonal_baseline(ev, &args);
@@ -158,16 +165,6 @@ pub(crate) fn cmp_nan_last(a: f64, b: f64, desc: bool) -> std::cmp::Ordering {
         (false, true) => Ordering::Less,
         _ if desc => b.partial_cmp(&a).unwrap_or(Ordering::Equal),
         _ => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
-    }
-}
-
-/// Prometheus's warning for the sort functions in a range query (results are sorted by
-/// labels there anyway).
-pub(crate) fn warn_sort_in_range(ev: &Ev<'_>) {
-    if ev.grid.len() > 1 {
-        ev.ctx.warn(
-            "PromQL warning: sort is ineffective for range queries since results are always ordered by labels".into(),
-        );
     }
 }
 

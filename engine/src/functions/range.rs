@@ -164,10 +164,13 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
             .copied()
             .find(|q| q.is_nan() || *q < 0.0 || *q > 1.0)
         {
-            ev.ctx.warn(format!(
-                "PromQL warning: quantile value should be between 0 and 1, got {}",
-                super::instant::go_g(q)
-            ));
+            ev.ctx.warn_at(
+                format!(
+                    "PromQL warning: quantile value should be between 0 and 1, got {}",
+                    super::instant::go_g(q)
+                ),
+                args[0],
+            );
         }
     }
     let input = ev.matrix_input(args[matrix_at])?;
@@ -238,10 +241,13 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
             Ok(())
         })?;
         if overlap.get() {
-            ev.ctx.warn(format!(
-                "PromQL warning: sample has start time that overlaps with previous sample timestamp for metric {:?}",
-                s.labels.metric_name().unwrap_or_default()
-            ));
+            ev.ctx.warn_at(
+                format!(
+                    "PromQL warning: sample has start time that overlaps with previous sample timestamp for metric {:?}",
+                    s.labels.metric_name().unwrap_or_default()
+                ),
+                args[matrix_at],
+            );
         }
         if points.is_empty() {
             continue;
@@ -252,9 +258,12 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
                     .iter()
                     .any(|suffix| metric.ends_with(suffix))
                 {
-                    ev.ctx.info(format!(
-                        "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric:?}"
-                    ));
+                    ev.ctx.info_at(
+                        format!(
+                            "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric:?}"
+                        ),
+                        args[matrix_at],
+                    );
                 }
             }
         }

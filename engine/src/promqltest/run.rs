@@ -231,25 +231,10 @@ fn has_nameless_selector(q: &str) -> bool {
     })
 }
 
-fn strip_position(msg: &str) -> &str {
-    if let Some(open) = msg.rfind(" (") {
-        let tail = &msg[open + 2..];
-        if tail.ends_with(')')
-            && tail[..tail.len() - 1]
-                .split(':')
-                .all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()))
-        {
-            return &msg[..open];
-        }
-    }
-    msg
-}
-
 fn text_matches(m: &TextMatch, actual: &str) -> bool {
     match m {
-        TextMatch::Exact(s) => strip_position(s) == actual || s == actual,
-        TextMatch::Regex(r) => regex::Regex::new(r)
-            .is_ok_and(|re| re.is_match(actual) || re.is_match(&format!("{actual} (1:1)"))),
+        TextMatch::Exact(s) => s == actual,
+        TextMatch::Regex(r) => regex::Regex::new(r).is_ok_and(|re| re.is_match(actual)),
     }
 }
 
