@@ -16,6 +16,7 @@ pub mod duration;
 mod error;
 mod eval;
 mod functions;
+pub mod gofmt;
 pub mod lint;
 mod positions;
 pub mod promqltest;

@@ -34,21 +34,6 @@ const AGGREGATIONS: &[&str] = &[
     "limit_ratio",
 ];
 
-/// Words followed by `(` that are not calls.
-const NOT_CALLS: &[&str] = &[
-    "by",
-    "without",
-    "on",
-    "ignoring",
-    "group_left",
-    "group_right",
-    "bool",
-    "offset",
-    "fill",
-    "fill_left",
-    "fill_right",
-];
-
 /// One call or aggregation in the text: where it starts and where each argument starts.
 #[derive(Debug, Clone)]
 struct Site {
@@ -110,7 +95,9 @@ fn sites(text: &str) -> HashMap<String, Vec<Site>> {
                 }
                 _ => Some(i + 1).filter(|&j| is_open_paren(j)),
             }
-        } else if !after_at && !NOT_CALLS.contains(&name.as_str()) {
+        } else if !after_at {
+            // Keywords before a parenthesis (`by (`, `on (`, `bool (`) are recorded too, but
+            // no function has their names, so the tree never asks for them.
             Some(i + 1).filter(|&j| is_open_paren(j))
         } else {
             None

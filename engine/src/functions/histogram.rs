@@ -8,11 +8,12 @@ use std::collections::HashMap;
 use augur_storage::Labels;
 use promql_parser::parser::Expr;
 
-use super::instant::{go_g, go_g_precision, rfc3339_seconds};
+use super::instant::{go_g, rfc3339_seconds};
 use crate::error::Result;
 use crate::eval::aggregate::Cursors;
 use crate::eval::{build_labels, Ev, Val};
 use crate::functions::Collector;
+use crate::gofmt::format_float;
 
 /// What to compute from each group's buckets.
 enum Want {
@@ -215,7 +216,7 @@ impl Monotonicity {
             ", from buckets {} to {}, with a max diff of {}, over {} samples from {} to {}",
             go_g(self.forced.min_bucket),
             go_g(self.forced.max_bucket),
-            go_g_precision(self.forced.max_diff, 2),
+            format_float(self.forced.max_diff, 'g', 2),
             self.samples,
             rfc3339_seconds(self.min_t),
             rfc3339_seconds(self.max_t),

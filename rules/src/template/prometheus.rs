@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::rc::Rc;
 
+use augur_engine::gofmt::format_float;
 use regex::Regex;
 
 use super::funcs::{go_quote, query_escape, Func, Ty};
 use super::gotime;
-use super::printf::format_float;
 use super::value::{GoList, GoMap, StructKind, Val};
 use super::Env;
 
