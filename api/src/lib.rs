@@ -8,6 +8,7 @@
 
 pub mod alertmanager;
 pub mod api_v1;
+pub mod backtest_cli;
 pub mod config;
 pub mod error;
 pub mod flags;

@@ -1,5 +1,6 @@
-//! The `augur` binary: `augur serve` runs the server; `augur demo` ingests generated
-//! node-exporter/HTTP data into a store and reads it back.
+//! The `augur` binary: `augur serve` runs the server; `augur rules` checks and tests rule
+//! files; `augur tsdb import`, `augur backtest` and `augur nab` backfill history and score
+//! detectors on it; `augur demo` ingests generated node-exporter/HTTP data and reads it back.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -30,12 +31,21 @@ struct Cli {
 enum Command {
     /// Run the server: remote-write receiver, Prometheus HTTP API, /metrics.
     Serve(Box<ServeArgs>),
-    /// Ingest an hour of generated data into the store, then query it back.
     /// Check rule files or run rule unit tests (promtool's `check rules` / `test rules`).
     Rules {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Work on a store's data offline (`import`: backfill history from exposition files).
+    Tsdb {
+        #[command(subcommand)]
+        command: TsdbCommand,
+    },
+    /// Score a detector expression against labelled incidents (NAB score, precision, recall).
+    Backtest(Box<augur_api::backtest_cli::BacktestArgs>),
+    /// Import the Numenta Anomaly Benchmark files into a fresh store and score an expression.
+    Nab(augur_api::backtest_cli::NabArgs),
+    /// Ingest an hour of generated data into the store, then query it back.
     Demo {
         /// Where the store lives.
         #[arg(long = "storage.tsdb.path", default_value = "./data")]
@@ -50,6 +60,21 @@ enum Command {
 }
 
 #[derive(Subcommand, Debug)]
+enum TsdbCommand {
+    /// Write samples of any age into a store (like promtool tsdb create-blocks-from).
+    Import {
+        #[command(subcommand)]
+        format: ImportFormat,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ImportFormat {
+    /// OpenMetrics or Prometheus text exposition with a timestamp on every sample.
+    Openmetrics(augur_api::backtest_cli::ImportArgs),
+}
+
+#[derive(Subcommand, Debug)]
 enum RulesCommand {
     /// Validate rule files; warn about rules that can never produce output.
     Check {
@@ -59,6 +84,9 @@ enum RulesCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Evaluate rule groups over past time as the server would have, and write the results
+    /// (promtool tsdb create-blocks-from rules, vmalert -replay).
+    Replay(Box<augur_api::backtest_cli::ReplayArgs>),
     /// Run rule unit tests written in promtool's format.
     Test {
         /// Run only test groups whose name matches this regex (repeatable, OR-ed).
@@ -74,6 +102,7 @@ enum RulesCommand {
 
 fn rules_command(cmd: RulesCommand) -> Result<()> {
     let code = match cmd {
+        RulesCommand::Replay(args) => augur_api::backtest_cli::replay(*args),
         RulesCommand::Check { strict, files } => augur_api::rules_cli::check(&files, strict),
         RulesCommand::Test {
             run,
@@ -125,6 +154,14 @@ fn main() -> Result<()> {
             rt.block_on(serve(*args))
         }
         Command::Rules { command } => rules_command(command),
+        Command::Tsdb {
+            command:
+                TsdbCommand::Import {
+                    format: ImportFormat::Openmetrics(args),
+                },
+        } => std::process::exit(augur_api::backtest_cli::import(args)),
+        Command::Backtest(args) => std::process::exit(augur_api::backtest_cli::backtest(*args)),
+        Command::Nab(args) => std::process::exit(augur_api::backtest_cli::nab(args)),
         Command::Demo {
             path,
             series,

@@ -123,6 +123,20 @@ pub trait Appender {
     fn rollback(self: Box<Self>);
 }
 
+/// Writes history: samples of any age, into series that may already hold newer ones.
+///
+/// An [`Appender`] refuses a sample older than its series' newest; a backfill (an import of
+/// old data, a replay of rules over the past) is how such samples are written. Per sample, in
+/// any order: a timestamp the series already holds (or that appears earlier in `samples`)
+/// keeps its first value, so the same value bits are a no-op and other bits are rejected as a
+/// duplicate; a sample before the retention cutoff is rejected as out of bounds.
+pub trait Backfill: Send + Sync {
+    /// Writes `samples` into the series with these labels (created if new). Returns once they
+    /// are durable, as [`Appender::commit`] does; rejections carry indexes into `samples`.
+    /// An empty label set is refused ([`crate::LabelError::Empty`]).
+    fn backfill(&self, labels: &Labels, samples: &[Sample]) -> Result<CommitReport>;
+}
+
 /// Hands out queriers over a time range.
 pub trait Queryable: Send + Sync {
     /// A querier over `[mint, maxt]` (inclusive, milliseconds).

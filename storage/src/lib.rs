@@ -17,7 +17,7 @@ mod varint;
 
 pub use error::{LabelError, RejectReason, Rejection, Result, StorageError};
 pub use interface::{
-    is_stale_nan, Appendable, Appender, CommitReport, Querier, Queryable, Sample, Series,
+    is_stale_nan, Appendable, Appender, Backfill, CommitReport, Querier, Queryable, Sample, Series,
     SeriesRef, STALE_NAN, STALE_NAN_BITS,
 };
 pub use labels::{Label, Labels, METRIC_NAME};

@@ -267,18 +267,8 @@ impl Appender for TsdbAppender<'_> {
         }
         inner.pending_chunks.fetch_add(cut, Ordering::Relaxed);
         inner.head.note_time(max_t);
-        let c = &inner.counters;
-        c.commits.fetch_add(1, Ordering::Relaxed);
-        c.samples_appended
-            .fetch_add(report.accepted as u64, Ordering::Relaxed);
-        for r in &report.rejected {
-            match r.reason {
-                RejectReason::OutOfOrder => &c.samples_out_of_order,
-                RejectReason::OutOfBounds => &c.samples_out_of_bounds,
-                RejectReason::Duplicate => &c.samples_duplicate,
-            }
-            .fetch_add(1, Ordering::Relaxed);
-        }
+        inner.counters.commits.fetch_add(1, Ordering::Relaxed);
+        inner.counters.count(&report);
         Ok(report)
     }
 

@@ -90,7 +90,7 @@ pub(super) fn decode_state(bytes: &[u8]) -> Option<(i64, i64, u64, &[u8])> {
     Some((min_t, max_t, last_v, r.rest()))
 }
 
-fn lock_maintenance(inner: &Inner) -> std::sync::MutexGuard<'_, ()> {
+pub(super) fn lock_maintenance(inner: &Inner) -> std::sync::MutexGuard<'_, ()> {
     inner.maintenance.lock().unwrap_or_else(|e| e.into_inner())
 }
 

@@ -9,9 +9,13 @@
 //! - **maintenance**: a background thread checkpoints the head (so restart replays only the WAL
 //!   tail) and applies retention (see `maintenance.rs`); recovery is in `recovery.rs`.
 //!
-//! What it does not do: out-of-order ingestion, native histograms, exemplars.
+//! - **backfill**: history of any age is merged straight into `chunks`, one series at a time
+//!   (see `backfill.rs`); appends stay strictly in order.
+//!
+//! What it does not do: out-of-order appends, native histograms, exemplars.
 
 mod append;
+mod backfill;
 mod head;
 pub(crate) mod keys;
 mod maintenance;
@@ -33,7 +37,8 @@ use rocksdb::{
 
 use crate::chunk;
 use crate::error::Result;
-use crate::interface::{Appendable, Appender, Querier, Queryable};
+use crate::interface::{Appendable, Appender, Backfill, CommitReport, Querier, Queryable, Sample};
+use crate::labels::Labels;
 use head::Head;
 use keys::*;
 
@@ -90,6 +95,22 @@ pub struct Counters {
     pub commits: AtomicU64,
     pub checkpoints: AtomicU64,
     pub chunks_sealed: AtomicU64,
+}
+
+impl Counters {
+    /// Counts what a commit or a backfill did with its samples.
+    pub(crate) fn count(&self, report: &CommitReport) {
+        self.samples_appended
+            .fetch_add(report.accepted as u64, Ordering::Relaxed);
+        for r in &report.rejected {
+            match r.reason {
+                crate::RejectReason::OutOfOrder => &self.samples_out_of_order,
+                crate::RejectReason::OutOfBounds => &self.samples_out_of_bounds,
+                crate::RejectReason::Duplicate => &self.samples_duplicate,
+            }
+            .fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Point-in-time statistics of the head and the database.
@@ -456,6 +477,12 @@ impl Drop for Tsdb {
 impl Appendable for Tsdb {
     fn appender(&self) -> Box<dyn Appender + Send + '_> {
         Box::new(append::TsdbAppender::new(&self.inner))
+    }
+}
+
+impl Backfill for Tsdb {
+    fn backfill(&self, labels: &Labels, samples: &[Sample]) -> Result<CommitReport> {
+        backfill::backfill(&self.inner, labels, samples)
     }
 }
 

@@ -23,7 +23,7 @@ use crate::interface::{Querier, Sample, Series, SeriesRef};
 use crate::labels::Labels;
 use crate::matcher::{Matcher, ValueHint};
 
-type RawIter<'a> = DBRawIteratorWithThreadMode<'a, rocksdb::DB>;
+pub(super) type RawIter<'a> = DBRawIteratorWithThreadMode<'a, rocksdb::DB>;
 
 /// Series read per RocksDB iterator in `select` (see there why iterators are per batch).
 const SELECT_BATCH: usize = 256;
@@ -188,17 +188,7 @@ impl<'a> TsdbQuerier<'a> {
         out: &mut Vec<Sample>,
         sts: &mut Vec<i64>,
     ) -> Result<()> {
-        let target = keys::chunk_key(id, self.mint);
-        it.seek_for_prev(target);
-        if !it.valid() {
-            it.seek(target);
-        } else if it
-            .key()
-            .and_then(keys::parse_chunk_key)
-            .is_none_or(|(cid, _)| cid != id)
-        {
-            it.next();
-        }
+        seek_chunks(it, id, self.mint);
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
             let Some((cid, start)) = keys::parse_chunk_key(k) else {
                 return Err(StorageError::corrupt("chunks", "bad key"));
@@ -213,6 +203,23 @@ impl<'a> TsdbQuerier<'a> {
         }
         it.status()?;
         Ok(())
+    }
+}
+
+/// Positions `it` (over `chunks`) at the first chunk of series `id` that may hold samples at
+/// or after `t`: the one starting at or before `t` (the only earlier chunk that can reach it,
+/// since a series' chunks never overlap), else the first starting after it.
+pub(super) fn seek_chunks(it: &mut RawIter<'_>, id: SeriesRef, t: i64) {
+    let target = keys::chunk_key(id, t);
+    it.seek_for_prev(target);
+    if !it.valid() {
+        it.seek(target);
+    } else if it
+        .key()
+        .and_then(keys::parse_chunk_key)
+        .is_none_or(|(cid, _)| cid != id)
+    {
+        it.next();
     }
 }
 
