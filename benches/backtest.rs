@@ -18,6 +18,10 @@ use augur_testdata::{Generator, SCRAPE_INTERVAL_MS};
 use criterion::{criterion_group, Criterion, Throughput};
 use tempfile::TempDir;
 
+// As in the `augur` binary.
+#[global_allocator]
+static ALLOC: augur_api::GlobalAllocator = mimalloc::MiMalloc;
+
 const T0: i64 = 1_700_000_000_000;
 
 fn open(dir: &std::path::Path) -> Tsdb {

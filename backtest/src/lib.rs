@@ -19,6 +19,7 @@ pub mod import;
 pub mod incidents;
 pub mod nab;
 pub mod overlay;
+pub mod record;
 pub mod replay;
 pub mod report;
 pub mod run;

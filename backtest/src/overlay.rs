@@ -18,10 +18,14 @@ use augur_storage::{
 pub trait Base: Queryable + Backfill + Send + Sync {}
 impl<T: Queryable + Backfill + Send + Sync + ?Sized> Base for T {}
 
+/// Written series by labels. xxh3 rather than SipHash: every rule output sample is looked up
+/// here once, and label sets are long keys.
+type Writes = HashMap<Labels, Vec<Sample>, xxhash_rust::xxh3::Xxh3DefaultBuilder>;
+
 /// The base store plus in-memory writes.
 pub struct Overlay {
     base: Arc<dyn Base>,
-    writes: RwLock<HashMap<Labels, Vec<Sample>>>,
+    writes: RwLock<Writes>,
 }
 
 impl std::fmt::Debug for Overlay {
@@ -45,7 +49,7 @@ impl Overlay {
     pub fn new(base: Arc<dyn Base>) -> Overlay {
         Overlay {
             base,
-            writes: RwLock::new(HashMap::new()),
+            writes: RwLock::new(Writes::default()),
         }
     }
 
@@ -58,8 +62,26 @@ impl Overlay {
         self.len() == 0
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Labels, Vec<Sample>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Writes> {
         self.writes.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds samples to a series, as a commit of them would: those not newer than the series'
+    /// newest are dropped (a repeat of it is a no-op).
+    pub fn append_series(&self, labels: &Labels, samples: &[Sample]) {
+        if samples.is_empty() {
+            return;
+        }
+        let mut writes = self.writes.write().unwrap_or_else(|e| e.into_inner());
+        let series = match writes.get_mut(labels) {
+            Some(s) => s,
+            None => writes.entry(labels.clone()).or_default(),
+        };
+        for &s in samples {
+            if series.last().is_none_or(|last| s.t > last.t) {
+                series.push(s);
+            }
+        }
     }
 
     /// Backfills every written series into the base, then forgets them.

@@ -32,6 +32,7 @@ use augur_storage::Series;
 
 use crate::error::{Error, Result};
 use crate::overlay::{Base, FlushReport, Overlay};
+use crate::record;
 
 /// Slots evaluated by one range query.
 const BLOCK_SLOTS: usize = 720;
@@ -193,33 +194,51 @@ fn range_safe(expr: &str) -> bool {
         .any(|f| flat.contains(f))
 }
 
-/// A block of precomputed points of one expression.
+/// A block of precomputed points of one expression: the instant vector of each slot, handed
+/// out once (a second ask at the same time runs an instant query).
 #[derive(Debug, Default)]
 struct Block {
     expr: String,
     lo: i64,
-    hi: i64,
     step: i64,
-    series: Vec<Series>,
+    points: Vec<Option<Vec<Element>>>,
 }
 
 impl Block {
-    /// The instant vector at `t`, when `t` is one of the block's points.
-    fn at(&self, expr: &str, t: i64) -> Option<Vec<Element>> {
-        if expr != self.expr || t < self.lo || t > self.hi || (t - self.lo) % self.step != 0 {
-            return None;
-        }
-        let mut out = Vec::new();
-        for s in &self.series {
-            if let Ok(i) = s.samples.binary_search_by_key(&t, |p| p.t) {
-                out.push(Element {
-                    labels: s.labels.clone(),
-                    t,
-                    v: s.samples[i].v,
-                });
+    /// Splits a range query's series into one instant vector per step from `lo`.
+    fn new(expr: &str, lo: i64, hi: i64, step: i64, series: Vec<Series>) -> Block {
+        let n = ((hi - lo) / step + 1) as usize;
+        let mut points: Vec<Option<Vec<Element>>> = vec![Some(Vec::new()); n];
+        for s in series {
+            for p in &s.samples {
+                let i = (p.t - lo) / step;
+                if (p.t - lo) % step == 0 && (0..n as i64).contains(&i) {
+                    if let Some(v) = &mut points[i as usize] {
+                        v.push(Element {
+                            labels: s.labels.clone(),
+                            t: p.t,
+                            v: p.v,
+                        });
+                    }
+                }
             }
         }
-        Some(out)
+        Block {
+            expr: expr.to_owned(),
+            lo,
+            step,
+            points,
+        }
+    }
+
+    /// The instant vector at `t`, when `t` is one of the block's points not yet handed out.
+    fn take(&mut self, expr: &str, t: i64) -> Option<Vec<Element>> {
+        if expr != self.expr || t < self.lo || (t - self.lo) % self.step != 0 {
+            return None;
+        }
+        self.points
+            .get_mut(((t - self.lo) / self.step) as usize)
+            .and_then(Option::take)
     }
 }
 
@@ -316,7 +335,7 @@ pub fn replay(
     let query: QueryFunc = {
         let (engine, overlay, block) = (engine.clone(), overlay.clone(), block.clone());
         Arc::new(move |q: &str, t: i64, interval: i64| {
-            if let Some(v) = block.lock().unwrap_or_else(|e| e.into_inner()).at(q, t) {
+            if let Some(v) = block.lock().unwrap_or_else(|e| e.into_inner()).take(q, t) {
                 return Ok(Value::Vector(v));
             }
             let qo = QueryOptions {
@@ -353,6 +372,33 @@ pub fn replay(
                 let mut tracker = Tracker::default();
                 let use_range = range_safe(&rule.expr);
                 ranged += usize::from(use_range);
+                if let (RuleKind::Record(name), true) = (&rule.kind, use_range) {
+                    if record::eligible(&rule.labels) {
+                        let mut st = record::RecordState::default();
+                        for (b, chunk) in times.chunks(BLOCK_SLOTS).enumerate() {
+                            let qts: Vec<i64> =
+                                chunk.iter().map(|ts| ts - g.query_offset_ms).collect();
+                            let input =
+                                record_input(&engine, &overlay, &rule.expr, qts, g.interval_ms);
+                            record::write_block(
+                                &overlay,
+                                name,
+                                &rule.labels,
+                                g.limit,
+                                input,
+                                &mut st,
+                                &mut rr,
+                            );
+                            progress(
+                                &format!("{label}, rule {}/{}", i + 1, spec.rules.len()),
+                                (b * BLOCK_SLOTS + chunk.len()).min(times.len()),
+                                times.len(),
+                            );
+                        }
+                        report.rules.push(rr);
+                        continue;
+                    }
+                }
                 for (b, chunk) in times.chunks(BLOCK_SLOTS).enumerate() {
                     if use_range {
                         let lo = chunk[0] - g.query_offset_ms;
@@ -372,13 +418,7 @@ pub fn replay(
                                 Err(_) => None,
                             };
                         *block.lock().unwrap_or_else(|e| e.into_inner()) = match series {
-                            Some(series) => Block {
-                                expr: rule.expr.clone(),
-                                lo,
-                                hi,
-                                step: g.interval_ms,
-                                series,
-                            },
+                            Some(series) => Block::new(&rule.expr, lo, hi, g.interval_ms, series),
                             None => Block::default(),
                         };
                     }
@@ -427,6 +467,61 @@ pub fn replay(
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// A recording rule's results over a block of slot times: one range query, or, when it fails,
+/// one instant query per slot (whose errors then fail only their slots, as in `serve`).
+fn record_input(
+    engine: &Engine,
+    overlay: &Overlay,
+    expr: &str,
+    qts: Vec<i64>,
+    interval_ms: i64,
+) -> record::BlockInput {
+    let qo = QueryOptions {
+        implicit_subquery_step_ms: Some(interval_ms),
+        ..QueryOptions::default()
+    };
+    let (lo, hi) = (qts[0], qts[qts.len() - 1]);
+    if let Ok(r) = engine.range(overlay, expr, lo, hi, interval_ms, &qo) {
+        if let Value::Matrix(series) = r.value {
+            let errors = vec![None; qts.len()];
+            return record::BlockInput {
+                qts,
+                series,
+                errors,
+            };
+        }
+    }
+    let mut series = Vec::new();
+    let mut errors = Vec::with_capacity(qts.len());
+    for &t in &qts {
+        let point = |labels, v| Series {
+            labels,
+            samples: vec![augur_storage::Sample::new(t, v)],
+            start_timestamps: Vec::new(),
+        };
+        match engine.instant(overlay, expr, t, &qo).map(|r| r.value) {
+            Ok(Value::Vector(v)) => {
+                series.extend(v.into_iter().map(|e| point(e.labels, e.v)));
+                errors.push(None);
+            }
+            Ok(Value::Scalar(s)) => {
+                series.push(point(augur_storage::Labels::default(), s.v));
+                errors.push(None);
+            }
+            Ok(other) => errors.push(Some(format!(
+                "rule result is not a vector or scalar: got {}",
+                other.type_name()
+            ))),
+            Err(e) => errors.push(Some(e.to_string())),
+        }
+    }
+    record::BlockInput {
+        qts,
+        series,
+        errors,
+    }
 }
 
 fn new_report(spec: &GroupSpec, kind: &RuleKind) -> RuleReport {

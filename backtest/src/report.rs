@@ -156,7 +156,7 @@ pub fn report(scored: &Scored, opts: &Options) -> (String, Outcome) {
         .max(3);
     let _ = writeln!(
         out,
-        "\nper key ({} profile, threshold {}):\n{:<width$} {:>7} {:>8} {:>9} {:>8} {:>9} {:>7} {:>8}",
+        "\nper key ({} profile, threshold {}; score: the key's NAB score, - without windows):\n{:<width$} {:>7} {:>7} {:>8} {:>7} {:>9} {:>6} {:>6} {:>7} {:>7}",
         chosen.profile.name,
         threshold_text(chosen.threshold),
         "key",
@@ -166,20 +166,30 @@ pub fn report(scored: &Scored, opts: &Options) -> (String, Outcome) {
         "fp rows",
         "precision",
         "recall",
-        "raw"
+        "F1",
+        "FPR",
+        "score"
     );
     for (i, key) in scored.keys.iter().enumerate() {
         let c = &by_key[i];
+        let (null, perfect) = scored.key_bounds(&chosen.profile, i);
+        let score = if perfect > null {
+            format!("{:.2}", 100.0 * (raw_by_key[i] - null) / (perfect - null))
+        } else {
+            "-".to_owned()
+        };
         let _ = writeln!(
             out,
-            "{key:<width$} {:>7} {:>8} {:>9} {:>8} {:>9.3} {:>7.3} {:>8.3}",
+            "{key:<width$} {:>7} {:>7} {:>8} {:>7} {:>9.3} {:>6.3} {:>6.3} {:>7.4} {:>7}",
             scored.rows[i].0,
             c.windows,
             c.windows_detected,
             c.fp,
             c.precision(),
             c.recall(),
-            raw_by_key[i]
+            c.f1(),
+            c.false_positive_rate(),
+            score
         );
     }
     let _ = writeln!(

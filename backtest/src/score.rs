@@ -208,6 +208,18 @@ impl Scored {
         (-p.fn_ * self.scorable_windows() as f64, p.tp * all as f64)
     }
 
+    /// [`Scored::bounds`] of one key's windows alone.
+    pub fn key_bounds(&self, p: &Profile, key: usize) -> (f64, f64) {
+        let scorable = self
+            .windows
+            .iter()
+            .filter(|w| w.key == key && w.scorable)
+            .count();
+        let all = self.windows.iter().filter(|w| w.key == key).count()
+            + self.empty_windows.iter().filter(|w| w.0 == key).count();
+        (-p.fn_ * scorable as f64, p.tp * all as f64)
+    }
+
     /// `100 * (raw - null) / (perfect - null)`; 0 when there is nothing to detect.
     pub fn normalise(&self, p: &Profile, raw: f64) -> f64 {
         let (null, perfect) = self.bounds(p);

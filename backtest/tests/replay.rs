@@ -53,6 +53,24 @@ groups:
         keep_firing_for: 2m
         labels:
           severity: page
+  - name: failing-and-vanishing
+    interval: 1m
+    limit: 1
+    rules:
+      - record: job:x:high
+        expr: x > 50
+      - record: job:x:avg2m
+        expr: avg_over_time(x{job="b"}[2m])
+        labels:
+          team: sre
+      - record: dup
+        expr: x
+        labels:
+          job: ""
+      - record: engine_error
+        expr: label_replace(x, "job", "same", "", "")
+      - record: limited
+        expr: x
   - name: self-reading
     interval: 2m
     rules:
@@ -140,11 +158,40 @@ fn replay_writes_what_the_server_would_have_written() {
     )
     .unwrap();
     assert_eq!(report.groups[0].2, Mode::RuleByRule { ranged: 2 });
-    assert_eq!(report.groups[1].2, Mode::SlotBySlot);
-    for name in ["job:x:avg5m", "ALERTS", "ALERTS_FOR_STATE", "job:x:max"] {
+    assert_eq!(report.groups[1].2, Mode::RuleByRule { ranged: 5 });
+    assert_eq!(report.groups[2].2, Mode::SlotBySlot);
+    for name in [
+        "job:x:avg5m",
+        "ALERTS",
+        "ALERTS_FOR_STATE",
+        "job:x:high",
+        "job:x:avg2m",
+        "job:x:max",
+    ] {
         let want = dump(&*reference, name);
         assert!(!want.is_empty(), "{name} was written by the reference");
         assert_eq!(dump(&*db, name), want, "{name}");
+    }
+    // The series that vanishes after the spike ends with a staleness marker.
+    let high = dump(&*db, "job:x:high");
+    assert!(augur_storage::is_stale_nan(f64::from_bits(
+        high[0].1.last().unwrap().1
+    )));
+    for (name, error) in [
+        (
+            "dup",
+            "vector contains metrics with the same labelset after applying rule labels",
+        ),
+        ("limited", "exceeded limit of 1 with 2 series"),
+        (
+            "engine_error",
+            "vector cannot contain metrics with the same labelset",
+        ),
+    ] {
+        assert!(dump(&*reference, name).is_empty() && dump(&*db, name).is_empty());
+        let r = report.rules.iter().find(|r| r.name == name).unwrap();
+        assert_eq!(r.failures, r.evaluations, "{name}");
+        assert_eq!(r.first_error.as_deref(), Some(error));
     }
     let flush = report.flush.as_ref().unwrap();
     assert_eq!((flush.conflicts, flush.out_of_bounds), (0, 0));
