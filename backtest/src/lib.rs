@@ -45,8 +45,38 @@ pub fn backtest(
     opts: &Options,
     csv: Option<&mut dyn Write>,
 ) -> Result<(String, Outcome)> {
-    let (rows, stats) = run::evaluate(engine, db, spec)?;
+    let (mut rows, stats) = run::evaluate(engine, db, spec)?;
     let mut notes = String::new();
+    // With a fixed step, an incident key the expression never scored still has its rows (the
+    // grid) if its series exist: the detector missed its windows.
+    if let Step::Fixed(step) = spec.step {
+        let q = db
+            .querier(spec.start, spec.end)
+            .map_err(|e| Error::Storage(e.to_string()))?;
+        let missing: Vec<&String> = incidents
+            .windows
+            .keys()
+            .filter(|k| !rows.contains_key(*k))
+            .collect();
+        for key in missing {
+            let m = augur_storage::Matcher::equal(spec.key_label, key);
+            if q.series(&[m])
+                .map_err(|e| Error::Storage(e.to_string()))?
+                .is_empty()
+            {
+                continue;
+            }
+            let times: Vec<i64> = (0..)
+                .map(|i| spec.start + i * step)
+                .take_while(|&t| t <= spec.end)
+                .collect();
+            notes.push_str(&format!(
+                "note: the expression never scored key {key:?}, which has series: every window there is missed\n"
+            ));
+            let scores = vec![None; times.len()];
+            rows.insert(key.clone(), run::Rows { times, scores });
+        }
+    }
     let unknown: Vec<&String> = incidents
         .windows
         .keys()

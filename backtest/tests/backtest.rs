@@ -479,3 +479,47 @@ fn two_nab_files_end_to_end() {
     // A z-score over a day catches the jump in the artificial file.
     assert!(outcome.profiles[0].score > 0.0, "{text}");
 }
+
+#[test]
+fn with_a_fixed_step_an_unscored_key_with_series_misses_its_windows() {
+    let dir = TempDir::new().unwrap();
+    let db = open(&dir.path().join("db"));
+    use augur_storage::Backfill;
+    for job in ["a", "b"] {
+        let l = Labels::new([("__name__", "x"), ("job", job)]).unwrap();
+        let s: Vec<Sample> = (0..200)
+            .map(|i| Sample::new(i * 60_000, (i % 3) as f64))
+            .collect();
+        db.backfill(&l, &s).unwrap();
+    }
+    let inc = Incidents::parse(
+        "inc.yml",
+        "a: [[6000, 6600]]\nb: [[6000, 6600]]\nc: [[0, 1]]\n",
+    )
+    .unwrap();
+    let spec = Spec {
+        expr: "abs(zscore(x{job=\"a\"}[1h]))",
+        start: 0,
+        end: 199 * 60_000,
+        step: Step::Fixed(60_000),
+        key_label: "job",
+    };
+    let opts = Options {
+        threshold: None,
+        profile: PROFILES[0],
+        target_precision: None,
+    };
+    let (text, outcome) =
+        augur_backtest::backtest(&Engine::default(), &db, &spec, &inc, &opts, None).unwrap();
+    assert!(
+        text.contains("note: the expression never scored key \"b\", which has series"),
+        "{text}"
+    );
+    assert!(
+        text.contains("warning: the incidents file names key \"c\""),
+        "{text}"
+    );
+    assert_eq!(outcome.by_key.len(), 2);
+    assert_eq!(outcome.by_key[1].windows, 1);
+    assert_eq!(outcome.by_key[1].windows_detected, 0);
+}
