@@ -1,7 +1,8 @@
 //! Anomaly-function benchmarks: each function as an instant query over 10,000 series with a
-//! 1 h window at 15 s resolution, against `avg_over_time` on the same window; and
+//! 1 h window at 15 s resolution, against `avg_over_time` on the same window;
 //! `seasonal_baseline(x[4w], 1w)` against `avg_over_time(x[4w])` over 4 weeks of 200
-//! series.
+//! series; and `baseline_zscore(x[30d], 5)` against `avg_over_time(x[30d])` over 30 days of
+//! 1,000 series at 1-minute resolution.
 //!
 //! Every query is wrapped in `count(…)`: the functions drop metric names, and without names
 //! the generator's series collide; the count costs the same for every function.
@@ -85,7 +86,54 @@ fn four_weeks(c: &mut Criterion) {
     run(c, "instant_200_series_4w", &db, t, &queries);
 }
 
-criterion_group!(benches, one_hour, four_weeks);
+/// The time-aware baselines' target: `baseline_zscore(x[30d], 5)` over 1,000 series at
+/// 1-minute resolution within 3× of `avg_over_time(x[30d])` (43.2 M samples, inside the
+/// default 50 M sample limit).
+fn thirty_days(c: &mut Criterion) {
+    use augur_storage::{Backfill, Labels, Sample};
+    let dir = TempDir::new().unwrap();
+    let db = Tsdb::open(
+        dir.path(),
+        Options {
+            background: false,
+            retention: std::time::Duration::from_secs(365 * 86_400),
+            ..Options::default()
+        },
+    )
+    .expect("open tsdb");
+    let (series, minutes, range) = if measuring() {
+        (1000, 30 * 1440, "30d")
+    } else {
+        (10, 180, "3h")
+    };
+    let mut rng = augur_testdata::Rng::new(13);
+    for s in 0..series {
+        let l = Labels::new([("__name__", "x".to_string()), ("job", format!("j{s}"))]).unwrap();
+        let samples: Vec<Sample> = (0..minutes as i64)
+            .map(|i| {
+                let daily = ((i % 1440) as f64 / 1440.0 * std::f64::consts::TAU).sin();
+                Sample::new(T0 + i * 60_000, 100.0 + 20.0 * daily + 5.0 * rng.normal())
+            })
+            .collect();
+        db.backfill(&l, &samples).unwrap();
+    }
+    let t = T0 + (minutes as i64 - 1) * 60_000;
+    let sel = r#"{job=~".+"}"#;
+    let queries = [
+        (
+            "avg_over_time",
+            format!("count(avg_over_time({sel}[{range}]))"),
+        ),
+        (
+            "baseline_zscore",
+            format!("count(baseline_zscore({sel}[{range}], 5))"),
+        ),
+    ];
+    let queries: Vec<(&str, &str)> = queries.iter().map(|(n, q)| (*n, q.as_str())).collect();
+    run(c, "instant_1000_series_30d_1m", &db, t, &queries);
+}
+
+criterion_group!(benches, one_hour, four_weeks, thirty_days);
 
 fn main() {
     benches();

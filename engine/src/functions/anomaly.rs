@@ -52,6 +52,27 @@ pub(crate) fn register() {
                 false,
             ),
             Function::new(
+                "baseline_zscore",
+                vec![ValueType::Matrix, ValueType::Scalar, ValueType::Scalar],
+                1,
+                ValueType::Vector,
+                false,
+            ),
+            Function::new(
+                "baseline_avg",
+                vec![ValueType::Matrix, ValueType::Scalar, ValueType::Scalar],
+                1,
+                ValueType::Vector,
+                false,
+            ),
+            Function::new(
+                "baseline_stddev",
+                vec![ValueType::Matrix, ValueType::Scalar, ValueType::Scalar],
+                1,
+                ValueType::Vector,
+                false,
+            ),
+            Function::new(
                 "seasonal_baseline",
                 vec![ValueType::Matrix, ValueType::Scalar],
                 0,
@@ -104,6 +125,127 @@ pub(crate) fn zscore(w: &Win<'_>) -> Result<Option<f64>> {
     } else {
         (x - mean) / sd
     }))
+}
+
+/// The largest `tz_offset` the baselines accept: 14 hours, as far as time zones go.
+pub const MAX_TZ_OFFSET_S: f64 = 14.0 * 3600.0;
+
+/// Checks the baselines' parameters (`min_samples`, optional `tz_offset`), given per step:
+/// each must be the same at every step, `min_samples` at least 1, `tz_offset` within ±14 h.
+pub(crate) fn check_baseline_params(name: &str, params: &[Vec<f64>]) -> Result<()> {
+    for (i, what) in ["min_samples", "tz_offset"].iter().enumerate() {
+        let Some(steps) = params.get(i) else { continue };
+        let Some(&v) = steps.first() else { continue };
+        if steps.iter().any(|p| p.to_bits() != v.to_bits()) {
+            return Err(exec_err!("{name}: {what} must be the same at every step"));
+        }
+        let ok = match i {
+            0 => v >= 1.0,
+            _ => v.abs() <= MAX_TZ_OFFSET_S,
+        };
+        if !ok {
+            let want = match i {
+                0 => "at least 1",
+                _ => "between -50400 and 50400 seconds (±14h)",
+            };
+            return Err(exec_err!(
+                "{name}: {what} must be {want}, got {}",
+                super::go_float(v)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The hour (since the epoch, shifted by `tz` seconds) a timestamp falls in.
+fn hour_of(t_ms: i64, tz: i64) -> i64 {
+    (t_ms.div_euclid(1000) + tz).div_euclid(3600)
+}
+
+/// The time-aware baseline of a window for its newest sample `x`: `(x, m, s)` with `m` and `s`
+/// the mean and sample standard deviation (n − 1) of the other samples in the hour-of-week
+/// bucket of the evaluation time (day of week × hour of day, shifted by `tz_offset`), or, when
+/// that bucket holds fewer than `max(min_samples, 2)` of them, the hour-of-day bucket, or
+/// else the whole window. `None` when the window has fewer than 2 other samples.
+///
+/// Three passes: count each level, then the chosen level's mean (exactly its value when all
+/// its samples are equal, as `zscore` does), then the squared deviations from it.
+fn baseline(w: &Win<'_>) -> Option<(f64, f64, f64)> {
+    let s = w.s;
+    if s.len() < 3 {
+        return None;
+    }
+    let (others, x) = (&s[..s.len() - 1], s[s.len() - 1].v);
+    let need = w.params[0].max(2.0);
+    let tz = w.params.get(1).copied().unwrap_or(0.0) as i64;
+    let h = hour_of(w.ts, tz);
+    let (week, day) = (h.rem_euclid(168), h.rem_euclid(24));
+    // 0: in the hour-of-week bucket (so also the hour-of-day one), 1: in the hour-of-day
+    // bucket only, 2: elsewhere in the window.
+    let level_of = |t: i64| {
+        let hp = hour_of(t, tz);
+        if hp.rem_euclid(24) != day {
+            2
+        } else if hp.rem_euclid(168) != week {
+            1
+        } else {
+            0
+        }
+    };
+    let mut counts = [0usize; 3];
+    for p in others {
+        counts[level_of(p.t)] += 1;
+    }
+    let (in_week, in_day) = (counts[0], counts[0] + counts[1]);
+    let level = if in_week as f64 >= need {
+        0
+    } else if in_day as f64 >= need {
+        1
+    } else {
+        2
+    };
+    let members = || others.iter().filter(move |p| level_of(p.t) <= level);
+    let first = members().next()?.v;
+    let (mut n, mut sum, mut equal) = (0.0, 0.0, true);
+    for p in members() {
+        n += 1.0;
+        sum += p.v;
+        equal &= p.v.to_bits() == first.to_bits();
+    }
+    if equal {
+        return Some((x, first, 0.0));
+    }
+    let mean = sum / n;
+    let sq: f64 = members().map(|p| (p.v - mean) * (p.v - mean)).sum();
+    Some((x, mean, (sq / (n - 1.0)).sqrt()))
+}
+
+/// `baseline_zscore(v, min_samples[, tz_offset])`: `(x - m) / s` of [`baseline`]; a zero `s`
+/// gives 0 when `x == m`, else ±Inf, as `zscore` does.
+pub(crate) fn baseline_zscore(w: &Win<'_>) -> Result<Option<f64>> {
+    Ok(baseline(w).map(|(x, m, s)| {
+        if s == 0.0 {
+            if x == m {
+                0.0
+            } else if x > m {
+                f64::INFINITY
+            } else {
+                f64::NEG_INFINITY
+            }
+        } else {
+            (x - m) / s
+        }
+    }))
+}
+
+/// `baseline_avg(v, min_samples[, tz_offset])`: `m` of [`baseline`].
+pub(crate) fn baseline_avg(w: &Win<'_>) -> Result<Option<f64>> {
+    Ok(baseline(w).map(|(_, m, _)| m))
+}
+
+/// `baseline_stddev(v, min_samples[, tz_offset])`: `s` of [`baseline`].
+pub(crate) fn baseline_stddev(w: &Win<'_>) -> Result<Option<f64>> {
+    Ok(baseline(w).map(|(_, _, s)| s))
 }
 
 /// Checks `ewma`'s smoothing factor: it must be in (0, 1].

@@ -124,6 +124,9 @@ fn lookup(name: &str) -> Option<RangeFn> {
         "zscore" => super::anomaly::zscore,
         "ewma" => super::anomaly::ewma,
         "predict" => super::anomaly::predict,
+        "baseline_zscore" => super::anomaly::baseline_zscore,
+        "baseline_avg" => super::anomaly::baseline_avg,
+        "baseline_stddev" => super::anomaly::baseline_stddev,
         _ => return None,
     })
 }
@@ -157,6 +160,9 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
         params[0]
             .iter()
             .try_for_each(|a| super::anomaly::check_alpha(*a))?;
+    }
+    if name.starts_with("baseline_") {
+        super::anomaly::check_baseline_params(name, &params)?;
     }
     if name == "quantile_over_time" {
         if let Some(q) = params[0]
