@@ -99,13 +99,7 @@ pub(crate) fn zscore(w: &Win<'_>) -> Result<Option<f64>> {
     // turning "0" into ±1 and "±Inf" into ±1e15.
     let first = others[0].v;
     if others.iter().all(|p| p.v.to_bits() == first.to_bits()) {
-        return Ok(Some(if x == first {
-            0.0
-        } else if x > first {
-            f64::INFINITY
-        } else {
-            f64::NEG_INFINITY
-        }));
+        return Ok(Some(standardise(x, first, 0.0)));
     }
     let mean = others.iter().map(|p| p.v).sum::<f64>() / n;
     let var = others
@@ -113,18 +107,20 @@ pub(crate) fn zscore(w: &Win<'_>) -> Result<Option<f64>> {
         .map(|p| (p.v - mean) * (p.v - mean))
         .sum::<f64>()
         / n;
-    let sd = var.sqrt();
-    Ok(Some(if sd == 0.0 {
-        if x == mean {
-            0.0
-        } else if x > mean {
-            f64::INFINITY
-        } else {
-            f64::NEG_INFINITY
-        }
+    Ok(Some(standardise(x, mean, var.sqrt())))
+}
+
+/// `(x - m) / s`, and for `s = 0`: 0 when `x == m`, else +Inf or -Inf.
+fn standardise(x: f64, m: f64, s: f64) -> f64 {
+    if s != 0.0 {
+        (x - m) / s
+    } else if x == m {
+        0.0
+    } else if x > m {
+        f64::INFINITY
     } else {
-        (x - mean) / sd
-    }))
+        f64::NEG_INFINITY
+    }
 }
 
 /// The largest `tz_offset` the baselines accept: 14 hours, as far as time zones go.
@@ -223,19 +219,7 @@ fn baseline(w: &Win<'_>) -> Option<(f64, f64, f64)> {
 /// `baseline_zscore(v, min_samples[, tz_offset])`: `(x - m) / s` of [`baseline`]; a zero `s`
 /// gives 0 when `x == m`, else ±Inf, as `zscore` does.
 pub(crate) fn baseline_zscore(w: &Win<'_>) -> Result<Option<f64>> {
-    Ok(baseline(w).map(|(x, m, s)| {
-        if s == 0.0 {
-            if x == m {
-                0.0
-            } else if x > m {
-                f64::INFINITY
-            } else {
-                f64::NEG_INFINITY
-            }
-        } else {
-            (x - m) / s
-        }
-    }))
+    Ok(baseline(w).map(|(x, m, s)| standardise(x, m, s)))
 }
 
 /// `baseline_avg(v, min_samples[, tz_offset])`: `m` of [`baseline`].
