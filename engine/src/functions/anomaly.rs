@@ -73,6 +73,13 @@ pub(crate) fn register() {
                 false,
             ),
             Function::new(
+                "severity",
+                vec![ValueType::Matrix],
+                0,
+                ValueType::Vector,
+                false,
+            ),
+            Function::new(
                 "seasonal_baseline",
                 vec![ValueType::Matrix, ValueType::Scalar],
                 0,
@@ -230,6 +237,29 @@ pub(crate) fn baseline_avg(w: &Win<'_>) -> Result<Option<f64>> {
 /// `baseline_stddev(v, min_samples[, tz_offset])`: `s` of [`baseline`].
 pub(crate) fn baseline_stddev(w: &Win<'_>) -> Result<Option<f64>> {
     Ok(baseline(w).map(|(_, _, s)| s))
+}
+
+/// The percentiles `severity` maps to SEV1..SEV5, most severe first.
+pub const SEVERITY_QUANTILES: [f64; 5] = [0.999, 0.99, 0.95, 0.9, 0.8];
+
+/// `severity(v range-vector)`: how high the newest sample ranks against the window's samples
+/// before it: 1 when it is above their 99.9th percentile, 2 above the 99th, 3 above the 95th,
+/// 4 above the 90th, 5 above the 80th, otherwise no output. Percentiles are
+/// `quantile_over_time`'s (linear interpolation between the closest ranks). Needs at least
+/// 10 earlier samples.
+pub(crate) fn severity(w: &Win<'_>) -> Result<Option<f64>> {
+    let s = w.s;
+    if s.len() < 11 {
+        return Ok(None);
+    }
+    let x = s[s.len() - 1].v;
+    let mut earlier: Vec<f64> = s[..s.len() - 1].iter().map(|p| p.v).collect();
+    for (level, q) in SEVERITY_QUANTILES.iter().enumerate() {
+        if x > super::quantile(*q, &mut earlier) {
+            return Ok(Some((level + 1) as f64));
+        }
+    }
+    Ok(None)
 }
 
 /// Checks `ewma`'s smoothing factor: it must be in (0, 1].

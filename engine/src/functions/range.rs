@@ -127,6 +127,7 @@ fn lookup(name: &str) -> Option<RangeFn> {
         "baseline_zscore" => super::anomaly::baseline_zscore,
         "baseline_avg" => super::anomaly::baseline_avg,
         "baseline_stddev" => super::anomaly::baseline_stddev,
+        "severity" => super::anomaly::severity,
         _ => return None,
     })
 }
