@@ -3,7 +3,10 @@
 //! in `docs/anomaly-functions.md`.
 //!
 //! `zscore(v range-vector)`, `ewma(v range-vector, alpha scalar)`,
-//! `seasonal_baseline(v range-vector, period scalar)` and `predict(v range-vector, horizon scalar)`.
+//! `ewma_deviation(v range-vector, alpha scalar)`, `seasonal_baseline(v range-vector, period
+//! scalar)`, `predict(v range-vector, horizon scalar)`, the time-aware baselines
+//! `baseline_zscore`/`baseline_avg`/`baseline_stddev(v range-vector, min_samples scalar[,
+//! tz_offset scalar])` and `severity(v range-vector)` (issue "Detectors").
 //! Like the other range functions they see one window of one series at a time (staleness
 //! markers already removed) and drop the metric name.
 //!
@@ -69,6 +72,13 @@ pub(crate) fn register() {
                 "baseline_stddev",
                 vec![ValueType::Matrix, ValueType::Scalar, ValueType::Scalar],
                 1,
+                ValueType::Vector,
+                false,
+            ),
+            Function::new(
+                "ewma_deviation",
+                vec![ValueType::Matrix, ValueType::Scalar],
+                0,
                 ValueType::Vector,
                 false,
             ),
@@ -263,15 +273,44 @@ pub(crate) fn severity(w: &Win<'_>) -> Result<Option<f64>> {
 }
 
 /// Checks `ewma`'s smoothing factor: it must be in (0, 1].
-pub(crate) fn check_alpha(alpha: f64) -> Result<()> {
+pub(crate) fn check_alpha(name: &str, alpha: f64) -> Result<()> {
     if alpha > 0.0 && alpha <= 1.0 {
         Ok(())
     } else {
         Err(exec_err!(
-            "ewma: alpha must be in (0, 1], got {}",
+            "{name}: alpha must be in (0, 1], got {}",
             super::go_float(alpha)
         ))
     }
+}
+
+/// The floor of the deviation, as the seed's EMA detector applies it (`max(dev, 1e-10)`).
+pub const EWMA_DEVIATION_FLOOR: f64 = 1e-10;
+
+/// `ewma_deviation(v range-vector, alpha scalar)`: the exponentially weighted mean absolute
+/// deviation of the window's samples from their EMA, oldest first: `e = x1`, `d = 0`; then for
+/// each later `x`: `e = alpha*x + (1-alpha)*e` (as `ewma`), `d = alpha*|x - e| + (1-alpha)*d`;
+/// the result is `max(d, (1-alpha) * 1e-10)`.
+///
+/// This is the seed's detector's deviation `D` (updated with `|x - e_before|`, before the EMA
+/// moves, floored at 1e-10) times `1 - alpha`, because `|x - e_after| = (1-alpha)|x - e_before|`:
+/// so `abs(x - ewma(x[w], a)) > 3 * ewma_deviation(x[w], a)` is exactly the seed's
+/// `|x - e_before| > 3 * max(D, 1e-10)`. The newest sample widens its own band, as in the seed.
+pub(crate) fn ewma_deviation(w: &Win<'_>) -> Result<Option<f64>> {
+    let alpha = w.params[0];
+    let mut it = w.s.iter();
+    let Some(first) = it.next() else {
+        return Ok(None);
+    };
+    let (mut e, mut d) = (first.v, 0.0);
+    for p in it {
+        if p.v != e {
+            e = alpha * p.v + (1.0 - alpha) * e;
+        }
+        d = alpha * (p.v - e).abs() + (1.0 - alpha) * d;
+    }
+    let floor = (1.0 - alpha) * EWMA_DEVIATION_FLOOR;
+    Ok(Some(if d.is_nan() { d } else { d.max(floor) }))
 }
 
 /// `ewma`: exponentially weighted moving average of the window, oldest first:

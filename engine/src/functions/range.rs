@@ -123,6 +123,7 @@ fn lookup(name: &str) -> Option<RangeFn> {
         "double_exponential_smoothing" => double_exponential_smoothing,
         "zscore" => super::anomaly::zscore,
         "ewma" => super::anomaly::ewma,
+        "ewma_deviation" => super::anomaly::ewma_deviation,
         "predict" => super::anomaly::predict,
         "baseline_zscore" => super::anomaly::baseline_zscore,
         "baseline_avg" => super::anomaly::baseline_avg,
@@ -156,11 +157,20 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
             params.push(ev.eval_scalar(a)?);
         }
     }
-    if name == "ewma" {
+    if name == "ewma" || name == "ewma_deviation" {
         // A bad alpha fails the query even where there is no data to smooth.
         params[0]
             .iter()
-            .try_for_each(|a| super::anomaly::check_alpha(*a))?;
+            .try_for_each(|a| super::anomaly::check_alpha(name, *a))?;
+    }
+    if name == "ewma_deviation"
+        && params[0]
+            .windows(2)
+            .any(|w| w[0].to_bits() != w[1].to_bits())
+    {
+        return Err(exec_err!(
+            "ewma_deviation: alpha must be the same at every step"
+        ));
     }
     if name.starts_with("baseline_") {
         super::anomaly::check_baseline_params(name, &params)?;
