@@ -14,16 +14,9 @@ use augur_backtest::{nab, Incidents, Spec, Step};
 use augur_engine::{Engine, EngineOptions};
 use augur_storage::{Options, Tsdb};
 
-use crate::params::{parse_prometheus_duration, parse_time};
-
-fn duration(s: &str) -> Result<i64, String> {
-    parse_prometheus_duration(s)
-        .ok_or_else(|| format!("not a valid duration: {s:?} (use e.g. 15d, 5m, 1h30m)"))
-}
-
-fn retention(s: &str) -> Result<i64, String> {
-    duration(s).map(|ms| if ms == 0 { 15 * 86_400_000 } else { ms })
-}
+use crate::flags::{duration, retention};
+use crate::params::parse_time;
+use crate::rules_cli::on_big_stack;
 
 fn time(s: &str) -> Result<i64, String> {
     parse_time(s).map_err(|e| format!("{e} (use RFC 3339 or unix seconds)"))
@@ -127,6 +120,14 @@ pub struct NabArgs {
     /// Write `key,timestamp,score` for every row with a score.
     #[arg(long)]
     pub output: Option<PathBuf>,
+}
+
+/// The exit code of a failed command: 1 when the store failed, 2 when the input was bad.
+fn exit_code(e: &augur_backtest::Error) -> i32 {
+    match e {
+        augur_backtest::Error::Storage(_) => 1,
+        augur_backtest::Error::Input { .. } | augur_backtest::Error::Query(_) => 2,
+    }
 }
 
 /// Opens a store for a tool, explaining a lock held by a running server.
@@ -240,11 +241,7 @@ pub fn import(args: ImportArgs) -> i32 {
         }
         Some(e) => {
             eprintln!("augur tsdb import: {e}");
-            if matches!(e, augur_backtest::Error::Input { .. }) {
-                2
-            } else {
-                1
-            }
+            exit_code(&e)
         }
         None => 0,
     }
@@ -309,17 +306,12 @@ fn run_backtest(
         timeout: Duration::from_secs(24 * 3600),
         ..EngineOptions::default()
     });
-    let result = std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .stack_size(64 << 20)
-            .spawn_scoped(s, || {
-                let csv = file.as_mut().map(|f| f as &mut dyn Write);
-                augur_backtest::backtest(&engine, db, spec, incidents, opts, csv)
-            })
-            .map(|h| h.join())
+    let result = on_big_stack(|| {
+        let csv = file.as_mut().map(|f| f as &mut dyn Write);
+        augur_backtest::backtest(&engine, db, spec, incidents, opts, csv)
     });
     match result {
-        Ok(Ok(Ok((text, _)))) => {
+        Some(Ok((text, _))) => {
             print!("{text}");
             if let Some(Err(e)) = file.as_mut().map(Write::flush) {
                 eprintln!("augur backtest: cannot write --output: {e}");
@@ -327,14 +319,11 @@ fn run_backtest(
             }
             0
         }
-        Ok(Ok(Err(e))) => {
+        Some(Err(e)) => {
             eprintln!("augur backtest: {e}");
-            match e {
-                augur_backtest::Error::Storage(_) => 1,
-                _ => 2,
-            }
+            exit_code(&e)
         }
-        _ => {
+        None => {
             eprintln!("augur backtest: the evaluation crashed");
             1
         }
@@ -481,28 +470,20 @@ pub fn replay(args: ReplayArgs) -> i32 {
     }));
     let base: std::sync::Arc<dyn augur_backtest::overlay::Base> = db.clone();
     let mut line = ProgressLine::new();
-    let result = std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .stack_size(64 << 20)
-            .spawn_scoped(s, || {
-                let mut cb = |what: &str, done: usize, total: usize| {
-                    line.show(what, done as u64, total as u64, done as u64)
-                };
-                augur_backtest::replay::replay(base, engine, &files, &opts, &mut cb)
-            })
-            .map(|h| h.join())
+    let result = on_big_stack(|| {
+        let mut cb = |what: &str, done: usize, total: usize| {
+            line.show(what, done as u64, total as u64, done as u64)
+        };
+        augur_backtest::replay::replay(base, engine, &files, &opts, &mut cb)
     });
     line.clear();
     let report = match result {
-        Ok(Ok(Ok(r))) => r,
-        Ok(Ok(Err(e))) => {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => {
             eprintln!("augur rules replay: {e}");
-            return match e {
-                augur_backtest::Error::Storage(_) => 1,
-                _ => 2,
-            };
+            return exit_code(&e);
         }
-        _ => {
+        None => {
             eprintln!("augur rules replay: the evaluation crashed");
             return 1;
         }

@@ -8,7 +8,7 @@ use crate::config::format_duration;
 use crate::params::parse_prometheus_duration;
 
 /// `--storage.tsdb.retention.time`: 0 means the 15-day default, as in Prometheus.
-fn retention(s: &str) -> Result<i64, String> {
+pub(crate) fn retention(s: &str) -> Result<i64, String> {
     duration(s).map(|ms| if ms == 0 { 15 * 86_400_000 } else { ms })
 }
 
@@ -20,7 +20,8 @@ fn listen_address(s: &str) -> Result<String, String> {
     })
 }
 
-fn duration(s: &str) -> Result<i64, String> {
+/// A duration flag in Prometheus's syntax, in milliseconds.
+pub(crate) fn duration(s: &str) -> Result<i64, String> {
     parse_prometheus_duration(s)
         .ok_or_else(|| format!("not a valid duration: {s:?} (use e.g. 15d, 5m, 1h30m)"))
 }

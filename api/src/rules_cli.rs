@@ -130,17 +130,23 @@ pub fn test(files: &[PathBuf], opts: TestOptions) -> i32 {
         }
         i32::from(failed)
     };
-    match std::thread::Builder::new()
-        .stack_size(STACK_BYTES)
-        .spawn(run)
-        .map(|t| t.join())
-    {
-        Ok(Ok(code)) => code,
-        _ => {
-            eprintln!("augur rules test: the test runner crashed");
-            1
-        }
-    }
+    on_big_stack(run).unwrap_or_else(|| {
+        eprintln!("augur rules test: the test runner crashed");
+        1
+    })
+}
+
+/// Runs `f` on a thread with a big stack (deep expressions recurse) and returns its result;
+/// `None` when the thread could not start or panicked.
+pub fn on_big_stack<T: Send>(f: impl FnOnce() -> T + Send) -> Option<T> {
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(STACK_BYTES)
+            .spawn_scoped(s, f)
+            .ok()?
+            .join()
+            .ok()
+    })
 }
 
 /// A fresh store and an engine over it, for one test group.

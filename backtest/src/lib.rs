@@ -66,10 +66,7 @@ pub fn backtest(
             {
                 continue;
             }
-            let times: Vec<i64> = (0..)
-                .map(|i| spec.start + i * step)
-                .take_while(|&t| t <= spec.end)
-                .collect();
+            let times = run::grid_times(spec.start, spec.end, step);
             notes.push_str(&format!(
                 "note: the expression never scored key {key:?}, which has series: every window there is missed\n"
             ));

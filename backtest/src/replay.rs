@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use augur_engine::{Element, Engine, PromExpr, QueryOptions, Value};
+use augur_rules::rule::EvalEnv;
 use augur_rules::{AlertState, Group, GroupContext, GroupSpec, QueryFunc, Rule, RuleKind};
 use augur_storage::Series;
 
@@ -205,9 +206,10 @@ struct Block {
 }
 
 impl Block {
-    /// Splits a range query's series into one instant vector per step from `lo`.
-    fn new(expr: &str, lo: i64, hi: i64, step: i64, series: Vec<Series>) -> Block {
-        let n = ((hi - lo) / step + 1) as usize;
+    /// Splits a range query's series into one instant vector per slot time of `qts` (evenly
+    /// spaced by `step`).
+    fn new(expr: &str, qts: &[i64], step: i64, series: Vec<Series>) -> Block {
+        let (lo, n) = (qts[0], qts.len());
         let mut points: Vec<Option<Vec<Element>>> = vec![Some(Vec::new()); n];
         for s in series {
             for p in &s.samples {
@@ -372,64 +374,62 @@ pub fn replay(
                 let mut tracker = Tracker::default();
                 let use_range = range_safe(&rule.expr);
                 ranged += usize::from(use_range);
-                if let (RuleKind::Record(name), true) = (&rule.kind, use_range) {
-                    if record::eligible(&rule.labels) {
-                        let mut st = record::RecordState::default();
-                        for (b, chunk) in times.chunks(BLOCK_SLOTS).enumerate() {
-                            let qts: Vec<i64> =
-                                chunk.iter().map(|ts| ts - g.query_offset_ms).collect();
-                            let input =
-                                record_input(&engine, &overlay, &rule.expr, qts, g.interval_ms);
-                            record::write_block(
+                // Recording rules without label templates are written straight from the
+                // block's series (record.rs); the others go through Group::eval.
+                let fast = match &rule.kind {
+                    RuleKind::Record(name) if use_range && record::eligible(&rule.labels) => {
+                        Some(name)
+                    }
+                    _ => None,
+                };
+                let mut st = record::RecordState::default();
+                let mut done = 0;
+                for chunk in times.chunks(BLOCK_SLOTS) {
+                    let qts: Vec<i64> = chunk.iter().map(|ts| ts - g.query_offset_ms).collect();
+                    if let Some(name) = fast {
+                        let env = EvalEnv {
+                            query: &cx.query,
+                            query_offset_ms: g.query_offset_ms,
+                            interval_ms: g.interval_ms,
+                            limit: g.limit,
+                            external_labels: &cx.external_labels,
+                            external_url: &cx.external_url,
+                        };
+                        let input = record_input(&engine, &overlay, &env, &rule.expr, qts);
+                        record::write_block(
+                            &overlay,
+                            name,
+                            &rule.labels,
+                            g.limit,
+                            input,
+                            &mut st,
+                            &mut rr,
+                        );
+                    } else {
+                        if use_range {
+                            // A failing range query leaves the block empty: the slots then run
+                            // instant queries, which fail (or not) one by one, as in serve.
+                            *block.lock().unwrap_or_else(|e| e.into_inner()) = match range_block(
+                                &engine,
                                 &overlay,
-                                name,
-                                &rule.labels,
-                                g.limit,
-                                input,
-                                &mut st,
-                                &mut rr,
-                            );
-                            progress(
-                                &format!("{label}, rule {}/{}", i + 1, spec.rules.len()),
-                                (b * BLOCK_SLOTS + chunk.len()).min(times.len()),
-                                times.len(),
-                            );
-                        }
-                        report.rules.push(rr);
-                        continue;
-                    }
-                }
-                for (b, chunk) in times.chunks(BLOCK_SLOTS).enumerate() {
-                    if use_range {
-                        let lo = chunk[0] - g.query_offset_ms;
-                        let hi = chunk[chunk.len() - 1] - g.query_offset_ms;
-                        let qo = QueryOptions {
-                            implicit_subquery_step_ms: Some(g.interval_ms),
-                            ..QueryOptions::default()
-                        };
-                        // A failing range query leaves the block empty: the slots then run
-                        // instant queries, which fail (or not) one by one, as in serve.
-                        let series =
-                            match engine.range(&*overlay, &rule.expr, lo, hi, g.interval_ms, &qo) {
-                                Ok(r) => match r.value {
-                                    Value::Matrix(m) => Some(m),
-                                    _ => None,
-                                },
-                                Err(_) => None,
+                                &rule.expr,
+                                &qts,
+                                g.interval_ms,
+                            ) {
+                                Some(series) => Block::new(&rule.expr, &qts, g.interval_ms, series),
+                                None => Block::default(),
                             };
-                        *block.lock().unwrap_or_else(|e| e.into_inner()) = match series {
-                            Some(series) => Block::new(&rule.expr, lo, hi, g.interval_ms, series),
-                            None => Block::default(),
-                        };
+                        }
+                        for &ts in chunk {
+                            g.eval(ts, &cx);
+                            let r = g.rules[0].lock().unwrap_or_else(|e| e.into_inner());
+                            observe(&r, ts, &mut rr, &mut tracker);
+                        }
                     }
-                    for &ts in chunk {
-                        g.eval(ts, &cx);
-                        let r = g.rules[0].lock().unwrap_or_else(|e| e.into_inner());
-                        observe(&r, ts, &mut rr, &mut tracker);
-                    }
+                    done += chunk.len();
                     progress(
                         &format!("{label}, rule {}/{}", i + 1, spec.rules.len()),
-                        (b * BLOCK_SLOTS + chunk.len()).min(times.len()),
+                        done,
                         times.len(),
                     );
                 }
@@ -469,52 +469,57 @@ pub fn replay(
     Ok(report)
 }
 
-/// A recording rule's results over a block of slot times: one range query, or, when it fails,
-/// one instant query per slot (whose errors then fail only their slots, as in `serve`).
-fn record_input(
+/// `expr` by one range query over the slot times `qts` (evenly spaced by `step`), as the
+/// group's instant queries would see it (implicit subqueries at the group's interval); `None`
+/// when it fails or is not a range vector.
+fn range_block(
     engine: &Engine,
     overlay: &Overlay,
     expr: &str,
-    qts: Vec<i64>,
-    interval_ms: i64,
-) -> record::BlockInput {
+    qts: &[i64],
+    step: i64,
+) -> Option<Vec<Series>> {
     let qo = QueryOptions {
-        implicit_subquery_step_ms: Some(interval_ms),
+        implicit_subquery_step_ms: Some(step),
         ..QueryOptions::default()
     };
     let (lo, hi) = (qts[0], qts[qts.len() - 1]);
-    if let Ok(r) = engine.range(overlay, expr, lo, hi, interval_ms, &qo) {
-        if let Value::Matrix(series) = r.value {
-            let errors = vec![None; qts.len()];
-            return record::BlockInput {
-                qts,
-                series,
-                errors,
-            };
-        }
+    match engine.range(overlay, expr, lo, hi, step, &qo).ok()?.value {
+        Value::Matrix(m) => Some(m),
+        _ => None,
+    }
+}
+
+/// A recording rule's results over a block of slot times: one range query, or, when it fails,
+/// the rule's own query of each slot (whose errors then fail only their slots, as in `serve`).
+fn record_input(
+    engine: &Engine,
+    overlay: &Overlay,
+    env: &EvalEnv<'_>,
+    expr: &str,
+    qts: Vec<i64>,
+) -> record::BlockInput {
+    if let Some(series) = range_block(engine, overlay, expr, &qts, env.interval_ms) {
+        let errors = vec![None; qts.len()];
+        return record::BlockInput {
+            qts,
+            series,
+            errors,
+        };
     }
     let mut series = Vec::new();
     let mut errors = Vec::with_capacity(qts.len());
     for &t in &qts {
-        let point = |labels, v| Series {
-            labels,
-            samples: vec![augur_storage::Sample::new(t, v)],
-            start_timestamps: Vec::new(),
-        };
-        match engine.instant(overlay, expr, t, &qo).map(|r| r.value) {
-            Ok(Value::Vector(v)) => {
-                series.extend(v.into_iter().map(|e| point(e.labels, e.v)));
+        match env.query_vector(expr, t) {
+            Ok(v) => {
+                series.extend(v.into_iter().map(|e| Series {
+                    labels: e.labels,
+                    samples: vec![augur_storage::Sample::new(t, e.v)],
+                    start_timestamps: Vec::new(),
+                }));
                 errors.push(None);
             }
-            Ok(Value::Scalar(s)) => {
-                series.push(point(augur_storage::Labels::default(), s.v));
-                errors.push(None);
-            }
-            Ok(other) => errors.push(Some(format!(
-                "rule result is not a vector or scalar: got {}",
-                other.type_name()
-            ))),
-            Err(e) => errors.push(Some(e.to_string())),
+            Err(e) => errors.push(Some(e)),
         }
     }
     record::BlockInput {

@@ -103,10 +103,7 @@ pub fn evaluate(
                 &mut scores,
                 &mut stats,
             )?;
-            let times: Vec<i64> = (0..)
-                .map(|i| spec.start + i * step)
-                .take_while(|&t| t <= spec.end)
-                .collect();
+            let times = grid_times(spec.start, spec.end, step);
             for (key, by_t) in scores {
                 let scores = times.iter().map(|t| by_t.get(t).copied()).collect();
                 out.insert(
@@ -167,18 +164,16 @@ pub fn evaluate(
                 let r = engine
                     .instant(db, spec.expr, t, &QueryOptions::default())
                     .map_err(query_err)?;
-                let entry = scores.entry(key.clone()).or_default();
-                // Instant results replace whatever a range point said for this time.
-                entry.remove(&t);
-                if let Value::Vector(v) = r.value {
-                    for e in v {
-                        if e.labels.get(spec.key_label) == Some(key.as_str()) {
-                            let s = entry.entry(t).or_insert(e.v);
-                            *s = max_score(*s, e.v);
-                        }
-                    }
-                } else if let Value::Scalar(_) = r.value {
+                let Value::Vector(v) = r.value else {
                     return Err(not_a_vector(&r.value));
+                };
+                // No range point lands on an off-grid time, so nothing is there yet.
+                let entry = scores.entry(key.clone()).or_default();
+                for e in v {
+                    if e.labels.get(spec.key_label) == Some(key.as_str()) {
+                        let s = entry.entry(t).or_insert(e.v);
+                        *s = max_score(*s, e.v);
+                    }
                 }
             }
             for (key, times) in rows {
@@ -189,6 +184,14 @@ pub fn evaluate(
         }
     }
     Ok((out, stats))
+}
+
+/// The evaluation times of a fixed step: `start, start + step, …` up to `end`.
+pub fn grid_times(start: i64, end: i64, step: i64) -> Vec<i64> {
+    (0..)
+        .map(|i| start + i * step)
+        .take_while(|&t| t <= end)
+        .collect()
 }
 
 fn not_a_vector(v: &Value) -> Error {

@@ -149,9 +149,7 @@ pub(crate) fn check_baseline_params(name: &str, params: &[Vec<f64>]) -> Result<(
     for (i, what) in ["min_samples", "tz_offset"].iter().enumerate() {
         let Some(steps) = params.get(i) else { continue };
         let Some(&v) = steps.first() else { continue };
-        if steps.iter().any(|p| p.to_bits() != v.to_bits()) {
-            return Err(exec_err!("{name}: {what} must be the same at every step"));
-        }
+        check_same_at_every_step(name, what, steps)?;
         let ok = match i {
             0 => v >= 1.0,
             _ => v.abs() <= MAX_TZ_OFFSET_S,
@@ -304,9 +302,7 @@ pub(crate) fn ewma_deviation(w: &Win<'_>) -> Result<Option<f64>> {
     };
     let (mut e, mut d) = (first.v, 0.0);
     for p in it {
-        if p.v != e {
-            e = alpha * p.v + (1.0 - alpha) * e;
-        }
+        e = ewma_step(e, p.v, alpha);
         d = alpha * (p.v - e).abs() + (1.0 - alpha) * d;
     }
     let floor = (1.0 - alpha) * EWMA_DEVIATION_FLOOR;
@@ -322,15 +318,26 @@ pub(crate) fn ewma(w: &Win<'_>) -> Result<Option<f64>> {
     let Some(first) = it.next() else {
         return Ok(None);
     };
-    // A sample equal to the average leaves it as it is; the formula would drift by an ulp
-    // for most alphas, so a constant series would not average to itself.
-    Ok(Some(it.fold(first.v, |e, p| {
-        if p.v == e {
-            e
-        } else {
-            alpha * p.v + (1.0 - alpha) * e
-        }
-    })))
+    Ok(Some(it.fold(first.v, |e, p| ewma_step(e, p.v, alpha))))
+}
+
+/// One EMA update: `alpha*x + (1-alpha)*e`. A sample equal to the average leaves it as it is;
+/// the formula would drift by an ulp for most alphas, so a constant series would not average
+/// to itself.
+fn ewma_step(e: f64, x: f64, alpha: f64) -> f64 {
+    if x == e {
+        e
+    } else {
+        alpha * x + (1.0 - alpha) * e
+    }
+}
+
+/// Checks that a parameter given per step of a range query has one value throughout.
+pub(crate) fn check_same_at_every_step(name: &str, what: &str, steps: &[f64]) -> Result<()> {
+    if steps.windows(2).any(|w| w[0].to_bits() != w[1].to_bits()) {
+        return Err(exec_err!("{name}: {what} must be the same at every step"));
+    }
+    Ok(())
 }
 
 /// `seasonal_baseline(v range-vector, period scalar)`: the mean of the series' values at
@@ -348,11 +355,7 @@ pub(crate) fn seasonal_baseline(ev: &Ev<'_>, args: &[&Expr]) -> Result<Val> {
     let Some(&period_s) = periods.first() else {
         return Ok(Val::Vector(Vec::new()));
     };
-    if periods.iter().any(|p| p.to_bits() != period_s.to_bits()) {
-        return Err(exec_err!(
-            "seasonal_baseline: period must be the same at every step"
-        ));
-    }
+    check_same_at_every_step("seasonal_baseline", "period", &periods)?;
     let period = (period_s * 1000.0).round();
     if !(period >= 1.0 && period <= range as f64) {
         return Err(exec_err!(

@@ -163,14 +163,8 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
             .iter()
             .try_for_each(|a| super::anomaly::check_alpha(name, *a))?;
     }
-    if name == "ewma_deviation"
-        && params[0]
-            .windows(2)
-            .any(|w| w[0].to_bits() != w[1].to_bits())
-    {
-        return Err(exec_err!(
-            "ewma_deviation: alpha must be the same at every step"
-        ));
+    if name == "ewma_deviation" {
+        super::anomaly::check_same_at_every_step(name, "alpha", &params[0])?;
     }
     if name.starts_with("baseline_") {
         super::anomaly::check_baseline_params(name, &params)?;

@@ -23,9 +23,8 @@ use std::sync::atomic::Ordering;
 
 use rocksdb::WriteBatch;
 
-use super::append::persist_series;
 use super::keys::{self, CF_CHUNKS, CF_HEAD};
-use super::maintenance::{encode_state, lock_maintenance};
+use super::maintenance::{encode_state, lock_maintenance, stage_series};
 use super::{retention_cutoff, Inner};
 use crate::chunk;
 use crate::error::{LabelError, RejectReason, Rejection, Result, StorageError};
@@ -104,28 +103,16 @@ pub(super) fn backfill(inner: &Inner, labels: &Labels, samples: &[Sample]) -> Re
         StorageError::corrupt("head", "series vanished under the maintenance lock")
     })?;
 
-    // 1. Everything the series holds in memory goes to disk first.
+    // 1. Everything the series holds in memory goes to disk first, as a checkpoint that seals
+    // every open chunk writes it.
     if series.chunk.is_some() || !series.pending.is_empty() || !series.persisted {
         let mut batch = WriteBatch::default();
-        if !series.persisted {
-            persist_series(inner, &mut batch, id, &series.labels);
-        }
-        series.cut_open();
-        for p in &series.pending {
-            batch.put_cf(
-                inner.cf(CF_CHUNKS),
-                keys::chunk_key(id, p.start),
-                p.chunk.seal(),
-            );
-        }
-        batch.put_cf(
-            inner.cf(CF_HEAD),
-            keys::series_key(id),
-            encode_state(series),
-        );
+        let starts = stage_series(inner, &mut batch, id, series, true);
         inner.write(batch)?;
-        let sealed = series.pending.len();
-        series.pending.clear();
+        let sealed = starts.len();
+        for start in starts {
+            series.chunk_written(start);
+        }
         series.persisted = true;
         let _ = inner
             .pending_chunks
@@ -247,15 +234,7 @@ fn read_overlapping(
         // it reaches it.
         if chunk::meta(v)?.max_t >= first {
             starts.push(start);
-            let mut s = Vec::new();
-            let mut st = Vec::new();
-            chunk::decode_into(v, &mut s, &mut st)?;
-            if !st.is_empty() || !sts.is_empty() {
-                sts.resize(samples.len(), 0);
-                st.resize(s.len(), 0);
-                sts.append(&mut st);
-            }
-            samples.append(&mut s);
+            chunk::decode_into(v, &mut samples, &mut sts)?;
         }
         it.next();
     }

@@ -137,11 +137,36 @@ pub(super) fn seal_all(inner: &Inner) -> Result<()> {
     result
 }
 
+/// Adds one series to a checkpoint batch: its labels and postings if they are not durable
+/// yet, the open chunk cut into `pending` when `seal_open`, every pending chunk sealed, and
+/// its head state. Returns the starts of the chunks staged; the caller forgets them from
+/// `pending` (and marks the labels persisted) once the batch is durable.
+pub(super) fn stage_series(
+    inner: &Inner,
+    batch: &mut WriteBatch,
+    id: SeriesRef,
+    s: &mut MemSeries,
+    seal_open: bool,
+) -> Vec<i64> {
+    if !s.persisted {
+        persist_series(inner, batch, id, &s.labels);
+    }
+    if seal_open {
+        s.cut_open();
+    }
+    let chunks_cf = inner.cf(CF_CHUNKS);
+    let starts: Vec<i64> = s.pending.iter().map(|p| p.start).collect();
+    for p in &s.pending {
+        batch.put_cf(chunks_cf, keys::chunk_key(id, p.start), p.chunk.seal());
+    }
+    batch.put_cf(inner.cf(CF_HEAD), keys::series_key(id), encode_state(s));
+    s.dirty = false;
+    starts
+}
+
 fn write_states(inner: &Inner, all: bool, seal_everything: bool) -> Result<CheckpointStats> {
     let idle_before = super::capped_now(inner.head.max_t())
         .saturating_sub(inner.opts.idle_seal_after.as_millis() as i64);
-    let head_cf = inner.cf(CF_HEAD);
-    let chunks_cf = inner.cf(CF_CHUNKS);
     let mut stats = CheckpointStats::default();
     let mut batch = WriteBatch::default();
     // Bookkeeping to apply once the batch is durable: chunks written, labels persisted.
@@ -156,21 +181,11 @@ fn write_states(inner: &Inner, all: bool, seal_everything: bool) -> Result<Check
                     continue;
                 }
                 if !s.persisted {
-                    persist_series(inner, &mut batch, id, &s.labels);
                     labelled.push(id);
                 }
                 let idle = s.chunk.as_ref().is_some_and(|c| c.max_t() < idle_before);
-                if seal_everything || idle {
-                    s.cut_open();
-                }
-                let mut starts = Vec::new();
-                for p in &s.pending {
-                    batch.put_cf(chunks_cf, keys::chunk_key(id, p.start), p.chunk.seal());
-                    starts.push(p.start);
-                }
+                let starts = stage_series(inner, &mut batch, id, s, seal_everything || idle);
                 stats.chunks_sealed += starts.len();
-                batch.put_cf(head_cf, keys::series_key(id), encode_state(s));
-                s.dirty = false;
                 stats.series_written += 1;
                 if !starts.is_empty() {
                     written.push((id, starts));
