@@ -6,7 +6,8 @@
 //! `ewma_deviation(v range-vector, alpha scalar)`, `seasonal_baseline(v range-vector, period
 //! scalar)`, `predict(v range-vector, horizon scalar)`, the time-aware baselines
 //! `baseline_zscore`/`baseline_avg`/`baseline_stddev(v range-vector, min_samples scalar[,
-//! tz_offset scalar])` and `severity(v range-vector)` (issue "Detectors").
+//! tz_offset scalar])`, `severity(v range-vector)` and `anomaly_score(v range-vector)` (in
+//! `anomaly_score.rs`; issue "Detectors").
 //! Like the other range functions they see one window of one series at a time (staleness
 //! markers already removed) and drop the metric name.
 //!
@@ -84,6 +85,13 @@ pub(crate) fn register() {
             ),
             Function::new(
                 "severity",
+                vec![ValueType::Matrix],
+                0,
+                ValueType::Vector,
+                false,
+            ),
+            Function::new(
+                "anomaly_score",
                 vec![ValueType::Matrix],
                 0,
                 ValueType::Vector,

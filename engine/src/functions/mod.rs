@@ -7,6 +7,7 @@
 //! and the aggregations share (Kahan summation, quantiles, Go-style float formatting).
 
 pub(crate) mod anomaly;
+pub(crate) mod anomaly_score;
 pub(crate) mod histogram;
 pub(crate) mod info;
 pub(crate) mod instant;

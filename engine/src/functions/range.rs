@@ -129,6 +129,7 @@ fn lookup(name: &str) -> Option<RangeFn> {
         "baseline_avg" => super::anomaly::baseline_avg,
         "baseline_stddev" => super::anomaly::baseline_stddev,
         "severity" => super::anomaly::severity,
+        "anomaly_score" => super::anomaly_score::anomaly_score,
         _ => return None,
     })
 }

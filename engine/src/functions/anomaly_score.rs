@@ -1,0 +1,225 @@
+//! `anomaly_score(v range-vector)`: how surprising the newest sample of a window is, in
+//! `[0, 1]`, learned from the window alone (issue "Detectors", part 4). The steps, their
+//! constants and the scores they reach on the NAB corpus are in `docs/anomaly-functions.md`.
+//!
+//! In short: the window's earlier samples fix a value range, cut into 8 levels on two grids
+//! half a level apart; every position's *context* (its level, and the levels of the one and
+//! two samples before it) is new or already seen earlier in the window; the share of new
+//! contexts is the position's raw surprise. Raw surprise is averaged over the last 10
+//! positions and compared with the distribution of that average over the rest of the
+//! window (its first quarter is warm-up): the upper-tail probability of a normal with that
+//! mean and deviation is the likelihood that the newest point is ordinary, and
+//! `ln(tail) / ln(1e-10)` maps it onto `[0, 1]`. A tail as small as the one just before it
+//! is a repeat and is demoted, so a noisy stretch alerts once. A sample beyond the earlier
+//! range by more than a tenth of it scores 1.
+//!
+//! The design follows what the strong NAB detectors share (contextual novelty, Numenta's
+//! "anomaly likelihood" of the recent mean surprise, range novelty), written from their
+//! published descriptions. Everything is recomputed from the window at every evaluation:
+//! no state between steps, so a rule, a range query and a backtest agree. Cost: O(n) in the
+//! window's samples, with no hashing (contexts index a table of 2 × 1,463 flags).
+
+use super::range::Win;
+use crate::error::Result;
+
+/// Fewer finite samples than this in the window: no output (still warming up).
+pub const MIN_SAMPLES: usize = 50;
+/// Levels the earlier samples' range is cut into.
+const LEVELS: f64 = 8.0;
+/// The grids' offsets, in levels: two grids half a level apart soften the level boundaries.
+const GRIDS: [f64; 2] = [0.0, 0.5];
+/// Level indices run from -1 (below the range) to `LEVELS + 1` (above it): 11 values.
+const SPAN: usize = LEVELS as usize + 3;
+/// Contexts of 1, 2 and 3 consecutive levels.
+const DEPTH: usize = 3;
+/// Positions averaged into the recent surprise.
+const SMOOTH: usize = 10;
+/// Floors of the learned distribution of averaged surprise (mean, variance), so a window
+/// that was never surprised does not turn a single new context into certainty.
+const MEAN_FLOOR: f64 = 0.03;
+const VARIANCE_FLOOR: f64 = 0.0003;
+/// A tail at or below `ALERT_TAIL` right after another one is demoted to `REPEAT_TAIL`.
+const ALERT_TAIL: f64 = 1e-5;
+const REPEAT_TAIL: f64 = 1e-3;
+/// The smallest tail the score tells apart: `ln(tail + 1e-10) / ln(1e-10)`.
+const TAIL_FLOOR: f64 = 1e-10;
+/// A sample this far beyond the earlier samples' range, as a share of it, scores 1.
+const RANGE_MARGIN: f64 = 0.1;
+
+/// The range function: non-finite samples are skipped; a non-finite newest sample, or fewer
+/// than [`MIN_SAMPLES`] finite ones, give no output.
+pub(crate) fn anomaly_score(w: &Win<'_>) -> Result<Option<f64>> {
+    match w.s.last() {
+        Some(p) if p.v.is_finite() => {}
+        _ => return Ok(None),
+    }
+    let xs: Vec<f64> = w.s.iter().map(|p| p.v).filter(|v| v.is_finite()).collect();
+    Ok(score(&xs))
+}
+
+/// The score of the last of `xs` (finite values, oldest first).
+pub fn score(xs: &[f64]) -> Option<f64> {
+    let n = xs.len();
+    if n < MIN_SAMPLES {
+        return None;
+    }
+    let (earlier, x) = (&xs[..n - 1], xs[n - 1]);
+    let lo = earlier.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = earlier.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let range = hi - lo;
+    if x > hi + RANGE_MARGIN * range || x < lo - RANGE_MARGIN * range {
+        return Some(1.0);
+    }
+    let raw = surprise(xs, lo, range);
+    let recent = moving_average(&raw, SMOOTH);
+    let history = &recent[n / 4..n - 1];
+    let len = history.len() as f64;
+    let mean = history.iter().sum::<f64>() / len;
+    let var = history.iter().map(|a| (a - mean) * (a - mean)).sum::<f64>() / len;
+    let (mean, sd) = (mean.max(MEAN_FLOOR), var.max(VARIANCE_FLOOR).sqrt());
+    let mut tail = upper_tail((recent[n - 1] - mean) / sd);
+    if tail <= ALERT_TAIL && upper_tail((recent[n - 2] - mean) / sd) <= ALERT_TAIL {
+        tail = REPEAT_TAIL;
+    }
+    Some(((tail + TAIL_FLOOR).ln() / TAIL_FLOOR.ln()).clamp(0.0, 1.0))
+}
+
+/// Every position's raw surprise: the share of its contexts (3 depths × 2 grids) not seen at
+/// an earlier position of the window. Positions too near the start for a depth count that
+/// depth as new.
+fn surprise(xs: &[f64], lo: f64, range: f64) -> Vec<f64> {
+    let per = 1.0 / (DEPTH * GRIDS.len()) as f64;
+    let mut raw = vec![0.0; xs.len()];
+    // Flags for contexts of depth 1, 2 and 3, one after the other.
+    let offsets = [0, SPAN, SPAN + SPAN * SPAN];
+    let mut seen = vec![false; SPAN + SPAN * SPAN + SPAN * SPAN * SPAN];
+    for offset in GRIDS {
+        seen.iter_mut().for_each(|f| *f = false);
+        let levels: Vec<usize> = xs.iter().map(|&v| level(v, lo, range, offset)).collect();
+        for (i, r) in raw.iter_mut().enumerate() {
+            let mut key = 0;
+            for d in 0..DEPTH {
+                let new = match i.checked_sub(d) {
+                    Some(j) => {
+                        key = key * SPAN + levels[j];
+                        !std::mem::replace(&mut seen[offsets[d] + key], true)
+                    }
+                    None => true,
+                };
+                if new {
+                    *r += per;
+                }
+            }
+        }
+    }
+    raw
+}
+
+/// The level index (0 to `SPAN - 1`) of `v`: `floor((v - lo) / range * 8 + offset)`, from -1
+/// to 9, shifted by one. A zero range has three levels: below, at and above `lo`.
+fn level(v: f64, lo: f64, range: f64, offset: f64) -> usize {
+    let l = if range > 0.0 {
+        ((v - lo) / range * LEVELS + offset)
+            .floor()
+            .clamp(-1.0, LEVELS + 1.0)
+    } else if v == lo {
+        0.0
+    } else if v > lo {
+        LEVELS + 1.0
+    } else {
+        -1.0
+    };
+    (l + 1.0) as usize
+}
+
+/// The mean of the last `k` values at every position (fewer at the start).
+fn moving_average(v: &[f64], k: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut sum = 0.0;
+    for i in 0..v.len() {
+        sum += v[i];
+        if i >= k {
+            sum -= v[i - k];
+        }
+        out.push(sum / (i + 1).min(k) as f64);
+    }
+    out
+}
+
+/// `P(Z > z)` for a standard normal: `erfc(z / sqrt 2) / 2`.
+fn upper_tail(z: f64) -> f64 {
+    0.5 * erfc(z / std::f64::consts::SQRT_2)
+}
+
+/// The complementary error function, by the Chebyshev fit of Numerical Recipes' `erfcc`
+/// (fractional error below 1.2e-7 everywhere), enough for tails down to 1e-10.
+fn erfc(x: f64) -> f64 {
+    const C: [f64; 10] = [
+        -1.265_512_23,
+        1.000_023_68,
+        0.374_091_96,
+        0.096_784_18,
+        -0.186_288_06,
+        0.278_868_07,
+        -1.135_203_98,
+        1.488_515_87,
+        -0.822_152_23,
+        0.170_872_77,
+    ];
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let poly = C.iter().rev().fold(0.0, |acc, c| c + t * acc);
+    let r = t * (-z * z + poly).exp();
+    if x >= 0.0 {
+        r
+    } else {
+        2.0 - r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn erfc_matches_known_values() {
+        for (x, want) in [
+            (0.0, 1.0),
+            (0.5, 0.479_500_122_186_953_5),
+            (1.0, 0.157_299_207_050_285_1),
+            (2.0, 0.004_677_734_981_047_266),
+            (4.0, 1.541_725_790_028_002e-8),
+            (-1.0, 1.842_700_792_949_715),
+        ] {
+            let got = erfc(x);
+            assert!(((got - want) / want).abs() < 1.2e-7, "erfc({x}) = {got}");
+        }
+    }
+
+    #[test]
+    fn levels_cover_the_range_and_one_beyond() {
+        assert_eq!(level(0.0, 0.0, 8.0, 0.0), 1);
+        assert_eq!(level(8.0, 0.0, 8.0, 0.0), 9);
+        assert_eq!(level(8.0, 0.0, 8.0, 0.5), 9);
+        assert_eq!(level(100.0, 0.0, 8.0, 0.5), SPAN - 1);
+        assert_eq!(level(-100.0, 0.0, 8.0, 0.0), 0);
+        assert_eq!(level(3.0, 3.0, 0.0, 0.5), 1);
+        assert_eq!(level(4.0, 3.0, 0.0, 0.5), SPAN - 1);
+    }
+
+    #[test]
+    fn surprise_counts_new_contexts() {
+        // 0, 8, 0, 8: levels 0/8 on grid 0 and 0/8 (8.5 floors to 8) on grid 1.
+        let raw = surprise(&[0.0, 8.0, 0.0, 8.0, 0.0], 0.0, 8.0);
+        // First position: its level is new and depths 2 and 3 reach before the window.
+        assert_eq!(raw[0], 1.0);
+        // Second: new level, new pair, depth 3 out of reach.
+        assert_eq!(raw[1], 1.0);
+        // Third: level seen; pair (8, 0) new; triple new.
+        assert!((raw[2] - 2.0 / 3.0).abs() < 1e-12);
+        // Fourth: level and pair (0, 8) seen; triple (8, 0, 8) new.
+        assert!((raw[3] - 1.0 / 3.0).abs() < 1e-12);
+        // Fifth: everything seen.
+        assert_eq!(raw[4], 0.0);
+    }
+}
