@@ -2,7 +2,8 @@
 //! 1 h window at 15 s resolution, against `avg_over_time` on the same window;
 //! `seasonal_baseline(x[4w], 1w)` against `avg_over_time(x[4w])` over 4 weeks of 200
 //! series; and `baseline_zscore(x[30d], 5)` against `avg_over_time(x[30d])` over 30 days of
-//! 1,000 series at 1-minute resolution.
+//! 1,000 series at 1-minute resolution; `anomaly_score(x[3d])` and `(x[14d])` against
+//! `avg_over_time` over 14 days of 1,000 series at 5-minute resolution.
 //!
 //! Every query is wrapped in `count(…)`: the functions drop metric names, and without names
 //! the generator's series collide; the count costs the same for every function.
@@ -86,12 +87,10 @@ fn four_weeks(c: &mut Criterion) {
     run(c, "instant_200_series_4w", &db, t, &queries);
 }
 
-/// The time-aware baselines' target: `baseline_zscore(x[30d], 5)` over 1,000 series at
-/// 1-minute resolution within 3× of `avg_over_time(x[30d])` (43.2 M samples, inside the
-/// default 50 M sample limit).
-fn thirty_days(c: &mut Criterion) {
+/// A store holding `series` series `x{job="j<n>"}` of `points` samples `step_ms` apart: a
+/// daily cycle around 100 with normal noise, written by backfill.
+fn daily_cycles(dir: &TempDir, series: usize, points: i64, step_ms: i64) -> Tsdb {
     use augur_storage::{Backfill, Labels, Sample};
-    let dir = TempDir::new().unwrap();
     let db = Tsdb::open(
         dir.path(),
         Options {
@@ -101,23 +100,33 @@ fn thirty_days(c: &mut Criterion) {
         },
     )
     .expect("open tsdb");
+    let mut rng = augur_testdata::Rng::new(13);
+    for s in 0..series {
+        let l = Labels::new([("__name__", "x".to_string()), ("job", format!("j{s}"))]).unwrap();
+        let samples: Vec<Sample> = (0..points)
+            .map(|i| {
+                let day = (i * step_ms) % 86_400_000;
+                let daily = (day as f64 / 86_400_000.0 * std::f64::consts::TAU).sin();
+                Sample::new(T0 + i * step_ms, 100.0 + 20.0 * daily + 5.0 * rng.normal())
+            })
+            .collect();
+        db.backfill(&l, &samples).unwrap();
+    }
+    db
+}
+
+/// The time-aware baselines' target: `baseline_zscore(x[30d], 5)` over 1,000 series at
+/// 1-minute resolution within 3× of `avg_over_time(x[30d])` (43.2 M samples, inside the
+/// default 50 M sample limit).
+fn thirty_days(c: &mut Criterion) {
+    let dir = TempDir::new().unwrap();
     let (series, minutes, range) = if measuring() {
         (1000, 30 * 1440, "30d")
     } else {
         (10, 180, "3h")
     };
-    let mut rng = augur_testdata::Rng::new(13);
-    for s in 0..series {
-        let l = Labels::new([("__name__", "x".to_string()), ("job", format!("j{s}"))]).unwrap();
-        let samples: Vec<Sample> = (0..minutes as i64)
-            .map(|i| {
-                let daily = ((i % 1440) as f64 / 1440.0 * std::f64::consts::TAU).sin();
-                Sample::new(T0 + i * 60_000, 100.0 + 20.0 * daily + 5.0 * rng.normal())
-            })
-            .collect();
-        db.backfill(&l, &samples).unwrap();
-    }
-    let t = T0 + (minutes as i64 - 1) * 60_000;
+    let db = daily_cycles(&dir, series, minutes, 60_000);
+    let t = T0 + (minutes - 1) * 60_000;
     let sel = r#"{job=~".+"}"#;
     let queries = [
         (
@@ -133,7 +142,41 @@ fn thirty_days(c: &mut Criterion) {
     run(c, "instant_1000_series_30d_1m", &db, t, &queries);
 }
 
-criterion_group!(benches, one_hour, four_weeks, thirty_days);
+/// `anomaly_score`'s target: `anomaly_score(x[3d])` over 1,000 series at 5-minute
+/// resolution as an instant query in under 1 s; and the 14-day window the NAB figures use.
+fn anomaly_score(c: &mut Criterion) {
+    let dir = TempDir::new().unwrap();
+    let (series, points, ranges) = if measuring() {
+        (1000, 14 * 288, ["3d", "14d"])
+    } else {
+        (10, 120, ["5h", "10h"])
+    };
+    let db = daily_cycles(&dir, series, points, 300_000);
+    let t = T0 + (points - 1) * 300_000;
+    let sel = r#"{job=~".+"}"#;
+    let queries: Vec<(String, String)> = ranges
+        .iter()
+        .flat_map(|r| {
+            [
+                (
+                    format!("avg_over_time_{r}"),
+                    format!("count(avg_over_time({sel}[{r}]))"),
+                ),
+                (
+                    format!("anomaly_score_{r}"),
+                    format!("count(anomaly_score({sel}[{r}]))"),
+                ),
+            ]
+        })
+        .collect();
+    let queries: Vec<(&str, &str)> = queries
+        .iter()
+        .map(|(n, q)| (n.as_str(), q.as_str()))
+        .collect();
+    run(c, "instant_1000_series_5m", &db, t, &queries);
+}
+
+criterion_group!(benches, one_hour, four_weeks, thirty_days, anomaly_score);
 
 fn main() {
     benches();
