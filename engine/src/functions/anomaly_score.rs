@@ -9,9 +9,9 @@
 //! positions and compared with the distribution of that average over the rest of the
 //! window (its first quarter is warm-up): the upper-tail probability of a normal with that
 //! mean and deviation is the likelihood that the newest point is ordinary, and
-//! `ln(tail) / ln(1e-10)` maps it onto `[0, 1]`. A tail as small as the one just before it
-//! is a repeat and is demoted, so a noisy stretch alerts once. A sample beyond the earlier
-//! range by more than a tenth of it scores 1.
+//! `ln(tail) / ln(1e-10)` maps it onto `[0, 1]`. A sample beyond the earlier range by more
+//! than a tenth of it scores 1. Within 10 positions after such an alert the score is at most
+//! 0.3, so an episode alerts once.
 //!
 //! The design follows what the strong NAB detectors share (contextual novelty, Numenta's
 //! "anomaly likelihood" of the recent mean surprise, range novelty), written from their
@@ -38,9 +38,13 @@ const SMOOTH: usize = 10;
 /// that was never surprised does not turn a single new context into certainty.
 const MEAN_FLOOR: f64 = 0.03;
 const VARIANCE_FLOOR: f64 = 0.0003;
-/// A tail at or below `ALERT_TAIL` right after another one is demoted to `REPEAT_TAIL`.
+/// A position is an alert when its tail is at or below `ALERT_TAIL` (or its sample is beyond
+/// the range before it). Within `REPEAT` positions after an alert, the newest tail is raised
+/// to at least `REPEAT_TAIL` (a score of at most 0.3), and a sample beyond the range scores
+/// by its tail instead of 1: one alert per episode.
 const ALERT_TAIL: f64 = 1e-5;
 const REPEAT_TAIL: f64 = 1e-3;
+const REPEAT: usize = SMOOTH;
 /// The smallest tail the score tells apart: `ln(tail + 1e-10) / ln(1e-10)`.
 const TAIL_FLOOR: f64 = 1e-10;
 /// A sample this far beyond the earlier samples' range, as a share of it, scores 1.
@@ -67,7 +71,9 @@ pub fn score(xs: &[f64]) -> Option<f64> {
     let lo = earlier.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = earlier.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let range = hi - lo;
-    if x > hi + RANGE_MARGIN * range || x < lo - RANGE_MARGIN * range {
+    let beyond = x > hi + RANGE_MARGIN * range || x < lo - RANGE_MARGIN * range;
+    let after_beyond = recently_beyond(xs);
+    if beyond && !after_beyond {
         return Some(1.0);
     }
     let raw = surprise(xs, lo, range);
@@ -78,10 +84,29 @@ pub fn score(xs: &[f64]) -> Option<f64> {
     let var = history.iter().map(|a| (a - mean) * (a - mean)).sum::<f64>() / len;
     let (mean, sd) = (mean.max(MEAN_FLOOR), var.max(VARIANCE_FLOOR).sqrt());
     let mut tail = upper_tail((recent[n - 1] - mean) / sd);
-    if tail <= ALERT_TAIL && upper_tail((recent[n - 2] - mean) / sd) <= ALERT_TAIL {
-        tail = REPEAT_TAIL;
+    let after_alert = recent[n - 1 - REPEAT..n - 1]
+        .iter()
+        .any(|a| upper_tail((a - mean) / sd) <= ALERT_TAIL);
+    if after_alert || after_beyond {
+        tail = tail.max(REPEAT_TAIL);
     }
     Some(((tail + TAIL_FLOOR).ln() / TAIL_FLOOR.ln()).clamp(0.0, 1.0))
+}
+
+/// Whether one of the [`REPEAT`] samples before the newest was beyond the range of the
+/// samples before it (from the [`MIN_SAMPLES`]th sample on) by more than [`RANGE_MARGIN`].
+fn recently_beyond(xs: &[f64]) -> bool {
+    let n = xs.len();
+    let (mut lo, mut hi) = (xs[0], xs[0]);
+    for (j, &v) in xs.iter().enumerate().take(n - 1).skip(1) {
+        let margin = RANGE_MARGIN * (hi - lo);
+        if j + REPEAT >= n - 1 && j + 1 >= MIN_SAMPLES && (v > hi + margin || v < lo - margin) {
+            return true;
+        }
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    false
 }
 
 /// Every position's raw surprise: the share of its contexts (3 depths × 2 grids) not seen at
