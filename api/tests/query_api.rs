@@ -1051,3 +1051,51 @@ async fn query_flags_configure_the_engine() {
         "query processing would load too many samples into memory in query execution",
     );
 }
+
+/// Matcher and `label_replace` regexes read a `{` that opens no repetition as a literal, as
+/// Go's RE2 does: Prometheus answers these queries, so must we (they were 500s).
+#[tokio::test]
+async fn regex_braces_follow_re2() {
+    let srv = TestServer::start().await;
+    let req = request(vec![
+        series(
+            &[("__name__", "brace"), ("re", "a{2,")],
+            &every_15s(|_| 1.0),
+        ),
+        series(&[("__name__", "brace"), ("re", "aa")], &every_15s(|_| 2.0)),
+    ]);
+    assert_eq!(srv.write_v1(&req).await.0, 204);
+    let t = secs(LAST);
+    let data = ok(query(&srv, &[("query", r#"brace{re=~"a{2,"}"#), ("time", &t)]).await);
+    assert_eq!(
+        data["data"]["result"],
+        json!([{"metric": {"__name__": "brace", "re": "a{2,"}, "value": [T0_S + 600, "1"]}])
+    );
+    let data = ok(query(&srv, &[("query", r#"brace{re=~"a{2}"}"#), ("time", &t)]).await);
+    assert_eq!(data["data"]["result"][0]["metric"]["re"], "aa");
+    let data = ok(query(
+        &srv,
+        &[
+            (
+                "query",
+                r#"label_replace(brace, "x", "$1", "re", "(a{2,)")"#,
+            ),
+            ("time", &t),
+        ],
+    )
+    .await);
+    let xs: Vec<&Value> = data["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["metric"]["x"])
+        .collect();
+    assert!(xs.contains(&&json!("a{2,")), "{data}");
+    let (status, body) = srv
+        .get(&url(
+            "/api/v1/series",
+            &[("match[]", r#"brace{re=~"a{,3}"}"#)],
+        ))
+        .await;
+    assert_eq!((status, &body["data"]), (200, &json!([])), "{body}");
+}

@@ -5,10 +5,15 @@
 //! - A series lacking a label is treated as having it with the empty value, so a matcher that
 //!   matches `""` also selects series without the label (`{foo=""}`, `{foo=~"a|"}`).
 //!
+//! - Patterns mean what they mean to Go's RE2, which Prometheus uses: [`go_regex`] turns a `{`
+//!   that opens no valid repetition (`a{2,`, `{x}`, `a{,3}`) into a literal brace, as RE2
+//!   reads it, where Rust's `regex` would reject the pattern.
+//!
 //! For the inverted index, [`Matcher::value_hint`] tells which label values can possibly satisfy
 //! the matcher's *inner* predicate without testing every value: an exact list (for `=` and plain
 //! alternations such as `a|b|c`) or a literal prefix (for `api-.*`).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use regex::Regex;
@@ -32,6 +37,81 @@ impl fmt::Display for MatchOp {
             MatchOp::RegexMatch => "=~",
             MatchOp::RegexNoMatch => "!~",
         })
+    }
+}
+
+/// `pattern` as Rust's `regex` must see it to match what Go's RE2 matches: RE2 reads a `{`
+/// that does not open a repetition of the form `{n}`, `{n,}` or `{n,m}` as a literal brace,
+/// and Rust's `regex` rejects the pattern. Such braces (outside character classes, not
+/// escaped) are escaped; everything else is unchanged. Borrowed when nothing changes.
+pub fn go_regex(pattern: &str) -> Cow<'_, str> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::with_capacity(pattern.len() + 4);
+    let mut changed = false;
+    let mut in_class = false;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        out.push(c);
+        match c {
+            '\\' => {
+                if let Some(&next) = chars.get(i + 1) {
+                    out.push(next);
+                    i += 1;
+                }
+            }
+            '[' if !in_class => {
+                in_class = true;
+                // A `]` first in a class (after an optional `^`) is a literal.
+                if chars.get(i + 1) == Some(&'^') {
+                    out.push('^');
+                    i += 1;
+                }
+                if chars.get(i + 1) == Some(&']') {
+                    out.push(']');
+                    i += 1;
+                }
+            }
+            '[' if chars.get(i + 1) == Some(&':') => {
+                // A POSIX class such as `[:alpha:]` inside a class: copy it whole.
+                let rest: String = chars[i + 1..].iter().collect();
+                if let Some(end) = rest.find(":]") {
+                    let len = rest[..end + 2].chars().count();
+                    out.extend(&chars[i + 1..i + 1 + len]);
+                    i += len;
+                }
+            }
+            ']' if in_class => in_class = false,
+            '{' if !in_class && !opens_repetition(&chars[i + 1..]) => {
+                out.pop();
+                out.push_str("\\{");
+                changed = true;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if changed {
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(pattern)
+    }
+}
+
+/// Whether `rest` (what follows a `{`) is `n}`, `n,}` or `n,m}` with decimal `n` and `m`.
+fn opens_repetition(rest: &[char]) -> bool {
+    let digits = |s: &[char]| s.iter().take_while(|c| c.is_ascii_digit()).count();
+    let n = digits(rest);
+    if n == 0 {
+        return false;
+    }
+    match rest.get(n) {
+        Some('}') => true,
+        Some(',') => {
+            let m = digits(&rest[n + 1..]);
+            rest.get(n + 1 + m) == Some(&'}')
+        }
+        _ => false,
     }
 }
 
@@ -65,15 +145,15 @@ impl Matcher {
         let name = name.into();
         let value = value.into();
         let regex = match op {
-            MatchOp::RegexMatch | MatchOp::RegexNoMatch => {
-                Some(Regex::new(&format!("^(?s:{value})$")).map_err(|e| {
+            MatchOp::RegexMatch | MatchOp::RegexNoMatch => Some(
+                Regex::new(&format!("^(?s:{})$", go_regex(&value))).map_err(|e| {
                     StorageError::InvalidMatcher {
                         name: name.clone(),
                         regex: value.clone(),
                         message: e.to_string(),
                     }
-                })?)
-            }
+                })?,
+            ),
             MatchOp::Equal | MatchOp::NotEqual => None,
         };
         Ok(Matcher {
@@ -190,6 +270,41 @@ mod tests {
 
     fn m(op: MatchOp, v: &str) -> Matcher {
         Matcher::new(op, "l", v).unwrap()
+    }
+
+    #[test]
+    fn braces_that_open_no_repetition_are_literals_as_in_re2() {
+        for (go, rust) in [
+            ("a{2,", r"a\{2,"),
+            ("a{,3}", r"a\{,3}"),
+            ("{x}", r"\{x}"),
+            ("a{", r"a\{"),
+            ("a{2,x}", r"a\{2,x}"),
+            ("[]{]{x}", r"[]{]\{x}"),
+            ("[^]{]{", r"[^]{]\{"),
+            ("é{ü", r"é\{ü"),
+        ] {
+            assert_eq!(go_regex(go), rust, "{go}");
+        }
+        for same in [
+            "a{2}",
+            "a{2,}",
+            "a{2,5}",
+            r"\{",
+            "[{]",
+            "[[:alpha:]{]+",
+            "x}",
+            "a|b",
+        ] {
+            assert!(matches!(go_regex(same), Cow::Borrowed(_)), "{same}");
+        }
+        let re = m(MatchOp::RegexMatch, "a{2,");
+        assert!(re.matches("a{2,"));
+        assert!(!re.matches("aa"));
+        assert!(m(MatchOp::RegexMatch, "a{2}").matches("aa"));
+        assert!(m(MatchOp::RegexMatch, "x}").matches("x}"));
+        assert!(m(MatchOp::RegexNoMatch, "{x}").matches("y"));
+        assert!(!m(MatchOp::RegexNoMatch, "{x}").matches("{x}"));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
 
 use super::{Ev, Grid, VSeries, Val};
-use crate::error::{exec_err, Result};
+use crate::error::{exec_err, Error, Result};
 use crate::rewrite::EXT_LABEL;
 
 /// A range-vector argument ready for sliding windows: its series and, per step of the
@@ -137,7 +137,12 @@ pub(crate) fn to_matcher(m: &promql_parser::label::Matcher) -> Result<Matcher> {
         PMatchOp::Re(_) => MatchOp::RegexMatch,
         PMatchOp::NotRe(_) => MatchOp::RegexNoMatch,
     };
-    Ok(Matcher::new(op, m.name.clone(), m.value.clone())?)
+    // A pattern the parser took but Rust's `regex` cannot compile (after the RE2 brace
+    // rule) is the query's fault: `bad_data`, as Prometheus answers an invalid regex.
+    Matcher::new(op, m.name.clone(), m.value.clone()).map_err(|e| match e {
+        e @ augur_storage::StorageError::InvalidMatcher { .. } => Error::Parse(e.to_string()),
+        e => e.into(),
+    })
 }
 
 pub(crate) fn offset_ms(o: &Option<Offset>) -> i64 {

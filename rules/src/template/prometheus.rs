@@ -185,7 +185,7 @@ fn backquote(s: &str) -> String {
 
 /// Compiles a Go (RE2) regular expression; the error reads like Go's `regexp` errors.
 fn compile(pattern: &str) -> Result<Regex, String> {
-    Regex::new(pattern).map_err(|e| {
+    Regex::new(&augur_storage::go_regex(pattern)).map_err(|e| {
         let msg = match &e {
             regex::Error::Syntax(s) => s
                 .lines()
