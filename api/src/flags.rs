@@ -91,61 +91,99 @@ pub struct ServeArgs {
     pub ignored: IgnoredFlags,
 }
 
-/// Prometheus flags Augur accepts and ignores.
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct IgnoredFlags {
-    #[arg(long = "web.enable-admin-api", hide = true)]
-    pub enable_admin_api: bool,
-    #[arg(long = "web.route-prefix", hide = true)]
-    pub route_prefix: Option<String>,
-    #[arg(long = "web.console.templates", hide = true)]
-    pub console_templates: Option<String>,
-    #[arg(long = "web.console.libraries", hide = true)]
-    pub console_libraries: Option<String>,
-    #[arg(long = "web.page-title", hide = true)]
-    pub page_title: Option<String>,
-    #[arg(long = "log.format", hide = true)]
-    pub log_format: Option<String>,
-    #[arg(long = "storage.tsdb.retention.size", hide = true)]
-    pub retention_size: Option<String>,
-    #[arg(long = "storage.tsdb.wal-compression", hide = true)]
-    pub wal_compression: bool,
-    #[arg(long = "storage.tsdb.min-block-duration", hide = true)]
-    pub min_block_duration: Option<String>,
-    #[arg(long = "storage.tsdb.max-block-duration", hide = true)]
-    pub max_block_duration: Option<String>,
-    #[arg(long = "enable-feature", hide = true)]
-    pub enable_feature: Vec<String>,
+/// Whether an ignored flag was given on the command line.
+trait Given {
+    fn given(&self) -> bool;
 }
 
-impl IgnoredFlags {
-    /// Names of the ignored flags that were given.
-    pub fn given(&self) -> Vec<&'static str> {
-        let mut out = Vec::new();
-        let mut note = |set: bool, name: &'static str| {
-            if set {
-                out.push(name);
-            }
-        };
-        note(self.enable_admin_api, "web.enable-admin-api");
-        note(self.route_prefix.is_some(), "web.route-prefix");
-        note(self.console_templates.is_some(), "web.console.templates");
-        note(self.console_libraries.is_some(), "web.console.libraries");
-        note(self.page_title.is_some(), "web.page-title");
-        note(self.log_format.is_some(), "log.format");
-        note(self.retention_size.is_some(), "storage.tsdb.retention.size");
-        note(self.wal_compression, "storage.tsdb.wal-compression");
-        note(
-            self.min_block_duration.is_some(),
-            "storage.tsdb.min-block-duration",
-        );
-        note(
-            self.max_block_duration.is_some(),
-            "storage.tsdb.max-block-duration",
-        );
-        note(!self.enable_feature.is_empty(), "enable-feature");
-        out
+impl Given for bool {
+    fn given(&self) -> bool {
+        *self
     }
+}
+
+impl Given for Option<String> {
+    fn given(&self) -> bool {
+        self.is_some()
+    }
+}
+
+impl Given for Vec<String> {
+    fn given(&self) -> bool {
+        !self.is_empty()
+    }
+}
+
+/// Defines [`IgnoredFlags`]: one hidden flag per entry, `bool` for a switch, `Option<String>`
+/// for a flag with a value, `Vec<String>` for one that may repeat.
+macro_rules! ignored_flags {
+    ($($field:ident: $ty:ty = $name:literal,)*) => {
+        /// Prometheus flags Augur accepts and ignores, so that a Prometheus command line starts
+        /// Augur (a warning at start names each one given). Flags that would change what is
+        /// stored or who may read it (`--web.config.file`, `--storage.tsdb.retention`,
+        /// `--agent`) are not here: Augur refuses to start rather than ignore them.
+        #[derive(clap::Args, Debug, Clone, Default)]
+        pub struct IgnoredFlags {
+            $(
+                #[arg(long = $name, hide = true)]
+                pub $field: $ty,
+            )*
+        }
+
+        impl IgnoredFlags {
+            /// Names of the ignored flags that were given, in declaration order.
+            pub fn given(&self) -> Vec<&'static str> {
+                let mut out = Vec::new();
+                $(if Given::given(&self.$field) {
+                    out.push($name);
+                })*
+                out
+            }
+        }
+    };
+}
+
+ignored_flags! {
+    enable_admin_api: bool = "web.enable-admin-api",
+    route_prefix: Option<String> = "web.route-prefix",
+    console_templates: Option<String> = "web.console.templates",
+    console_libraries: Option<String> = "web.console.libraries",
+    page_title: Option<String> = "web.page-title",
+    log_format: Option<String> = "log.format",
+    retention_size: Option<String> = "storage.tsdb.retention.size",
+    wal_compression: bool = "storage.tsdb.wal-compression",
+    min_block_duration: Option<String> = "storage.tsdb.min-block-duration",
+    max_block_duration: Option<String> = "storage.tsdb.max-block-duration",
+    enable_feature: Vec<String> = "enable-feature",
+    enable_otlp_receiver: bool = "web.enable-otlp-receiver",
+    accepted_protobuf_messages: Vec<String> = "web.remote-write-receiver.accepted-protobuf-messages",
+    read_timeout: Option<String> = "web.read-timeout",
+    max_connections: Option<String> = "web.max-connections",
+    max_notifications_subscribers: Option<String> = "web.max-notifications-subscribers",
+    local_assets: Option<String> = "web.local-assets",
+    user_assets: Option<String> = "web.user-assets",
+    cors_origin: Option<String> = "web.cors.origin",
+    config_auto_reload_interval: Option<String> = "config.auto-reload-interval",
+    no_lockfile: bool = "storage.tsdb.no-lockfile",
+    use_lockfile: bool = "storage.tsdb.use-lockfile",
+    allow_overlapping_compaction: bool = "storage.tsdb.allow-overlapping-compaction",
+    head_chunks_write_queue_size: Option<String> = "storage.tsdb.head-chunks-write-queue-size",
+    samples_per_chunk: Option<String> = "storage.tsdb.samples-per-chunk",
+    wal_segment_size: Option<String> = "storage.tsdb.wal-segment-size",
+    max_block_chunk_segment_size: Option<String> = "storage.tsdb.max-block-chunk-segment-size",
+    wal_compression_type: Option<String> = "storage.tsdb.wal-compression-type",
+    remote_flush_deadline: Option<String> = "storage.remote.flush-deadline",
+    remote_read_sample_limit: Option<String> = "storage.remote.read-sample-limit",
+    remote_read_concurrent_limit: Option<String> = "storage.remote.read-concurrent-limit",
+    remote_read_max_bytes_in_frame: Option<String> = "storage.remote.read-max-bytes-in-frame",
+    rules_max_concurrent_evals: Option<String> = "rules.max-concurrent-evals",
+    scrape_adjust_timestamps: bool = "scrape.adjust-timestamps",
+    scrape_timestamp_tolerance: Option<String> = "scrape.timestamp-tolerance",
+    scrape_discovery_reload_interval: Option<String> = "scrape.discovery-reload-interval",
+    notification_batch_size: Option<String> = "alertmanager.notification-batch-size",
+    auto_gomemlimit: bool = "auto-gomemlimit",
+    auto_gomemlimit_ratio: Option<String> = "auto-gomemlimit.ratio",
+    auto_gomaxprocs: bool = "auto-gomaxprocs",
 }
 
 impl ServeArgs {
@@ -243,6 +281,26 @@ mod tests {
             a.ignored.given(),
             ["web.enable-admin-api", "log.format", "enable-feature"]
         );
+        let a = W::parse_from([
+            "augur",
+            "--auto-gomaxprocs",
+            "--web.remote-write-receiver.accepted-protobuf-messages=prometheus.WriteRequest",
+            "--web.remote-write-receiver.accepted-protobuf-messages=io.prometheus.write.v2.Request",
+            "--web.read-timeout",
+            "5m",
+        ])
+        .a;
+        assert_eq!(
+            a.ignored.given(),
+            [
+                "web.remote-write-receiver.accepted-protobuf-messages",
+                "web.read-timeout",
+                "auto-gomaxprocs"
+            ]
+        );
+        assert_eq!(a.ignored.read_timeout.as_deref(), Some("5m"));
+        assert!(W::try_parse_from(["augur", "--web.config.file=web.yml"]).is_err());
+        assert!(W::try_parse_from(["augur", "--storage.tsdb.retention=1d"]).is_err());
         let a = W::parse_from(["augur"]).a;
         assert_eq!(a.listen_address, "127.0.0.1:9090");
         assert_eq!(a.flag_map()["storage.tsdb.retention.time"], "15d");
