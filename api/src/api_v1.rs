@@ -351,6 +351,62 @@ pub async fn walreplay(State(st): State<Arc<AppState>>) -> ApiResult {
     ))
 }
 
+/// `POST|PUT /api/v1/admin/tsdb/snapshot`: a consistent copy of the store under
+/// `<storage.tsdb.path>/snapshots/<name>`, which `augur serve --storage.tsdb.path=` opens. The
+/// name is Prometheus's: UTC time, then 16 random hex digits. `skip_head` is accepted and has
+/// no effect: Augur's head is in the store's WAL records, so a copy always includes it.
+/// Without `--web.enable-admin-api`: 503 `unavailable`, "admin APIs disabled", as Prometheus.
+pub async fn snapshot(State(st): State<Arc<AppState>>, p: Params) -> ApiResult {
+    if !st.args.enable_admin_api {
+        return Err(ApiError::Unavailable("admin APIs disabled".into()));
+    }
+    // Parsed as Go's strconv.ParseBool does, for Prometheus's error on anything else.
+    const GO_BOOLS: [&str; 12] = [
+        "1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False",
+    ];
+    match p.get("skip_head") {
+        Some(v) if !v.is_empty() && !GO_BOOLS.contains(&v) => {
+            return Err(ApiError::bad_param(
+                "skip_head",
+                format!(
+                    "unable to parse boolean 'skip_head' argument: strconv.ParseBool: parsing {v:?}: invalid syntax"
+                ),
+            ));
+        }
+        _ => {}
+    }
+    let db = Arc::clone(st.db()?);
+    let dir = st.args.tsdb_path.join("snapshots");
+    let name = format!(
+        "{}-{:016x}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        random_u64() >> 1
+    );
+    let target = dir.join(&name);
+    blocking(move || {
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            ApiError::Internal(format!("create snapshot directory {}: {e}", dir.display()))
+        })?;
+        db.snapshot(&target)
+            .map_err(|e| ApiError::Internal(format!("create snapshot: {e}")))
+    })
+    .await?;
+    tracing::info!(name, "snapshot created");
+    Ok(ApiResponse::new(json!({ "name": name })))
+}
+
+/// 64 random bits from the standard library's per-process random hasher keys and the clock.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}
+
 /// `GET /api/v1/targets`: Augur does not scrape, so there are never targets.
 pub async fn targets() -> ApiResult {
     Ok(ApiResponse::new(json!({

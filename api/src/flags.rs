@@ -82,6 +82,9 @@ pub struct ServeArgs {
     /// Accepted for compatibility: the remote-write receiver is always enabled.
     #[arg(long = "web.enable-remote-write-receiver")]
     pub enable_remote_write_receiver: bool,
+    /// Enables the admin API (`/api/v1/admin/tsdb/snapshot`), as in Prometheus.
+    #[arg(long = "web.enable-admin-api")]
+    pub enable_admin_api: bool,
     /// Log level: debug, info, warn or error.
     #[arg(long = "log.level", default_value = "info")]
     pub log_level: String,
@@ -144,7 +147,6 @@ macro_rules! ignored_flags {
 }
 
 ignored_flags! {
-    enable_admin_api: bool = "web.enable-admin-api",
     route_prefix: Option<String> = "web.route-prefix",
     console_templates: Option<String> = "web.console.templates",
     console_libraries: Option<String> = "web.console.libraries",
@@ -240,6 +242,7 @@ impl ServeArgs {
         );
         put("web.enable-lifecycle", "true".into());
         put("web.enable-remote-write-receiver", "true".into());
+        put("web.enable-admin-api", self.enable_admin_api.to_string());
         put("log.level", self.log_level.clone());
         m
     }
@@ -277,10 +280,8 @@ mod tests {
             "--log.format=json",
         ])
         .a;
-        assert_eq!(
-            a.ignored.given(),
-            ["web.enable-admin-api", "log.format", "enable-feature"]
-        );
+        assert_eq!(a.ignored.given(), ["log.format", "enable-feature"]);
+        assert!(a.enable_admin_api);
         let a = W::parse_from([
             "augur",
             "--auto-gomaxprocs",

@@ -423,6 +423,10 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/status/tsdb", get(api_v1::tsdb_status))
         .route("/api/v1/status/walreplay", get(api_v1::walreplay))
         .route("/api/v1/targets", get(api_v1::targets))
+        .route(
+            "/api/v1/admin/tsdb/snapshot",
+            post(api_v1::snapshot).put(api_v1::snapshot),
+        )
         .route("/api/v1/rules", get(crate::rules_api::rules))
         .route("/api/v1/alerts", get(crate::rules_api::alerts))
         .route(

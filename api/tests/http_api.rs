@@ -410,3 +410,54 @@ async fn a_bad_config_stops_startup_with_the_line() {
         "{err}"
     );
 }
+
+/// `POST /api/v1/admin/tsdb/snapshot`: off without `--web.enable-admin-api` (Prometheus's
+/// answer); with it, a copy under `<data>/snapshots/<name>` that a new server opens with
+/// every sample acknowledged before the snapshot and none written after it.
+#[tokio::test]
+async fn snapshot_admin_api() {
+    let srv = seeded().await;
+    err(
+        srv.post_form("/api/v1/admin/tsdb/snapshot", &[]).await,
+        503,
+        "unavailable",
+        "admin APIs disabled",
+    );
+    let dir = srv.stop().await;
+    let srv = TestServer::start_in(dir, &["--web.enable-admin-api"]).await;
+    err(
+        srv.post_form("/api/v1/admin/tsdb/snapshot", &[("skip_head", "maybe")])
+            .await,
+        400,
+        "bad_data",
+        r#"invalid parameter "skip_head": unable to parse boolean 'skip_head' argument: strconv.ParseBool: parsing "maybe": invalid syntax"#,
+    );
+    let name = ok(srv
+        .post_form("/api/v1/admin/tsdb/snapshot", &[("skip_head", "false")])
+        .await)["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let re = regex::Regex::new(r"^\d{8}T\d{6}Z-[0-9a-f]{16}$").unwrap();
+    assert!(re.is_match(&name), "{name}");
+    // Written after the snapshot: not in it.
+    let after = request(vec![series(&[("__name__", "after")], &[(T0, 1.0)])]);
+    assert_eq!(srv.write_v1(&after).await.0, 204);
+    let snap = srv.dir.path().join("data/snapshots").join(&name);
+    assert!(snap.is_dir(), "{}", snap.display());
+
+    // A server on a copy of the snapshot has the seeded series.
+    let copy = tempfile::TempDir::new().unwrap();
+    std::fs::write(config_path(copy.path()), CONFIG).unwrap();
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(&snap)
+        .arg(copy.path().join("data"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let restored = TestServer::start_in(copy, &[]).await;
+    let names = ok(restored.get("/api/v1/label/__name__/values").await);
+    assert_eq!(names, json!(["http_requests_total", "late", "up"]));
+    let _ = srv.stop().await;
+}
