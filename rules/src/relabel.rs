@@ -134,7 +134,7 @@ impl RelabelConfig {
         let action = Action::parse(action_text)
             .ok_or_else(|| format!("unknown relabel action {action_text:?}"))?;
         let regex_text = self.regex.as_deref().unwrap_or(DEFAULT_REGEX);
-        let regex = Regex::new(&format!("^(?s:{})$", augur_storage::go_regex(regex_text)))
+        let regex = augur_storage::anchored_go_regex(regex_text)
             .map_err(|e| format!("invalid regex {regex_text:?}: {e}"))?;
         let target = self.target_label.clone().unwrap_or_default();
         let separator = self.separator.as_deref().unwrap_or(DEFAULT_SEPARATOR);

@@ -21,5 +21,5 @@ pub use interface::{
     SeriesRef, STALE_NAN, STALE_NAN_BITS,
 };
 pub use labels::{Label, Labels, METRIC_NAME};
-pub use matcher::{go_regex, MatchOp, Matcher};
+pub use matcher::{anchored_go_regex, go_regex, MatchOp, Matcher};
 pub use tsdb::{Options, Tsdb};

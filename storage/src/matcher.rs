@@ -74,11 +74,9 @@ pub fn go_regex(pattern: &str) -> Cow<'_, str> {
             }
             '[' if chars.get(i + 1) == Some(&':') => {
                 // A POSIX class such as `[:alpha:]` inside a class: copy it whole.
-                let rest: String = chars[i + 1..].iter().collect();
-                if let Some(end) = rest.find(":]") {
-                    let len = rest[..end + 2].chars().count();
-                    out.extend(&chars[i + 1..i + 1 + len]);
-                    i += len;
+                if let Some(end) = chars[i + 1..].windows(2).position(|w| w == [':', ']']) {
+                    out.extend(&chars[i + 1..i + 3 + end]);
+                    i += end + 2;
                 }
             }
             ']' if in_class => in_class = false,
@@ -96,6 +94,12 @@ pub fn go_regex(pattern: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(pattern)
     }
+}
+
+/// A Prometheus regex as Prometheus compiles it for matchers, `label_replace` and relabelling:
+/// fully anchored, `.` matching newlines (`^(?s:<re>)$`), with RE2's braces ([`go_regex`]).
+pub fn anchored_go_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    Regex::new(&format!("^(?s:{})$", go_regex(pattern)))
 }
 
 /// Whether `rest` (what follows a `{`) is `n}`, `n,}` or `n,m}` with decimal `n` and `m`.
@@ -146,12 +150,10 @@ impl Matcher {
         let value = value.into();
         let regex = match op {
             MatchOp::RegexMatch | MatchOp::RegexNoMatch => Some(
-                Regex::new(&format!("^(?s:{})$", go_regex(&value))).map_err(|e| {
-                    StorageError::InvalidMatcher {
-                        name: name.clone(),
-                        regex: value.clone(),
-                        message: e.to_string(),
-                    }
+                anchored_go_regex(&value).map_err(|e| StorageError::InvalidMatcher {
+                    name: name.clone(),
+                    regex: value.clone(),
+                    message: e.to_string(),
                 })?,
             ),
             MatchOp::Equal | MatchOp::NotEqual => None,

@@ -18,7 +18,7 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
             let repl = string_arg(args[2])?;
             let src = string_arg(args[3])?;
             let re = string_arg(args[4])?;
-            let regex = regex::Regex::new(&format!("^(?s:{})$", augur_storage::go_regex(&re)))
+            let regex = augur_storage::anchored_go_regex(&re)
                 .map_err(|_| exec_err!("invalid regular expression in label_replace(): {re}"))?;
             if !valid_label_name(&dst) {
                 return Err(exec_err!(
