@@ -161,6 +161,12 @@ impl Collector for TsdbCollector {
             "Memory held by head series (labels, chunks, tables).",
             st.head_bytes as i64,
         )?;
+        gauge(
+            &mut enc,
+            "augur_tsdb_wal_bytes",
+            "Bytes in the WAL's segment files (samples since the last head checkpoint).",
+            st.wal_bytes as i64,
+        )?;
         let mut sst = enc.encode_descriptor(
             "augur_tsdb_storage_bytes",
             "Live RocksDB SST bytes per column family.",

@@ -16,8 +16,10 @@ fn main() {
         match line.trim() {
             // Inner doc comments cannot be include!d.
             l if l.starts_with("//!") => continue,
-            // The tools module (finding/installing Prometheus for tests) is not needed here.
+            // The tools module (finding/installing Prometheus for tests) and the temporary
+            // store (augur_storage) are not needed here.
             "pub mod tools;" => tools = true,
+            "mod temp;" | "pub use temp::TempTsdb;" => continue,
             "use augur_storage::Labels;" => {
                 out.push_str("use crate::labels::Labels;\n");
                 uses = true;

@@ -4,17 +4,18 @@
 //! 1. apply every staged sample to its head series under the shard lock, deciding accept or
 //!    reject; a chunk that fills up is cut into the series' `pending` list (the maintenance
 //!    thread seals and writes it later; until the next checkpoint the WAL covers it);
-//! 2. take a WAL sequence number *after* applying, so a checkpoint that starts later than the
-//!    number was taken always sees these samples in the head;
-//! 3. write one batch: the WAL record, and labels and postings of series not yet persisted;
-//!    return only once RocksDB has it in its write-ahead log.
+//! 2. write labels and postings of series not yet persisted to RocksDB (in its own log when
+//!    `write` returns);
+//! 3. append the samples as one record to the WAL (`log.rs`) *after* applying, so a
+//!    checkpoint whose rotation comes later always sees these samples in the head; return
+//!    only once the record is written.
 
 use std::sync::atomic::Ordering;
 
 use rocksdb::WriteBatch;
 
 use super::head::{Applied, Head, MemSeries};
-use super::keys::{self, CF_POSTINGS, CF_SERIES, CF_WAL};
+use super::keys::{self, CF_POSTINGS, CF_SERIES};
 use super::postings::Delta;
 use super::wal::{Logged, RecordBuilder};
 use super::Inner;
@@ -242,14 +243,9 @@ impl Appender for TsdbAppender<'_> {
         }
         report.rejected.sort_by_key(|r| r.index);
 
-        if !record.is_empty() || !new_series.is_empty() {
+        // New series first: a record never names a series whose labels are not durable.
+        if !new_series.is_empty() {
             let mut batch = WriteBatch::default();
-            let record = record.finish();
-            let seq = inner.next_seq.fetch_add(1, Ordering::SeqCst);
-            inner
-                .wal_bytes
-                .fetch_add(record.len() as u64, Ordering::Relaxed);
-            batch.put_cf(inner.cf(CF_WAL), keys::wal_key(seq), &record);
             for (id, labels) in &new_series {
                 persist_series(inner, &mut batch, *id, labels);
             }
@@ -264,6 +260,16 @@ impl Appender for TsdbAppender<'_> {
                     s.persisted = true;
                 }
             }
+        }
+        if !record.is_empty() {
+            let record = record.finish();
+            if let Err(e) = inner.log.append(&record) {
+                inner.relog_noops.store(true, Ordering::SeqCst);
+                return Err(e);
+            }
+            inner
+                .wal_bytes
+                .fetch_add(record.len() as u64, Ordering::Relaxed);
         }
         inner.pending_chunks.fetch_add(cut, Ordering::Relaxed);
         inner.head.note_time(max_t);

@@ -10,18 +10,28 @@ pub const CF_SERIES: &str = "series";
 pub const CF_POSTINGS: &str = "postings";
 pub const CF_CHUNKS: &str = "chunks";
 pub const CF_HEAD: &str = "head";
+/// Every column family, in the order they are opened.
+pub const ALL_CFS: [&str; 5] = [CF_SERIES, CF_POSTINGS, CF_CHUNKS, CF_HEAD, CF_WAL];
+
+/// Formats 1 and 2 kept WAL records in this column family; format 3 keeps it empty.
 pub const CF_WAL: &str = "wal";
+
+/// Augur's WAL segment files, inside the data directory.
+pub const WAL_DIR: &str = "wal";
 
 /// Keys in the default column family.
 pub const META_FORMAT: &[u8] = b"format_version";
+/// The checkpoint: the first WAL segment not reflected in `head` and `chunks` (format 3; in
+/// formats 1 and 2, the first `wal` record).
 pub const META_CHECKPOINT: &[u8] = b"checkpoint_seq";
 
 /// The on-disk format version this code writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
-/// Older format versions this code reads: a database in one of them is marked
-/// [`FORMAT_VERSION`] at open (version 2 only added start timestamps, which version 1 data
-/// lacks).
-pub const READABLE_FORMAT_VERSIONS: &[u32] = &[1];
+pub const FORMAT_VERSION: u32 = 3;
+/// Older format versions this code reads: a store in one of them replays its `wal` column
+/// family at open, and the first checkpoint empties it and marks the store
+/// [`FORMAT_VERSION`] (version 2 only added start timestamps, which version 1 data lacks;
+/// version 3 moved the WAL out of RocksDB).
+pub const READABLE_FORMAT_VERSIONS: &[u32] = &[1, 2];
 
 /// `series`, `head`: the series id, 4 bytes big-endian.
 pub fn series_key(id: SeriesRef) -> [u8; 4] {

@@ -7,14 +7,21 @@
 //! **Checkpoint.** Read the WAL sequence counter `S` first, then walk every shard writing the
 //! state of each changed series (newest time, last value, open chunk sealed) to the `head`
 //! column family, along with any chunk still pending and labels not yet persisted. Open chunks
-//! idle for longer than `idle_seal_after` are sealed into `chunks` and dropped from memory. Last,
-//! store `S` as the checkpoint and delete WAL records below it.
+//! idle for longer than `idle_seal_after` are sealed into `chunks` and dropped from memory.
+//! Then flush RocksDB's memtables (so its own log files are released), store `S` as the
+//! checkpoint and delete the WAL segments below it.
 //!
-//! Why this is safe without stopping ingestion: a commit takes its sequence number only after
-//! applying to the head, so every record numbered below `S` was applied before the walk began
-//! and the walk saw it. Records at or above `S` are replayed at recovery; replay skips samples
-//! the checkpointed state already holds (they are not newer than its newest sample), so seeing
-//! a sample twice is harmless. Per series, state and sealed chunks go in one batch.
+//! Why this is safe without stopping ingestion: a commit writes its record only after
+//! applying to the head, so every record in a segment below `S` was applied before the walk
+//! began and the walk saw it. Records in `S` and later are replayed at recovery; replay skips
+//! samples the checkpointed state already holds (they are not newer than its newest sample),
+//! so seeing a sample twice is harmless. Per series, state and sealed chunks go in one batch.
+//!
+//! **What is on disk, and its bound** (see `storage/FORMAT.md`): WAL segments hold what
+//! arrived since the last checkpoint, which comes at least every `checkpoint_interval` and
+//! as soon as `checkpoint_wal_bytes` accumulate; RocksDB's own log holds what RocksDB was
+//! given since then (never samples, only series, postings, sealed chunks and head states),
+//! at most [`super::ROCKSDB_LOG_BUDGET`].
 //!
 //! **Retention.** The cutoff is the head's newest sample time minus the retention period (as
 //! Prometheus measures it from the newest block). Reads hide older samples at once; a RocksDB
@@ -96,7 +103,13 @@ pub(super) fn lock_maintenance(inner: &Inner) -> std::sync::MutexGuard<'_, ()> {
 
 pub(super) fn checkpoint(inner: &Inner) -> Result<CheckpointStats> {
     let _guard = lock_maintenance(inner);
-    let seq = inner.next_seq.load(Ordering::SeqCst);
+    checkpoint_locked(inner)
+}
+
+fn checkpoint_locked(inner: &Inner) -> Result<CheckpointStats> {
+    // Every record in a segment below `seq` was written after its samples were applied, so
+    // before this rotation: the walk below sees them.
+    let seq = inner.log.rotate()?;
     let wal_bytes = inner.wal_bytes.swap(0, Ordering::Relaxed);
     let full = inner.full_checkpoint.swap(false, Ordering::SeqCst);
     // Samples a failed commit left in the head are written by this checkpoint's walk; a
@@ -108,10 +121,28 @@ pub(super) fn checkpoint(inner: &Inner) -> Result<CheckpointStats> {
     let result = flush_pending_locked(inner)
         .and_then(|_| write_states(inner, full, false))
         .and_then(|mut stats| {
+            // The memtables go to SSTs, so RocksDB can delete its own log files: everything a
+            // checkpoint wrote is then in SSTs, and the log holds only what comes after.
+            flush_memtables(inner)?;
             let mut batch = WriteBatch::default();
             batch.put(META_CHECKPOINT, seq.to_be_bytes());
-            batch.delete_range_cf(inner.cf(CF_WAL), keys::wal_key(0), keys::wal_key(seq));
+            let legacy = inner.legacy_wal.load(Ordering::SeqCst);
+            if legacy {
+                // Completes a format-1/2 store's upgrade: its `wal` records were replayed
+                // into the head this checkpoint wrote.
+                batch.delete_range_cf(inner.cf(CF_WAL), keys::wal_key(0), keys::wal_key(u64::MAX));
+                batch.delete_cf(inner.cf(CF_WAL), keys::wal_key(u64::MAX));
+                batch.put(keys::META_FORMAT, keys::FORMAT_VERSION.to_be_bytes());
+            }
             inner.write(batch)?;
+            if legacy {
+                inner.legacy_wal.store(false, Ordering::SeqCst);
+                tracing::info!(
+                    "data directory upgraded to storage format {}; older augur versions cannot open it any more",
+                    keys::FORMAT_VERSION
+                );
+            }
+            inner.log.remove_below(seq)?;
             stats.wal_seq = seq;
             Ok(stats)
         });
@@ -125,6 +156,37 @@ pub(super) fn checkpoint(inner: &Inner) -> Result<CheckpointStats> {
         inner.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
     }
     result
+}
+
+/// Flushes every column family's memtable to SSTs and waits for it.
+fn flush_memtables(inner: &Inner) -> Result<()> {
+    let mut fo = rocksdb::FlushOptions::default();
+    fo.set_wait(true);
+    for name in keys::ALL_CFS {
+        inner.db.flush_cf_opt(inner.cf(name), &fo)?;
+    }
+    // The default column family (format and checkpoint keys) pins log files too.
+    inner.db.flush_opt(&fo)?;
+    Ok(())
+}
+
+/// Writes a copy of the store to `dir` (see [`super::Tsdb::snapshot`]). The WAL is rotated
+/// first, so every frame acknowledged before the call is in a closed segment; the RocksDB
+/// checkpoint holds the head as of the last checkpoint `c` (the maintenance lock keeps it so),
+/// and the segments from `c` to the rotation are copied beside it.
+pub(super) fn snapshot(inner: &Inner, dir: &std::path::Path) -> Result<()> {
+    let _guard = lock_maintenance(inner);
+    let until = inner.log.rotate()?;
+    rocksdb::checkpoint::Checkpoint::new(&inner.db)?.create_checkpoint(dir)?;
+    let since = match inner.db.get(META_CHECKPOINT)? {
+        Some(v) if !inner.legacy_wal.load(Ordering::SeqCst) => {
+            u64::from_be_bytes(v.as_slice().try_into().unwrap_or([0; 8]))
+        }
+        _ => 0,
+    };
+    inner
+        .log
+        .copy_segments(since, until, &dir.join(keys::WAL_DIR))
 }
 
 /// Seals every open chunk (not only idle ones) and writes the states.

@@ -1,4 +1,5 @@
-//! Recovery at open: series labels, then the checkpointed head states, then the WAL tail.
+//! Recovery at open: series labels, then the checkpointed head states, then the WAL tail (the
+//! segments from the checkpoint on; in a format-1/2 store, the `wal` column family).
 //!
 //! Nothing scans chunks: restart cost is proportional to the number of series plus the WAL
 //! written since the last checkpoint. Progress is logged every two seconds while it runs.
@@ -16,6 +17,7 @@ use super::keys::{
     self, CF_HEAD, CF_SERIES, CF_WAL, FORMAT_VERSION, META_CHECKPOINT, META_FORMAT,
     READABLE_FORMAT_VERSIONS,
 };
+use super::log;
 use super::maintenance::decode_state;
 use super::wal::{self, Logged};
 use super::Inner;
@@ -55,25 +57,30 @@ impl Progress {
     }
 }
 
-pub(super) fn recover(inner: &Inner) -> Result<RecoveryStats> {
-    let db = &inner.db;
-    let started = Instant::now();
-    let mut progress = Progress {
-        started,
-        last: started,
-    };
-    match db.get(META_FORMAT)? {
-        None => db.put(META_FORMAT, FORMAT_VERSION.to_be_bytes())?,
-        Some(v) if v.as_slice() == FORMAT_VERSION.to_be_bytes() => {}
+/// What the store's meta keys say, read before anything else opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Meta {
+    /// A format-1/2 store: its WAL is the `wal` column family.
+    pub legacy: bool,
+    /// The checkpoint (see [`META_CHECKPOINT`]); 0 when none was taken.
+    pub checkpoint: u64,
+}
+
+/// Reads the format and checkpoint; marks a new store with the current format; refuses a
+/// format this build cannot read.
+pub(super) fn read_meta(db: &rocksdb::DB) -> Result<Meta> {
+    let legacy = match db.get(META_FORMAT)? {
+        None => {
+            db.put(META_FORMAT, FORMAT_VERSION.to_be_bytes())?;
+            false
+        }
+        Some(v) if v.as_slice() == FORMAT_VERSION.to_be_bytes() => false,
         Some(v)
             if READABLE_FORMAT_VERSIONS
                 .iter()
                 .any(|old| v.as_slice() == old.to_be_bytes()) =>
         {
-            tracing::info!(
-                "data directory upgraded to storage format {FORMAT_VERSION}; older augur versions cannot open it any more"
-            );
-            db.put(META_FORMAT, FORMAT_VERSION.to_be_bytes())?;
+            true
         }
         Some(v) => {
             return Err(StorageError::corrupt(
@@ -81,7 +88,7 @@ pub(super) fn recover(inner: &Inner) -> Result<RecoveryStats> {
                 format!("data directory has format {v:?}, this build reads format {FORMAT_VERSION}; use a matching augur version"),
             ))
         }
-    }
+    };
     let checkpoint = match db.get(META_CHECKPOINT)? {
         Some(v) => u64::from_be_bytes(
             v.as_slice()
@@ -90,6 +97,17 @@ pub(super) fn recover(inner: &Inner) -> Result<RecoveryStats> {
         ),
         None => 0,
     };
+    Ok(Meta { legacy, checkpoint })
+}
+
+pub(super) fn recover(inner: &Inner, meta: &Meta) -> Result<RecoveryStats> {
+    let db = &inner.db;
+    let started = Instant::now();
+    let mut progress = Progress {
+        started,
+        last: started,
+    };
+    let checkpoint = meta.checkpoint;
 
     let mut stats = RecoveryStats::default();
     for item in db.iterator_cf(inner.cf(CF_SERIES), IteratorMode::Start) {
@@ -126,32 +144,56 @@ pub(super) fn recover(inner: &Inner) -> Result<RecoveryStats> {
         }
     }
 
-    // Replay the WAL tail.
-    let wal_cf = inner.cf(CF_WAL);
-    let last_seq = {
-        let mut it = db.raw_iterator_cf(wal_cf);
-        it.seek_to_last();
-        it.key().and_then(keys::parse_wal_key)
-    };
-    let total = last_seq.map_or(0, |l| l.saturating_sub(checkpoint) + 1);
-    let mut next_seq = checkpoint;
-    // Records are numbered after their samples were applied, and one commit applies shard by
-    // shard, so two commits to the same series can be numbered in the opposite order to
-    // their applies. Per series, applied samples strictly increase in time; so the tail is
-    // gathered per series and replayed in time order, which is exactly apply order.
+    // Gather the WAL tail. A commit writes its record after applying its samples, and one
+    // commit applies shard by shard, so two commits to the same series can be logged in the
+    // opposite order to their applies. Per series, applied samples strictly increase in
+    // time; so the tail is gathered per series and replayed in time order, which is exactly
+    // apply order.
     let mut tail: HashMap<SeriesRef, Vec<Logged>> = HashMap::new();
-    for item in db.iterator_cf(
-        wal_cf,
-        IteratorMode::From(&keys::wal_key(checkpoint), rocksdb::Direction::Forward),
-    ) {
-        let (k, v) = item?;
-        let seq = keys::parse_wal_key(&k).ok_or_else(|| StorageError::corrupt("wal", "bad key"))?;
-        next_seq = next_seq.max(seq + 1);
-        wal::decode(&v, |id, samples| {
+    let mut gather = |record: &[u8], stats: &mut RecoveryStats| -> Result<()> {
+        wal::decode(record, |id, samples| {
             tail.entry(id).or_default().extend_from_slice(samples);
         })?;
         stats.wal_records += 1;
-        progress.tick("WAL records read", stats.wal_records, Some(total));
+        Ok(())
+    };
+    if meta.legacy {
+        let wal_cf = inner.cf(CF_WAL);
+        let last_seq = {
+            let mut it = db.raw_iterator_cf(wal_cf);
+            it.seek_to_last();
+            it.key().and_then(keys::parse_wal_key)
+        };
+        let total = last_seq.map_or(0, |l| l.saturating_sub(checkpoint) + 1);
+        for item in db.iterator_cf(
+            wal_cf,
+            IteratorMode::From(&keys::wal_key(checkpoint), rocksdb::Direction::Forward),
+        ) {
+            let (_, v) = item?;
+            gather(&v, &mut stats)?;
+            progress.tick("WAL records read", stats.wal_records, Some(total));
+        }
+    } else {
+        let dir = inner.log.dir();
+        let segments = log::segments(dir)?;
+        // Segments below the checkpoint are left over from a crash between a checkpoint and
+        // their deletion: the head already reflects them.
+        inner.log.remove_below(checkpoint)?;
+        let replay: Vec<u64> = segments.into_iter().filter(|&n| n >= checkpoint).collect();
+        let total = replay.len() as u64;
+        for (done, n) in replay.into_iter().enumerate() {
+            let read = log::read_segment(dir, n, |record| gather(record, &mut stats))?;
+            if let Some((offset, why, dropped)) = read.torn {
+                tracing::warn!(
+                    segment = n,
+                    offset,
+                    dropped_bytes = dropped,
+                    "WAL segment ends in a damaged record ({why}); the {} records before it were replayed, the rest of the segment was skipped (a commit cut short by a crash was never acknowledged)",
+                    read.frames
+                );
+            }
+            progress.tick("WAL segments read", done as u64 + 1, Some(total));
+        }
     }
     let mut cut_chunks = 0usize;
     let mut unknown_series = 0u64;
@@ -183,7 +225,6 @@ pub(super) fn recover(inner: &Inner) -> Result<RecoveryStats> {
             "WAL named series with no stored labels; their samples were skipped"
         );
     }
-    inner.next_seq.store(next_seq, Ordering::SeqCst);
     inner.head.note_time(max_t);
     if max_t != i64::MIN {
         // Hide samples past retention at once; the maintenance thread removes them.
@@ -201,8 +242,8 @@ pub(super) fn recover(inner: &Inner) -> Result<RecoveryStats> {
             stats.duration.as_secs_f64()
         );
     }
-    // A checkpoint now keeps the next restart short.
-    if stats.wal_records > 0 {
+    // A checkpoint now keeps the next restart short (and completes a legacy store's upgrade).
+    if stats.wal_records > 0 || meta.legacy {
         super::maintenance::checkpoint(inner)?;
     }
     Ok(stats)
