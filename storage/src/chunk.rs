@@ -355,6 +355,7 @@ impl HeadChunk {
     }
 
     fn decode_samples(&self, out: &mut Vec<Sample>) {
+        out.reserve(self.count as usize);
         let mut ts = BitReader::new(self.ts.bytes());
         let mut vals = BitReader::new(self.values.bytes());
         // The head wrote these bits itself, so decoding cannot fail.

@@ -272,9 +272,36 @@ impl<'a> IntoIterator for &'a Labels {
     }
 }
 
+/// The next (name, value) of an encoded label set, as bytes; `None` at the end.
+fn take_pair<'a>(rest: &mut &'a [u8]) -> Option<(&'a [u8], &'a [u8])> {
+    let mut field = || {
+        let (len, n) = varint::uvarint(rest)?;
+        let body = rest.get(n..n + len as usize)?;
+        *rest = &rest[n + len as usize..];
+        Some(body)
+    };
+    Some((field()?, field()?))
+}
+
 impl Ord for Labels {
+    /// Pair by pair, name then value, as Prometheus orders label sets. Compares bytes (UTF-8
+    /// byte order is code point order, as Go compares strings), without decoding text.
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.iter().cmp(other.iter())
+        if Arc::ptr_eq(&self.data, &other.data) {
+            return std::cmp::Ordering::Equal;
+        }
+        let (mut a, mut b) = (&self.data[..], &other.data[..]);
+        loop {
+            match (take_pair(&mut a), take_pair(&mut b)) {
+                (None, None) => return std::cmp::Ordering::Equal,
+                (None, Some(_)) => return std::cmp::Ordering::Less,
+                (Some(_), None) => return std::cmp::Ordering::Greater,
+                (Some(x), Some(y)) => match x.cmp(&y) {
+                    std::cmp::Ordering::Equal => {}
+                    o => return o,
+                },
+            }
+        }
     }
 }
 
@@ -326,6 +353,33 @@ mod tests {
     fn check_err(pairs: &[(&str, &str)], want: &str) {
         let err = Labels::new(pairs.iter().copied()).unwrap_err();
         assert_eq!(err.to_string(), want);
+    }
+
+    /// The byte-wise order is the order of the decoded pairs (name, then value).
+    #[test]
+    fn ordering_compares_pairs_name_then_value() {
+        let sets: Vec<Labels> = [
+            vec![],
+            vec![("a", "1")],
+            vec![("a", "1"), ("b", "2")],
+            vec![("a", "10")],
+            vec![("a", "2")],
+            vec![("aa", "1")],
+            vec![("a", "é")],
+            vec![("a", "z")],
+            vec![("b", "")],
+            vec![("__name__", "x"), ("job", "a")],
+            vec![("__name__", "x"), ("job", "a"), ("zone", "1")],
+            vec![("__name__", "xy")],
+        ]
+        .into_iter()
+        .filter_map(|pairs| Labels::new(pairs).ok())
+        .collect();
+        for a in &sets {
+            for b in &sets {
+                assert_eq!(a.cmp(b), a.iter().cmp(b.iter()), "{a} vs {b}");
+            }
+        }
     }
 
     #[test]

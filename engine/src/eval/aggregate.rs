@@ -62,6 +62,64 @@ pub(crate) fn group_labels(labels: &Labels, grouping: &[String], without: bool) 
     }
 }
 
+/// Assigns label sets to groups: an aggregation's `by`/`without` groups, or a binary
+/// operation's match signatures (`on`/`ignoring`). Groups are numbered in order of first
+/// sight; each is found by a hash of the set's grouping pairs and confirmed pair by pair, so
+/// a group's `Labels` is built once, not once per series.
+pub(crate) struct Grouper<'a> {
+    grouping: &'a [String],
+    without: bool,
+    index: HashMap<u64, Vec<usize>>,
+    /// Each group's labels (what [`group_labels`] gives for its members), by number.
+    pub labels: Vec<Labels>,
+}
+
+impl<'a> Grouper<'a> {
+    pub fn new(grouping: &'a [String], without: bool) -> Self {
+        Grouper {
+            grouping,
+            without,
+            index: HashMap::new(),
+            labels: Vec::new(),
+        }
+    }
+
+    fn keeps(&self, l: &augur_storage::Label<'_>) -> bool {
+        if self.without {
+            l.name != METRIC_NAME && !self.grouping.iter().any(|g| g == l.name)
+        } else {
+            self.grouping.iter().any(|g| g == l.name)
+        }
+    }
+
+    /// The group of `labels`, creating it if new.
+    pub fn group(&mut self, labels: &Labels) -> usize {
+        let mut h = xxhash_rust::xxh64::Xxh64::new(0);
+        for l in labels.iter().filter(|l| self.keeps(l)) {
+            h.update(l.name.as_bytes());
+            h.update(&[0xff]);
+            h.update(l.value.as_bytes());
+            h.update(&[0xff]);
+        }
+        let hash = h.digest();
+        if let Some(same) = self.index.get(&hash) {
+            let found = same.iter().copied().find(|&g| {
+                self.labels[g]
+                    .iter()
+                    .eq(labels.iter().filter(|l| self.keeps(l)))
+            });
+            if let Some(g) = found {
+                return g;
+            }
+        }
+        let g = self.labels.len();
+        self.labels
+            .push(group_labels(labels, self.grouping, self.without));
+        self.index.entry(hash).or_default().push(g);
+        g
+    }
+}
+
 /// The folding aggregations, decided once per node (not per element).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Agg {
@@ -107,15 +165,13 @@ pub(crate) fn eval(ev: &Ev<'_>, a: &AggregateExpr) -> Result<Val> {
         None => None,
     };
     let input = ev.eval_vector(&a.expr)?;
-    let mut groups: HashMap<Labels, usize> = HashMap::new();
+    let mut groups = Grouper::new(&grouping, without);
     let mut group_of = Vec::with_capacity(input.len());
     let mut out: Vec<VSeries> = Vec::new();
     for s in &input {
-        let key = group_labels(&s.labels, &grouping, without);
-        let next = groups.len();
-        let g = *groups.entry(key.clone()).or_insert(next);
-        if g == next {
-            out.push(VSeries::new(key, Vec::new()));
+        let g = groups.group(&s.labels);
+        if g == out.len() {
+            out.push(VSeries::new(groups.labels[g].clone(), Vec::new()));
         }
         group_of.push(g);
     }

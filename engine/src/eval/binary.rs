@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use augur_storage::Labels;
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 
-use super::aggregate::{group_labels, Cursors};
+use super::aggregate::{Cursors, Grouper};
 use super::{Ev, VSeries, Val};
 use crate::error::{exec_err, Result};
 use crate::functions::Collector;
@@ -227,17 +227,17 @@ impl Matching {
         }
     }
 
-    /// The labels two series must share to match: the `on` labels, or all but the
-    /// `ignoring` ones and the name. This is exactly an aggregation's group for
+    /// Groups series by the labels two series must share to match: the `on` labels, or all
+    /// but the `ignoring` ones and the name. This is exactly an aggregation's group for
     /// `by`/`without` (Prometheus's `MatchLabels`).
-    fn signature(&self, l: &Labels) -> Labels {
-        group_labels(l, &self.labels, !self.on)
+    fn grouper(&self) -> Grouper<'_> {
+        Grouper::new(&self.labels, !self.on)
     }
 
     /// The labels of a result element: Prometheus's `resultMetric`.
     fn result_labels(&self, l: &Labels, r: &Labels, op: Op) -> Labels {
         let one_to_one = matches!(self.card, VectorMatchCardinality::OneToOne);
-        let mut pairs: Vec<(String, String)> = l
+        let mut pairs: Vec<(&str, &str)> = l
             .iter()
             .filter(|p| !(op.changes_schema() && super::is_metadata_label(p.name)))
             .filter(|p| {
@@ -248,27 +248,20 @@ impl Matching {
                         !self.labels.iter().any(|n| n == p.name)
                     }
             })
-            .map(|p| (p.name.to_owned(), p.value.to_owned()))
+            .map(|p| (p.name, p.value))
             .collect();
         for name in &self.include {
             pairs.retain(|(n, _)| n != name);
             if let Some(v) = r.get(name) {
-                pairs.push((name.clone(), v.to_owned()));
+                pairs.push((name.as_str(), v));
             }
         }
         Labels::new(pairs).unwrap_or_default()
     }
 }
 
-fn signatures(series: &[VSeries], m: &Matching, ids: &mut HashMap<Labels, usize>) -> Vec<usize> {
-    series
-        .iter()
-        .map(|s| {
-            let sig = m.signature(&s.labels);
-            let next = ids.len();
-            *ids.entry(sig).or_insert(next)
-        })
-        .collect()
+fn signatures(series: &[VSeries], groups: &mut Grouper<'_>) -> Vec<usize> {
+    series.iter().map(|s| groups.group(&s.labels)).collect()
 }
 
 fn set_op(
@@ -278,10 +271,10 @@ fn set_op(
     rhs: Vec<VSeries>,
     m: &Matching,
 ) -> Result<Vec<VSeries>> {
-    let mut ids = HashMap::new();
-    let lsig = signatures(&lhs, m, &mut ids);
-    let rsig = signatures(&rhs, m, &mut ids);
-    let mut present = vec![false; ids.len()];
+    let mut groups = m.grouper();
+    let lsig = signatures(&lhs, &mut groups);
+    let rsig = signatures(&rhs, &mut groups);
+    let mut present = vec![false; groups.labels.len()];
     let mut lc = Cursors::new(&lhs);
     let mut rc = Cursors::new(&rhs);
     let mut out = Collector::new();
@@ -346,15 +339,13 @@ fn vector_vector(
     let (many, one) = if swapped { (rhs, lhs) } else { (lhs, rhs) };
     // Prometheus keeps `fill_left`/`fill_right` tied to the sides after the swap.
     let (fill_many, fill_one) = (m.fill_lhs, m.fill_rhs);
-    let mut ids = HashMap::new();
-    let msig = signatures(&many, m, &mut ids);
-    let osig = signatures(&one, m, &mut ids);
+    let mut groups = m.grouper();
+    let msig = signatures(&many, &mut groups);
+    let osig = signatures(&one, &mut groups);
     // The labels of each signature: the stand-in labels of fill values, and the match
     // group named in errors.
-    let mut sig_labels: Vec<Labels> = vec![Labels::default(); ids.len()];
-    for (l, i) in &ids {
-        sig_labels[*i] = l.clone();
-    }
+    let sig_labels: Vec<Labels> = groups.labels;
+    let ids = &sig_labels;
     let mut mc = Cursors::new(&many);
     let mut oc = Cursors::new(&one);
     let mut out = Collector::new();

@@ -176,6 +176,14 @@ impl MemSeries {
         }
     }
 
+    /// Start of the oldest chunk held in memory (pending or open), if any.
+    pub fn oldest_in_memory(&self) -> Option<i64> {
+        match self.pending.first() {
+            Some(p) => Some(p.start),
+            None => self.chunk.as_ref().map(HeadChunk::min_t),
+        }
+    }
+
     /// Forgets a pending chunk once RocksDB has it.
     pub fn chunk_written(&mut self, start: i64) {
         self.pending.retain(|p| p.start != start);

@@ -280,12 +280,20 @@ impl Querier for TsdbQuerier<'_> {
                 }
                 let (mut head, mut head_sts) = (Vec::new(), Vec::new());
                 s.head_samples(self.mint, self.maxt, &mut head, &mut head_sts);
-                heads.push((id, s.labels.clone(), head, head_sts));
+                // Persisted chunks are all older than the in-memory ones (see `backfill.rs`):
+                // when memory reaches back to `mint`, RocksDB has nothing in range.
+                let covered = s.oldest_in_memory().is_some_and(|t| t <= self.mint);
+                heads.push((id, s.labels.clone(), head, head_sts, covered));
             }
-            let mut it = self.inner.db.raw_iterator_cf(self.inner.cf(CF_CHUNKS));
-            for (id, labels, mut head, mut head_sts) in heads {
+            let mut it = None;
+            for (id, labels, mut head, mut head_sts, covered) in heads {
                 let (mut samples, mut sts) = (Vec::new(), Vec::new());
-                self.read_chunks(&mut it, id, &mut samples, &mut sts)?;
+                if !covered {
+                    let it = it.get_or_insert_with(|| {
+                        self.inner.db.raw_iterator_cf(self.inner.cf(CF_CHUNKS))
+                    });
+                    self.read_chunks(it, id, &mut samples, &mut sts)?;
+                }
                 // Join the two, keeping `sts` empty or parallel to `samples`.
                 let from_chunks = samples.len();
                 samples.append(&mut head);
