@@ -371,6 +371,61 @@ fn range_reads_merge_persisted_and_head_chunks_across_restart() {
     }
 }
 
+/// Reads of short windows take shortcuts (memory alone; the newest persisted chunk alone);
+/// every window at every position must still return exactly its samples, before and after a
+/// restart (which forgets the newest chunk's position) and after a backfill rewrote chunks.
+#[test]
+fn short_windows_read_exactly_their_samples_whichever_chunks_hold_them() {
+    let dir = TempDir::new().unwrap();
+    let x = labels(&[("__name__", "x")]);
+    let value = |n: i64| n as f64 * 0.25;
+    let check = |db: &Tsdb, stage: &str, last: i64| {
+        for end in (0..=last).step_by(7) {
+            for width in [0, 1, 5, 20, 119, 121, 300] {
+                let (lo, hi) = ((end - width).max(0), end);
+                let want: Vec<(i64, u64)> = (lo..=hi)
+                    .map(|n| (n * 15_000, value(n).to_bits()))
+                    .collect();
+                let got = select(
+                    db,
+                    lo * 15_000,
+                    hi * 15_000,
+                    &[Matcher::equal("__name__", "x")],
+                );
+                assert_eq!(got.len(), 1, "{stage}: window {lo}..={hi}");
+                assert_eq!(got[0].1, want, "{stage}: window {lo}..={hi}");
+            }
+        }
+    };
+    {
+        let db = open(&dir);
+        for n in 0..700i64 {
+            write(&db, &[(&x, n * 15_000, value(n))]);
+            if n % 150 == 149 {
+                // Writes the cut chunks: the series now knows its newest persisted chunk.
+                db.checkpoint().unwrap();
+            }
+        }
+        check(&db, "live", 699);
+    }
+    let db = open(&dir);
+    check(&db, "after restart", 699);
+    for n in 700..760i64 {
+        write(&db, &[(&x, n * 15_000, value(n))]);
+    }
+    db.checkpoint().unwrap();
+    check(&db, "after restart and more appends", 759);
+    use augur_storage::Backfill;
+    // History before everything: outside every window checked, but it rewrites chunks.
+    let report = db.backfill(&x, &[Sample::new(-15_000, -1.0)]).unwrap();
+    assert_eq!(report.accepted, 1);
+    for n in 760..800i64 {
+        write(&db, &[(&x, n * 15_000, value(n))]);
+    }
+    db.checkpoint().unwrap();
+    check(&db, "after a backfill", 799);
+}
+
 #[test]
 fn retention_drops_old_samples_and_forgets_dead_series() {
     let dir = TempDir::new().unwrap();

@@ -198,6 +198,8 @@ pub(super) fn backfill(inner: &Inner, labels: &Labels, samples: &[Sample]) -> Re
         encode_state(series),
     );
     series.dirty = false;
+    // The rewrite may have replaced the newest chunk: forget which one it was.
+    series.newest_persisted = i64::MIN;
     let max_t = series.max_t;
     inner.write(batch)?;
     drop(shard);

@@ -101,6 +101,9 @@ pub struct MemSeries {
     pub last_v: u64,
     pub chunk: Option<HeadChunk>,
     pub pending: Vec<PendingChunk>,
+    /// Start of the newest chunk in `chunks` when known (`i64::MIN` when not: after a
+    /// restart or a backfill): lets an instant read fetch that one chunk with a forward seek.
+    pub newest_persisted: i64,
     /// Changed since the last checkpoint.
     pub dirty: bool,
     /// Its labels and postings are known to be in RocksDB.
@@ -116,6 +119,7 @@ impl MemSeries {
             last_v: 0,
             chunk: None,
             pending: Vec::new(),
+            newest_persisted: i64::MIN,
             dirty: true,
             persisted: false,
         }
@@ -187,6 +191,8 @@ impl MemSeries {
     /// Forgets a pending chunk once RocksDB has it.
     pub fn chunk_written(&mut self, start: i64) {
         self.pending.retain(|p| p.start != start);
+        // Appends are in order, so a chunk cut from memory is newer than every persisted one.
+        self.newest_persisted = self.newest_persisted.max(start);
     }
 
     /// Samples held in memory (pending chunks, then the open chunk) within `[mint, maxt]`,

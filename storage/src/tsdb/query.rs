@@ -180,6 +180,27 @@ impl<'a> TsdbQuerier<'a> {
         })
     }
 
+    /// Reads the one persisted chunk of `id` starting at `start` (which must be the series'
+    /// newest, starting at or before the range), if it reaches into the range.
+    fn read_chunk_at(
+        &self,
+        it: &mut RawIter<'_>,
+        id: SeriesRef,
+        start: i64,
+        out: &mut Vec<Sample>,
+        sts: &mut Vec<i64>,
+    ) -> Result<()> {
+        let key = keys::chunk_key(id, start);
+        it.seek(key);
+        if let (Some(k), Some(v)) = (it.key(), it.value()) {
+            if k == key && chunk::meta(v)?.max_t >= self.mint {
+                chunk::decode_into(v, out, sts)?;
+            }
+        }
+        it.status()?;
+        Ok(())
+    }
+
     /// Reads persisted chunks of `id` overlapping the range, appending samples to `out`.
     fn read_chunks(
         &self,
@@ -221,6 +242,17 @@ pub(super) fn seek_chunks(it: &mut RawIter<'_>, id: SeriesRef, t: i64) {
     {
         it.next();
     }
+}
+
+/// Which persisted chunks a series' read needs, decided from its in-memory state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Persisted {
+    /// None: memory reaches back to the range start.
+    Skip,
+    /// Only the newest, which starts at this time (at or before the range start).
+    Newest(i64),
+    /// Unknown: seek to the chunk starting at or before the range start.
+    Seek,
 }
 
 fn decode(bytes: &[u8]) -> Result<Bitmap> {
@@ -282,17 +314,29 @@ impl Querier for TsdbQuerier<'_> {
                 s.head_samples(self.mint, self.maxt, &mut head, &mut head_sts);
                 // Persisted chunks are all older than the in-memory ones (see `backfill.rs`):
                 // when memory reaches back to `mint`, RocksDB has nothing in range.
-                let covered = s.oldest_in_memory().is_some_and(|t| t <= self.mint);
-                heads.push((id, s.labels.clone(), head, head_sts, covered));
+                let read = if s.oldest_in_memory().is_some_and(|t| t <= self.mint) {
+                    Persisted::Skip
+                } else if s.newest_persisted != i64::MIN && s.newest_persisted <= self.mint {
+                    // Every other persisted chunk ends before this one starts.
+                    Persisted::Newest(s.newest_persisted)
+                } else {
+                    Persisted::Seek
+                };
+                heads.push((id, s.labels.clone(), head, head_sts, read));
             }
             let mut it = None;
-            for (id, labels, mut head, mut head_sts, covered) in heads {
+            for (id, labels, mut head, mut head_sts, read) in heads {
                 let (mut samples, mut sts) = (Vec::new(), Vec::new());
-                if !covered {
+                if read != Persisted::Skip {
                     let it = it.get_or_insert_with(|| {
                         self.inner.db.raw_iterator_cf(self.inner.cf(CF_CHUNKS))
                     });
-                    self.read_chunks(it, id, &mut samples, &mut sts)?;
+                    match read {
+                        Persisted::Newest(start) => {
+                            self.read_chunk_at(it, id, start, &mut samples, &mut sts)?
+                        }
+                        _ => self.read_chunks(it, id, &mut samples, &mut sts)?,
+                    }
                 }
                 // Join the two, keeping `sts` empty or parallel to `samples`.
                 let from_chunks = samples.len();
