@@ -426,6 +426,49 @@ fn short_windows_read_exactly_their_samples_whichever_chunks_hold_them() {
     check(&db, "after a backfill", 799);
 }
 
+/// A select over thousands of series is read by several threads (on a machine with more
+/// than one core); the result is every series once, in label order, with its samples.
+#[test]
+fn large_selects_return_every_series_once_in_label_order() {
+    let dir = TempDir::new().unwrap();
+    let db = open(&dir);
+    let n = 3000;
+    let series: Vec<Labels> = (0..n)
+        .map(|i| labels(&[("__name__", "big"), ("i", &format!("{}", (i * 7919) % n))]))
+        .collect();
+    for t in 0..3i64 {
+        let batch: Vec<_> = series
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l, t * 15_000, (i as i64 * 10 + t) as f64))
+            .collect();
+        assert_eq!(write(&db, &batch).accepted, n);
+    }
+    db.checkpoint().unwrap();
+    let got = select(&db, 0, 30_000, &[Matcher::equal("__name__", "big")]);
+    assert_eq!(got.len(), n);
+    let mut want: Vec<(String, Vec<(i64, u64)>)> = series
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let samples = (0..3i64)
+                .map(|t| (t * 15_000, ((i as i64 * 10 + t) as f64).to_bits()))
+                .collect();
+            (l.to_string(), samples)
+        })
+        .collect();
+    let mut got_sorted = got.clone();
+    got_sorted.sort();
+    want.sort();
+    assert_eq!(got_sorted, want);
+    // Label order here is the order of the "i" values as strings, which is also the order
+    // of the rendered series names.
+    let order: Vec<&str> = got.iter().map(|(l, _)| l.as_str()).collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted, "series come back in label order");
+}
+
 #[test]
 fn retention_drops_old_samples_and_forgets_dead_series() {
     let dir = TempDir::new().unwrap();

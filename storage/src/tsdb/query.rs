@@ -6,8 +6,11 @@
 //! are intersected. Equality and plain regex alternations are point lookups; regexes with a
 //! literal prefix scan only that prefix of the label's values.
 //!
-//! Samples come from the head first, then from persisted chunks (one seek per series); a chunk
-//! sealed and written between the two reads shows up twice and is de-duplicated by timestamp.
+//! Samples come from the head first, then from persisted chunks (one seek per series, none
+//! when memory reaches back to the range start, a forward seek to the newest chunk when only
+//! it can reach the range); a chunk sealed and written between the two reads shows up twice
+//! and is de-duplicated by timestamp. Series are read in batches of 256; a select of many
+//! batches is split across up to four threads (one per core), then sorted by labels.
 
 use std::sync::atomic::Ordering;
 
@@ -27,6 +30,10 @@ pub(super) type RawIter<'a> = DBRawIteratorWithThreadMode<'a, rocksdb::DB>;
 
 /// Series read per RocksDB iterator in `select` (see there why iterators are per batch).
 const SELECT_BATCH: usize = 256;
+/// A select with at least this many batches per thread is split across threads.
+const PARALLEL_MIN_BATCHES: usize = 2;
+/// At most this many threads read one select.
+const MAX_SELECT_THREADS: usize = 4;
 
 pub(super) struct TsdbQuerier<'a> {
     inner: &'a Inner,
@@ -180,6 +187,65 @@ impl<'a> TsdbQuerier<'a> {
         })
     }
 
+    /// Reads one batch of series into `out`: the head first, then a RocksDB iterator. An
+    /// iterator sees the data as of its creation, so a chunk the maintenance thread writes
+    /// (and drops from the head) after the head read is still visible to it.
+    fn read_batch(&self, batch: &[SeriesRef], out: &mut Vec<Series>) -> Result<()> {
+        let mut heads = Vec::with_capacity(batch.len());
+        for &id in batch {
+            let shard = self.inner.head.shard(id);
+            let Some(s) = shard.get(&id) else { continue };
+            if !s.overlaps(self.mint, self.maxt) {
+                continue;
+            }
+            let (mut head, mut head_sts) = (Vec::new(), Vec::new());
+            s.head_samples(self.mint, self.maxt, &mut head, &mut head_sts);
+            // Persisted chunks are all older than the in-memory ones (see `backfill.rs`):
+            // when memory reaches back to `mint`, RocksDB has nothing in range.
+            let read = if s.oldest_in_memory().is_some_and(|t| t <= self.mint) {
+                Persisted::Skip
+            } else if s.newest_persisted != i64::MIN && s.newest_persisted <= self.mint {
+                // Every other persisted chunk ends before this one starts.
+                Persisted::Newest(s.newest_persisted)
+            } else {
+                Persisted::Seek
+            };
+            heads.push((id, s.labels.clone(), head, head_sts, read));
+        }
+        let mut it = None;
+        for (id, labels, mut head, mut head_sts, read) in heads {
+            let (mut samples, mut sts) = (Vec::new(), Vec::new());
+            if read != Persisted::Skip {
+                let it = it
+                    .get_or_insert_with(|| self.inner.db.raw_iterator_cf(self.inner.cf(CF_CHUNKS)));
+                match read {
+                    Persisted::Newest(start) => {
+                        self.read_chunk_at(it, id, start, &mut samples, &mut sts)?
+                    }
+                    _ => self.read_chunks(it, id, &mut samples, &mut sts)?,
+                }
+            }
+            // Join the two, keeping `sts` empty or parallel to `samples`.
+            let from_chunks = samples.len();
+            samples.append(&mut head);
+            if !sts.is_empty() || !head_sts.is_empty() {
+                sts.resize(from_chunks, 0);
+                head_sts.resize(samples.len() - from_chunks, 0);
+                sts.append(&mut head_sts);
+            }
+            normalise(&mut samples, &mut sts);
+            clip(&mut samples, &mut sts, self.mint, self.maxt);
+            if !samples.is_empty() {
+                out.push(Series {
+                    labels,
+                    samples,
+                    start_timestamps: sts,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Reads the one persisted chunk of `id` starting at `start` (which must be the series'
     /// newest, starting at or before the range), if it reaches into the range.
     fn read_chunk_at(
@@ -298,63 +364,41 @@ impl Querier for TsdbQuerier<'_> {
             return Ok(Vec::new());
         }
         let ids: Vec<SeriesRef> = self.postings_for(matchers)?.iter().collect();
+        let batches: Vec<&[SeriesRef]> = ids.chunks(SELECT_BATCH).collect();
+        // Large selects (decoding dominates) are split across the cores, a contiguous run of
+        // batches per thread; small ones stay on the caller's thread.
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_SELECT_THREADS)
+            .min(batches.len() / PARALLEL_MIN_BATCHES)
+            .max(1);
         let mut out = Vec::new();
-        // Per batch: read the head first, then open a RocksDB iterator. An iterator sees the
-        // data as of its creation, so a chunk the maintenance thread writes (and drops from
-        // the head) after the head read is still visible to it.
-        for batch in ids.chunks(SELECT_BATCH) {
-            let mut heads = Vec::with_capacity(batch.len());
-            for &id in batch {
-                let shard = self.inner.head.shard(id);
-                let Some(s) = shard.get(&id) else { continue };
-                if !s.overlaps(self.mint, self.maxt) {
-                    continue;
-                }
-                let (mut head, mut head_sts) = (Vec::new(), Vec::new());
-                s.head_samples(self.mint, self.maxt, &mut head, &mut head_sts);
-                // Persisted chunks are all older than the in-memory ones (see `backfill.rs`):
-                // when memory reaches back to `mint`, RocksDB has nothing in range.
-                let read = if s.oldest_in_memory().is_some_and(|t| t <= self.mint) {
-                    Persisted::Skip
-                } else if s.newest_persisted != i64::MIN && s.newest_persisted <= self.mint {
-                    // Every other persisted chunk ends before this one starts.
-                    Persisted::Newest(s.newest_persisted)
-                } else {
-                    Persisted::Seek
-                };
-                heads.push((id, s.labels.clone(), head, head_sts, read));
+        if workers == 1 {
+            for batch in &batches {
+                self.read_batch(batch, &mut out)?;
             }
-            let mut it = None;
-            for (id, labels, mut head, mut head_sts, read) in heads {
-                let (mut samples, mut sts) = (Vec::new(), Vec::new());
-                if read != Persisted::Skip {
-                    let it = it.get_or_insert_with(|| {
-                        self.inner.db.raw_iterator_cf(self.inner.cf(CF_CHUNKS))
-                    });
-                    match read {
-                        Persisted::Newest(start) => {
-                            self.read_chunk_at(it, id, start, &mut samples, &mut sts)?
-                        }
-                        _ => self.read_chunks(it, id, &mut samples, &mut sts)?,
-                    }
-                }
-                // Join the two, keeping `sts` empty or parallel to `samples`.
-                let from_chunks = samples.len();
-                samples.append(&mut head);
-                if !sts.is_empty() || !head_sts.is_empty() {
-                    sts.resize(from_chunks, 0);
-                    head_sts.resize(samples.len() - from_chunks, 0);
-                    sts.append(&mut head_sts);
-                }
-                normalise(&mut samples, &mut sts);
-                clip(&mut samples, &mut sts, self.mint, self.maxt);
-                if !samples.is_empty() {
-                    out.push(Series {
-                        labels,
-                        samples,
-                        start_timestamps: sts,
-                    });
-                }
+        } else {
+            let per = batches.len().div_ceil(workers);
+            let parts: Vec<Result<Vec<Series>>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = batches
+                    .chunks(per)
+                    .map(|run| {
+                        scope.spawn(move || {
+                            let mut part = Vec::new();
+                            for batch in run {
+                                self.read_batch(batch, &mut part)?;
+                            }
+                            Ok(part)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    .collect()
+            });
+            for part in parts {
+                out.extend(part?);
             }
         }
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
