@@ -108,7 +108,25 @@ impl<'a> BitReader<'a> {
         BitReader { buf, pos: 0 }
     }
 
+    /// Reads `n` (at most 64) bits, most significant first.
+    #[inline]
     fn read_bits(&mut self, n: u32) -> Option<u64> {
+        // Fast path: the bits lie within one unaligned 8-byte window of the buffer.
+        let byte = self.pos / 8;
+        let shift = (self.pos % 8) as u32;
+        if n > 0 && n + shift <= 64 {
+            if let Some(window) = self.buf.get(byte..byte + 8) {
+                let w = u64::from_be_bytes(window.try_into().expect("8 bytes"));
+                self.pos += n as usize;
+                return Some((w << shift) >> (64 - n));
+            }
+        }
+        self.read_bits_slow(n)
+    }
+
+    /// [`BitReader::read_bits`] byte by byte, for reads near the end of the buffer or
+    /// spanning more than 8 bytes.
+    fn read_bits_slow(&mut self, n: u32) -> Option<u64> {
         let mut v: u64 = 0;
         let mut left = n;
         while left > 0 {
@@ -124,8 +142,12 @@ impl<'a> BitReader<'a> {
         Some(v)
     }
 
+    #[inline]
     fn read_bit(&mut self) -> Option<bool> {
-        self.read_bits(1).map(|b| b == 1)
+        let byte = *self.buf.get(self.pos / 8)?;
+        let bit = (byte >> (7 - self.pos % 8)) & 1;
+        self.pos += 1;
+        Some(bit == 1)
     }
 }
 
@@ -806,6 +828,39 @@ mod tests {
     use super::*;
 
     const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+
+    /// Reads of every width at every bit alignment, near the end of the buffer too (where
+    /// the reader falls back from its 8-byte window), give back what was written.
+    #[test]
+    fn bit_reads_of_every_width_and_alignment_round_trip() {
+        let mut items = Vec::new();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for lead in 0..8u32 {
+            for n in 1..=64u32 {
+                x = x.rotate_left(13).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                items.push((lead, n, if n == 64 { x } else { x & ((1 << n) - 1) }));
+            }
+        }
+        let mut w = BitWriter::default();
+        for &(lead, n, v) in &items {
+            w.write_bits(0, lead);
+            w.write_bits(v, n);
+            w.write_bit(n % 2 == 0);
+        }
+        let mut r = BitReader::new(w.bytes());
+        for &(lead, n, v) in &items {
+            assert_eq!(r.read_bits(lead), Some(0));
+            assert_eq!(r.read_bits(n), Some(v), "width {n} after {lead} bits");
+            assert_eq!(r.read_bit(), Some(n % 2 == 0));
+        }
+        let left = w.bytes().len() * 8 - r.pos;
+        assert!(left < 8);
+        assert_eq!(
+            r.read_bits(left as u32 + 1),
+            None,
+            "reading past the end fails"
+        );
+    }
 
     fn check(samples: &[Sample]) -> usize {
         check_st(samples, &[])
