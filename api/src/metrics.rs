@@ -167,6 +167,16 @@ impl Collector for TsdbCollector {
             "Bytes in the WAL's segment files (samples since the last head checkpoint).",
             st.wal_bytes as i64,
         )?;
+        let mut mem = enc.encode_descriptor(
+            "augur_tsdb_rocksdb_memory_bytes",
+            "RocksDB's memory by kind: memtables, block_cache, table_readers.",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for (kind, bytes) in &st.rocksdb_memory {
+            let labels = [("kind".to_string(), kind.to_string())];
+            ConstGauge::new(*bytes as i64).encode(mem.encode_family(&labels)?)?;
+        }
         let mut sst = enc.encode_descriptor(
             "augur_tsdb_storage_bytes",
             "Live RocksDB SST bytes per column family.",

@@ -373,6 +373,9 @@ async fn health_readiness_reload_and_metrics() {
         r#"augur_http_request_duration_seconds_count{handler="/api/v1/status/config"} 2"#,
         r#"augur_remote_write_requests_total{handler="v1",code="204"} 1"#,
         r#"augur_tsdb_storage_bytes{cf="chunks"}"#,
+        "augur_tsdb_wal_bytes ",
+        r#"augur_tsdb_rocksdb_memory_bytes{kind="memtables"}"#,
+        r#"augur_tsdb_rocksdb_memory_bytes{kind="block_cache"}"#,
     ] {
         assert!(
             metrics.contains(want),

@@ -130,6 +130,9 @@ pub struct Stats {
     pub sst_bytes: Vec<(&'static str, u64)>,
     /// Bytes in the WAL's segment files.
     pub wal_bytes: u64,
+    /// RocksDB's memory by kind: `memtables` (all column families), `block_cache` (the
+    /// shared cache's usage), `table_readers` (index and filter blocks held outside it).
+    pub rocksdb_memory: Vec<(&'static str, u64)>,
 }
 
 /// Cardinality statistics from the inverted index (for `/api/v1/status/tsdb`). Each list is
@@ -442,6 +445,36 @@ impl Tsdb {
                 .unwrap_or(0);
             st.sst_bytes.push((name, bytes));
         }
+        let sum_cfs = |prop: &str| -> u64 {
+            let db = &self.inner.db;
+            let default = db.property_int_value(prop).ok().flatten().unwrap_or(0);
+            ALL_CFS
+                .iter()
+                .filter_map(|n| {
+                    db.property_int_value_cf(self.inner.cf(n), prop)
+                        .ok()
+                        .flatten()
+                })
+                .sum::<u64>()
+                + default
+        };
+        st.rocksdb_memory = vec![
+            ("memtables", sum_cfs("rocksdb.cur-size-all-mem-tables")),
+            (
+                "block_cache",
+                // The cache shared by every column family but `default`.
+                self.inner
+                    .db
+                    .property_int_value_cf(self.inner.cf(CF_CHUNKS), "rocksdb.block-cache-usage")
+                    .ok()
+                    .flatten()
+                    .unwrap_or(0),
+            ),
+            (
+                "table_readers",
+                sum_cfs("rocksdb.estimate-table-readers-mem"),
+            ),
+        ];
         st
     }
 
