@@ -5,11 +5,13 @@
 //! log atomically with them. Layout (see `storage/FORMAT.md`, "WAL record"):
 //!
 //! ```text
-//! u8 version (2; records of version 1 are read too)
+//! u8 version (3; records of versions 1 and 2 are read too)
+//! varint base time                     (version 3: the first sample's time)
 //! repeated until the end:
 //!   uvarint series id
 //!   uvarint sample count n (>= 1)
-//!   varint  first timestamp            then (n-1) × varint timestamp delta
+//!   varint  first timestamp − base     then (n-1) × varint timestamp delta
+//!                                       (versions 1, 2: the first timestamp itself)
 //!   n × u64 little-endian value bits   (after all timestamps of the series)
 //!   u8 start timestamps present (0 or 1; version 2 only)
 //!   if 1: n × varint start timestamp   (each a difference to the previous one, the first
@@ -21,7 +23,9 @@ use crate::interface::SeriesRef;
 use crate::varint::{self, Reader};
 
 /// The version this code writes.
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
+/// Version 2: first timestamps absolute (no base time).
+const VERSION_2: u8 = 2;
 /// Version 1 (format version 1): no start timestamps.
 const VERSION_1: u8 = 1;
 
@@ -44,6 +48,8 @@ impl Logged {
 pub struct RecordBuilder {
     buf: Vec<u8>,
     series: u32,
+    /// The base time, once the first series set it.
+    base: Option<i64>,
 }
 
 impl RecordBuilder {
@@ -51,6 +57,7 @@ impl RecordBuilder {
         RecordBuilder {
             buf: vec![VERSION],
             series: 0,
+            base: None,
         }
     }
 
@@ -59,15 +66,16 @@ impl RecordBuilder {
         if samples.is_empty() {
             return;
         }
+        let base = *self.base.get_or_insert_with(|| {
+            varint::put_varint(&mut self.buf, samples[0].t);
+            samples[0].t
+        });
         self.series += 1;
         varint::put_uvarint(&mut self.buf, u64::from(id));
         varint::put_uvarint(&mut self.buf, samples.len() as u64);
-        let mut prev = 0i64;
-        for (i, s) in samples.iter().enumerate() {
-            varint::put_varint(
-                &mut self.buf,
-                if i == 0 { s.t } else { s.t.wrapping_sub(prev) },
-            );
+        let mut prev = base;
+        for s in samples {
+            varint::put_varint(&mut self.buf, s.t.wrapping_sub(prev));
             prev = s.t;
         }
         for s in samples {
@@ -98,9 +106,12 @@ pub fn decode(bytes: &[u8], mut f: impl FnMut(SeriesRef, &[Logged])) -> Result<(
     let corrupt = |d: &str| StorageError::corrupt("wal record", d);
     let mut r = Reader::new(bytes);
     let version = r.u8();
-    if version != Some(VERSION) && version != Some(VERSION_1) {
-        return Err(corrupt("unknown version"));
-    }
+    let base = match version {
+        Some(VERSION) if r.is_empty() => 0,
+        Some(VERSION) => r.varint().ok_or_else(|| corrupt("truncated base time"))?,
+        Some(VERSION_2 | VERSION_1) => 0,
+        _ => return Err(corrupt("unknown version")),
+    };
     let mut samples = Vec::new();
     while !r.is_empty() {
         let id = r.uvarint().ok_or_else(|| corrupt("truncated series id"))?;
@@ -110,16 +121,16 @@ pub fn decode(bytes: &[u8], mut f: impl FnMut(SeriesRef, &[Logged])) -> Result<(
             return Err(corrupt("bad sample count"));
         }
         samples.clear();
-        let mut t = 0i64;
-        for i in 0..n {
+        let mut t = base;
+        for _ in 0..n {
             let d = r.varint().ok_or_else(|| corrupt("truncated timestamp"))?;
-            t = if i == 0 { d } else { t.wrapping_add(d) };
+            t = t.wrapping_add(d);
             samples.push(Logged::new(t, 0.0, 0));
         }
         for s in &mut samples {
             s.v = f64::from_bits(r.u64_le().ok_or_else(|| corrupt("truncated value"))?);
         }
-        if version == Some(VERSION) {
+        if version != Some(VERSION_1) {
             match r.u8() {
                 Some(0) => {}
                 Some(1) => {
@@ -179,6 +190,31 @@ mod tests {
             vec![(7, want(&a)), (u32::MAX, want(&c)), (9, want(&d))]
         );
         assert!(decode(&bytes[..bytes.len() - 1], |_, _| {}).is_err());
+    }
+
+    #[test]
+    fn reads_version_2_records() {
+        // Written before storage format 3's records: absolute first timestamps, no base.
+        let mut v2 = vec![VERSION_2];
+        varint::put_uvarint(&mut v2, 3);
+        varint::put_uvarint(&mut v2, 2);
+        varint::put_varint(&mut v2, 1_700_000_000_000);
+        varint::put_varint(&mut v2, 15);
+        v2.extend_from_slice(&1.0f64.to_bits().to_le_bytes());
+        v2.extend_from_slice(&2.0f64.to_bits().to_le_bytes());
+        v2.push(1);
+        varint::put_varint(&mut v2, 5);
+        varint::put_varint(&mut v2, 0);
+        assert_eq!(
+            decoded(&v2),
+            vec![(
+                3,
+                vec![
+                    (1_700_000_000_000, 1.0f64.to_bits(), 5),
+                    (1_700_000_000_015, 2.0f64.to_bits(), 5)
+                ]
+            )]
+        );
     }
 
     #[test]
