@@ -405,7 +405,8 @@ pub(super) fn apply_retention(inner: &Inner) -> Result<RetentionStats> {
 }
 
 /// Starts the maintenance thread. It wakes every second, checkpoints when the interval has
-/// passed or the WAL has grown past its budget, and applies retention on its own interval.
+/// passed, the WAL has grown past its budget, or commits have been quiet for
+/// `checkpoint_when_quiet` since the last one, and applies retention on its own interval.
 pub(super) fn spawn(
     inner: Arc<Inner>,
     stop: Arc<(Mutex<bool>, Condvar)>,
@@ -415,6 +416,8 @@ pub(super) fn spawn(
         .spawn(move || {
             let mut last_checkpoint = Instant::now();
             let mut last_retention = Instant::now();
+            // When the commit counter last moved.
+            let (mut commits, mut last_commit) = (0u64, Instant::now());
             loop {
                 {
                     let (flag, cv) = &*stop;
@@ -431,9 +434,17 @@ pub(super) fn spawn(
                         tracing::error!(error = %e, "writing sealed chunks failed; will retry");
                     }
                 }
-                let wal_full =
-                    inner.wal_bytes.load(Ordering::Relaxed) >= inner.opts.checkpoint_wal_bytes;
-                if wal_full || last_checkpoint.elapsed() >= inner.opts.checkpoint_interval {
+                let now_commits = inner.counters.commits.load(Ordering::Relaxed);
+                if now_commits != commits {
+                    (commits, last_commit) = (now_commits, Instant::now());
+                }
+                let wal_bytes = inner.wal_bytes.load(Ordering::Relaxed);
+                let wal_full = wal_bytes >= inner.opts.checkpoint_wal_bytes;
+                let quiet = wal_bytes > 0
+                    && last_commit.elapsed() >= inner.opts.checkpoint_when_quiet
+                    && last_checkpoint < last_commit;
+                if wal_full || quiet || last_checkpoint.elapsed() >= inner.opts.checkpoint_interval
+                {
                     last_checkpoint = Instant::now();
                     match checkpoint(&inner) {
                         Ok(s) => tracing::debug!(

@@ -61,6 +61,10 @@ pub struct Options {
     /// Also checkpoint when this many WAL bytes accumulate: the WAL's budget (it holds at
     /// most about this much plus what arrives while a checkpoint runs). Default 128 MiB.
     pub checkpoint_wal_bytes: u64,
+    /// Also checkpoint once no commit has come for this long and the WAL holds anything, so
+    /// the directory shrinks soon after a burst instead of at the next interval. Default
+    /// 1 minute.
+    pub checkpoint_when_quiet: Duration,
     /// Apply retention this often. Default 10 minutes.
     pub retention_interval: Duration,
     /// At a checkpoint, seal open chunks whose newest sample is older than the head's newest
@@ -79,6 +83,7 @@ impl Default for Options {
             sync_wal: false,
             checkpoint_interval: Duration::from_secs(300),
             checkpoint_wal_bytes: 128 << 20,
+            checkpoint_when_quiet: Duration::from_secs(60),
             retention_interval: Duration::from_secs(600),
             idle_seal_after: Duration::from_secs(3600),
             block_cache_bytes: 256 << 20,
@@ -713,6 +718,45 @@ mod tests {
         }
         assert!(db.inner.log.disk_bytes() < 64 << 10);
         assert_eq!(select_x(&db).len(), 20_000);
+    }
+
+    /// Once commits stop, the WAL is checkpointed after `checkpoint_when_quiet`, long before
+    /// the interval, and then not again while nothing new arrives.
+    #[test]
+    fn a_quiet_wal_is_checkpointed_soon() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let db = Tsdb::open(
+            dir.path(),
+            Options {
+                checkpoint_interval: Duration::from_secs(3600),
+                checkpoint_when_quiet: Duration::from_secs(1),
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        let x = Labels::new([("__name__", "x")]).unwrap();
+        let mut app = db.appender();
+        for t in 0..1000 {
+            app.append(&x, t, t as f64).unwrap();
+        }
+        app.commit().unwrap();
+        let checkpoints = || db.counters().checkpoints.load(Ordering::Relaxed);
+        // Bounds the wait (it times nothing): the thread wakes every second.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while checkpoints() == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint within 60 s of the last commit"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(db.inner.log.disk_bytes() < 64, "the segments were released");
+        std::thread::sleep(Duration::from_millis(2500));
+        assert_eq!(
+            checkpoints(),
+            1,
+            "nothing new arrived: no further checkpoint"
+        );
     }
 
     /// A format-2 store (WAL records in the `wal` column family) replays them at open; the
