@@ -260,7 +260,9 @@ fn db_options(opts: &Options, cutoff: &Arc<AtomicI64>) -> (DbOptions, Vec<Column
     // bounds it between checkpoints: past it, RocksDB flushes the column families that pin
     // the oldest file.
     db.set_max_total_wal_size(ROCKSDB_LOG_BUDGET);
-    // RocksDB's diagnostic LOG files: small and few.
+    // RocksDB's diagnostic LOG files: warnings and errors only (its info level writes a few
+    // hundred KB an hour, more than an hour of a small server's data), small and few.
+    db.set_log_level(rocksdb::LogLevel::Warn);
     db.set_max_log_file_size(1 << 20);
     db.set_keep_log_file_num(2);
 
