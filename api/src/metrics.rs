@@ -82,6 +82,27 @@ fn gauge(
     g.encode(enc.encode_descriptor(name, help, None, g.metric_type())?)
 }
 
+/// One gauge family with one series per `(label value, value)`.
+fn labelled_gauges(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: &[(&str, u64)],
+) -> Result<(), std::fmt::Error> {
+    let mut family = enc.encode_descriptor(
+        name,
+        help,
+        None,
+        prometheus_client::metrics::MetricType::Gauge,
+    )?;
+    for (value, v) in values {
+        let labels = [(label.to_string(), value.to_string())];
+        ConstGauge::new(*v as i64).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
 impl Collector for TsdbCollector {
     fn encode(&self, mut enc: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let Some(db) = self.db.get() else {
@@ -167,26 +188,20 @@ impl Collector for TsdbCollector {
             "Bytes in the WAL's segment files (samples since the last head checkpoint).",
             st.wal_bytes as i64,
         )?;
-        let mut mem = enc.encode_descriptor(
+        labelled_gauges(
+            &mut enc,
             "augur_tsdb_rocksdb_memory_bytes",
             "RocksDB's memory by kind: memtables, block_cache, table_readers.",
-            None,
-            prometheus_client::metrics::MetricType::Gauge,
+            "kind",
+            &st.rocksdb_memory,
         )?;
-        for (kind, bytes) in &st.rocksdb_memory {
-            let labels = [("kind".to_string(), kind.to_string())];
-            ConstGauge::new(*bytes as i64).encode(mem.encode_family(&labels)?)?;
-        }
-        let mut sst = enc.encode_descriptor(
+        labelled_gauges(
+            &mut enc,
             "augur_tsdb_storage_bytes",
             "Live RocksDB SST bytes per column family.",
-            None,
-            prometheus_client::metrics::MetricType::Gauge,
+            "cf",
+            &st.sst_bytes,
         )?;
-        for (cf, bytes) in &st.sst_bytes {
-            let labels = [("cf".to_string(), cf.to_string())];
-            ConstGauge::new(*bytes as i64).encode(sst.encode_family(&labels)?)?;
-        }
         Ok(())
     }
 }

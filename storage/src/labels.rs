@@ -234,12 +234,17 @@ impl Labels {
     }
 }
 
+/// The next length-prefixed field of an encoded label set; `None` when truncated.
+fn take_bytes<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let (len, n) = varint::uvarint(rest)?;
+    let body = rest.get(n..n.checked_add(len as usize)?)?;
+    *rest = &rest[n + body.len()..];
+    Some(body)
+}
+
 fn take_str<'a>(rest: &mut &'a [u8]) -> Result<&'a str, LabelError> {
-    let corrupt = || LabelError::Corrupt("truncated label encoding".into());
-    let (len, n) = varint::uvarint(rest).ok_or_else(corrupt)?;
-    let len = len as usize;
-    let body = rest.get(n..n + len).ok_or_else(corrupt)?;
-    *rest = &rest[n + len..];
+    let body =
+        take_bytes(rest).ok_or_else(|| LabelError::Corrupt("truncated label encoding".into()))?;
     std::str::from_utf8(body).map_err(|_| LabelError::Corrupt("label is not UTF-8".into()))
 }
 
@@ -274,13 +279,7 @@ impl<'a> IntoIterator for &'a Labels {
 
 /// The next (name, value) of an encoded label set, as bytes; `None` at the end.
 fn take_pair<'a>(rest: &mut &'a [u8]) -> Option<(&'a [u8], &'a [u8])> {
-    let mut field = || {
-        let (len, n) = varint::uvarint(rest)?;
-        let body = rest.get(n..n + len as usize)?;
-        *rest = &rest[n + len as usize..];
-        Some(body)
-    };
-    Some((field()?, field()?))
+    Some((take_bytes(rest)?, take_bytes(rest)?))
 }
 
 impl Ord for Labels {

@@ -43,22 +43,21 @@ impl<'s> Cursors<'s> {
 
 /// The labels of the group a series belongs to.
 pub(crate) fn group_labels(labels: &Labels, grouping: &[String], without: bool) -> Labels {
+    build_labels(
+        labels
+            .iter()
+            .filter(|l| in_group(l, grouping, without))
+            .map(|l| (l.name, l.value)),
+    )
+}
+
+/// Whether a label is part of its series' group: named by `by`, or neither named by
+/// `without` nor the metric name.
+fn in_group(l: &augur_storage::Label<'_>, grouping: &[String], without: bool) -> bool {
     if without {
-        build_labels(
-            labels
-                .iter()
-                .filter(|l| l.name != METRIC_NAME && !grouping.iter().any(|g| g == l.name))
-                .map(|l| (l.name, l.value)),
-        )
-    } else if grouping.is_empty() {
-        Labels::default()
+        l.name != METRIC_NAME && !grouping.iter().any(|g| g == l.name)
     } else {
-        build_labels(
-            labels
-                .iter()
-                .filter(|l| grouping.iter().any(|g| g == l.name))
-                .map(|l| (l.name, l.value)),
-        )
+        grouping.iter().any(|g| g == l.name)
     }
 }
 
@@ -85,11 +84,7 @@ impl<'a> Grouper<'a> {
     }
 
     fn keeps(&self, l: &augur_storage::Label<'_>) -> bool {
-        if self.without {
-            l.name != METRIC_NAME && !self.grouping.iter().any(|g| g == l.name)
-        } else {
-            self.grouping.iter().any(|g| g == l.name)
-        }
+        in_group(l, self.grouping, self.without)
     }
 
     /// The group of `labels`, creating it if new.

@@ -345,16 +345,15 @@ fn vector_vector(
     // The labels of each signature: the stand-in labels of fill values, and the match
     // group named in errors.
     let sig_labels: Vec<Labels> = groups.labels;
-    let ids = &sig_labels;
     let mut mc = Cursors::new(&many);
     let mut oc = Cursors::new(&one);
     let mut out = Collector::new();
-    let mut one_at: Vec<Option<(usize, f64)>> = vec![None; ids.len()];
+    let mut one_at: Vec<Option<(usize, f64)>> = vec![None; sig_labels.len()];
     let mut st = PairState {
         result_cache: HashMap::new(),
         last_pair: vec![None; many.len()],
-        matched: vec![false; ids.len()],
-        inserted: vec![Vec::new(); ids.len()],
+        matched: vec![false; sig_labels.len()],
+        inserted: vec![Vec::new(); sig_labels.len()],
     };
     const FILL: usize = usize::MAX;
     for t in ev.grid.times() {

@@ -178,12 +178,7 @@ pub(super) fn snapshot(inner: &Inner, dir: &std::path::Path) -> Result<()> {
     let _guard = lock_maintenance(inner);
     let until = inner.log.rotate()?;
     rocksdb::checkpoint::Checkpoint::new(&inner.db)?.create_checkpoint(dir)?;
-    let since = match inner.db.get(META_CHECKPOINT)? {
-        Some(v) if !inner.legacy_wal.load(Ordering::SeqCst) => {
-            u64::from_be_bytes(v.as_slice().try_into().unwrap_or([0; 8]))
-        }
-        _ => 0,
-    };
+    let since = super::recovery::read_meta(&inner.db)?.first_segment();
     inner
         .log
         .copy_segments(since, until, &dir.join(keys::WAL_DIR))

@@ -338,9 +338,7 @@ impl Tsdb {
         let mut write_opts = WriteOptions::default();
         write_opts.set_sync(opts.sync_wal);
         let found = recovery::read_meta(&db)?;
-        // A legacy store's checkpoint number counts `wal` records, not segments.
-        let floor = if found.legacy { 0 } else { found.checkpoint };
-        let log = log::Log::open(&path.join(WAL_DIR), floor, opts.sync_wal)?;
+        let log = log::Log::open(&path.join(WAL_DIR), found.first_segment(), opts.sync_wal)?;
         let inner = Arc::new(Inner {
             db,
             head: Head::default(),

@@ -310,6 +310,17 @@ pub(super) fn seek_chunks(it: &mut RawIter<'_>, id: SeriesRef, t: i64) {
     }
 }
 
+/// Threads one select may use: the cores, at most [`MAX_SELECT_THREADS`]. Asked once, since
+/// `available_parallelism` reads cgroup files on Linux.
+fn select_threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_SELECT_THREADS)
+    })
+}
+
 /// Which persisted chunks a series' read needs, decided from its in-memory state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Persisted {
@@ -367,9 +378,7 @@ impl Querier for TsdbQuerier<'_> {
         let batches: Vec<&[SeriesRef]> = ids.chunks(SELECT_BATCH).collect();
         // Large selects (decoding dominates) are split across the cores, a contiguous run of
         // batches per thread; small ones stay on the caller's thread.
-        let workers = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(MAX_SELECT_THREADS)
+        let workers = select_threads()
             .min(batches.len() / PARALLEL_MIN_BATCHES)
             .max(1);
         let mut out = Vec::new();

@@ -100,6 +100,18 @@ pub(super) fn read_meta(db: &rocksdb::DB) -> Result<Meta> {
     Ok(Meta { legacy, checkpoint })
 }
 
+impl Meta {
+    /// The first WAL segment the checkpoint does not cover. A legacy store's checkpoint counts
+    /// `wal` records, not segments, so every segment is after it.
+    pub fn first_segment(&self) -> u64 {
+        if self.legacy {
+            0
+        } else {
+            self.checkpoint
+        }
+    }
+}
+
 pub(super) fn recover(inner: &Inner, meta: &Meta) -> Result<RecoveryStats> {
     let db = &inner.db;
     let started = Instant::now();
