@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use augur_api::metadata::MetadataStore;
 use augur_api::proto::v1;
 use augur_api::remote_write::{decode_body, ingest, LabelCache, Version};
-use augur_storage::{Options, Tsdb};
+use augur_storage::{NameScheme, Options, Tsdb};
 use augur_testdata::Generator;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use prost::Message;
@@ -76,7 +76,7 @@ fn remote_write(c: &mut Criterion) {
                 let body = pending.pop().unwrap();
                 let start = Instant::now();
                 let req = decode_body(&body, Version::V1, 64 << 20).unwrap();
-                let out = ingest(&db, &meta, &cache, &req).unwrap();
+                let out = ingest(&db, &meta, &cache, NameScheme::Utf8, &req).unwrap();
                 total += start.elapsed();
                 assert_eq!(out.samples_written as usize, SAMPLES_PER_REQUEST);
             }

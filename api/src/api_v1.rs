@@ -205,7 +205,7 @@ pub async fn label_values(
         )));
     };
     let name = unescape_label_name(&name);
-    if name.is_empty() {
+    if !augur_storage::labels::is_valid_label_name(&name) {
         return Err(ApiError::BadData(format!("invalid label name: {name:?}")));
     }
     let sets = matcher_sets(&p, false)?;

@@ -80,8 +80,10 @@ pub struct GlobalConfig {
     pub target_limit: Option<serde_yaml::Value>,
     #[serde(default, skip_serializing)]
     pub keep_dropped_targets: Option<serde_yaml::Value>,
-    #[serde(default, skip_serializing)]
-    pub metric_name_validation_scheme: Option<serde_yaml::Value>,
+    /// `utf8` (the default) or `legacy`: which metric and label names remote write and rule
+    /// files accept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric_name_validation_scheme: Option<String>,
     #[serde(default, skip_serializing)]
     pub metric_name_escaping_scheme: Option<serde_yaml::Value>,
     #[serde(default, skip_serializing)]
@@ -508,8 +510,16 @@ impl Config {
         }
         let cfg: Config =
             serde_yaml::from_str(text).map_err(|e| invalid(with_line(e.to_string(), text)))?;
+        if let Some(v) = &cfg.global.metric_name_validation_scheme {
+            if !matches!(v.as_str(), "" | "utf8" | "legacy") {
+                return Err(invalid(format!(
+                    "global.metric_name_validation_scheme: unrecognized ValidationScheme: {v:?} (use \"utf8\" or \"legacy\")"
+                )));
+            }
+        }
+        let names = cfg.name_scheme();
         for name in cfg.global.external_labels.keys() {
-            if !augur_storage::labels::is_valid_label_name(name) {
+            if !names.label_name_ok(name) {
                 return Err(invalid(format!(
                     "global.external_labels: {name:?} is not a valid label name"
                 )));
@@ -555,6 +565,14 @@ impl Config {
             }
         }
         Ok(cfg)
+    }
+
+    /// Which names writers may use (`global.metric_name_validation_scheme`).
+    pub fn name_scheme(&self) -> augur_storage::NameScheme {
+        match self.global.metric_name_validation_scheme.as_deref() {
+            Some("legacy") => augur_storage::NameScheme::Legacy,
+            _ => augur_storage::NameScheme::Utf8,
+        }
     }
 
     /// Reads and parses a configuration file.

@@ -253,7 +253,7 @@ pub fn unescape_label_name(name: &str) -> String {
         loop {
             match chars.next() {
                 Some('_') if !hex.is_empty() => break,
-                Some(h) if h.is_ascii_hexdigit() && hex.len() < 5 => hex.push(h),
+                Some(h) if h.is_ascii_hexdigit() && hex.len() < 6 => hex.push(h),
                 _ => return name.to_owned(),
             }
         }

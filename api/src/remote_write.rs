@@ -10,13 +10,15 @@
 //!   the whole request back);
 //! - series without `__name__` or with invalid labels get a 400 instead of being skipped
 //!   silently;
+//! - names are checked under the config's `metric_name_validation_scheme` (Prometheus's
+//!   receiver always takes UTF-8 names): `legacy` refuses a dotted name with a 400 naming it;
 //! - native histogram samples are refused with a 400 (not supported yet) rather than stored.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
-use augur_storage::{Appendable, Labels, RejectReason, SeriesRef};
+use augur_storage::{Appendable, Labels, NameScheme, RejectReason, SeriesRef};
 use prost::bytes::Bytes;
 use prost::Message;
 use xxhash_rust::xxh3::Xxh3;
@@ -204,11 +206,13 @@ impl WriteOutcome {
 fn describe_raw<'a>(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> String {
     let body: Vec<String> = pairs
         .map(|(n, v)| {
-            format!(
-                "{}={:?}",
-                String::from_utf8_lossy(n),
-                String::from_utf8_lossy(v)
-            )
+            let n = String::from_utf8_lossy(n);
+            let v = String::from_utf8_lossy(v);
+            if augur_storage::labels::is_legacy_label_name(&n) {
+                format!("{n}={v:?}")
+            } else {
+                format!("{n:?}={v:?}")
+            }
         })
         .collect();
     format!("{{{}}}", body.join(", "))
@@ -444,6 +448,7 @@ pub fn ingest(
     db: &dyn Appendable,
     meta: &MetadataStore,
     cache: &LabelCache,
+    names: NameScheme,
     req: &Request,
 ) -> Result<WriteOutcome, WriteError> {
     let mut out = WriteOutcome::default();
@@ -479,7 +484,19 @@ pub fn ingest(
     for (i, s) in series.iter().enumerate() {
         let i = i as u32;
         let resolved = match &s.labels {
-            Ok(r) => r,
+            Ok(r) => match names.check(&r.labels) {
+                Ok(()) => r,
+                Err(e) => {
+                    let n = (s.samples.len() + s.histograms).max(1) as u64;
+                    out.reject("invalid_labels", n, (i, 0), || {
+                        format!(
+                            "invalid labels for series {}: {e} (global.metric_name_validation_scheme is legacy)",
+                            r.labels
+                        )
+                    });
+                    continue;
+                }
+            },
             Err(msg) => {
                 let n = (s.samples.len() + s.histograms).max(1) as u64;
                 out.reject("invalid_labels", n, (i, 0), || msg.clone());

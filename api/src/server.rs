@@ -145,6 +145,7 @@ impl AppState {
             .map(|p| p.to_string_lossy().to_string())
             .collect();
         let external = (cfg.global.external_labels.clone(), self.external_url());
+        manager.set_name_scheme(cfg.name_scheme());
         match manager.update_with(&files, Some(external)) {
             Ok(()) => {
                 let n: usize = manager.groups().len();
@@ -627,7 +628,8 @@ async fn handle_write(
     let st = Arc::clone(st);
     tokio::task::spawn_blocking(move || {
         let req = remote_write::decode_body(&bytes, version, limit.saturating_mul(4))?;
-        remote_write::ingest(db.as_ref(), &st.metadata, &st.label_cache, &req)
+        let names = st.config().name_scheme();
+        remote_write::ingest(db.as_ref(), &st.metadata, &st.label_cache, names, &req)
     })
     .await
     .map_err(|e| WriteError::Internal(format!("write task failed: {e}")))?

@@ -183,7 +183,7 @@ async fn rejected_samples_name_the_first_series_count_the_rest_and_keep_the_vali
     let req = request(vec![
         series(&a, &[(T0 + 50, 1.0), (T0 + 200, 2.0)]), // one out of order, one fine
         series(&b, &[(T0 + 100, 9.0), (T0 + 60, 1.0)]), // duplicate, out of order
-        series(&[("__name__", "m"), ("bad-name", "x")], &[(T0, 1.0)]),
+        series(&[("__name__", "m"), ("", "x")], &[(T0, 1.0)]),
         series(&[("s", "nameless")], &[(T0, 1.0)]),
         series(&[("__name__", "ok")], &[(T0, 5.0)]),
     ]);
@@ -206,14 +206,14 @@ async fn rejected_samples_name_the_first_series_count_the_rest_and_keep_the_vali
     // Invalid labels alone: 400 naming the series.
     let (status, body) = srv
         .write_v1(&request(vec![series(
-            &[("__name__", "m"), ("1x", "v")],
+            &[("__name__", "m"), ("a\0b", "v")],
             &[(T0, 1.0)],
         )]))
         .await;
     assert_eq!(status, 400);
     assert!(
         body.contains(
-            r#"invalid labels for series {__name__="m", 1x="v"}: invalid label name "1x""#
+            r#"invalid labels for series {__name__="m", "a\0b"="v"}: invalid label name "a\0b": must be non-empty UTF-8 without NUL"#
         ),
         "{body}"
     );

@@ -156,6 +156,72 @@ impl Positions {
     }
 }
 
+/// Whether a quoted literal of the query text (quotes included) stands for valid UTF-8 under
+/// Go's rules, where `\xNN` and `\NNN` are single bytes. promql-parser decodes them as code
+/// points instead (`"\xff"` becomes `ÿ`), so a label name Prometheus refuses as invalid UTF-8
+/// would otherwise pass; see [`invalid_utf8_literal`].
+pub(crate) fn literal_is_utf8(lit: &str) -> bool {
+    let b = lit.as_bytes();
+    if b.len() < 2 || b[0] == b'`' {
+        return true;
+    }
+    let body = &b[1..b.len() - 1];
+    let mut out: Vec<u8> = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        if body[i] != b'\\' || i + 1 >= body.len() {
+            out.push(body[i]);
+            i += 1;
+            continue;
+        }
+        let c = body[i + 1];
+        let hex = |from: usize, n: usize| -> Option<u32> {
+            let digits = std::str::from_utf8(body.get(from..from + n)?).ok()?;
+            u32::from_str_radix(digits, 16).ok()
+        };
+        match c {
+            b'x' => {
+                if let Some(v) = hex(i + 2, 2) {
+                    out.push(v as u8);
+                }
+                i += 4;
+            }
+            b'0'..=b'7' => {
+                let v = std::str::from_utf8(body.get(i + 1..i + 4).unwrap_or_default())
+                    .ok()
+                    .and_then(|d| u32::from_str_radix(d, 8).ok());
+                if let Some(v) = v {
+                    out.push(v as u8);
+                }
+                i += 4;
+            }
+            b'u' | b'U' => {
+                let n = if c == b'u' { 4 } else { 8 };
+                if let Some(ch) = hex(i + 2, n).and_then(char::from_u32) {
+                    out.extend_from_slice(ch.to_string().as_bytes());
+                }
+                i += 2 + n;
+            }
+            _ => {
+                out.push(b'.');
+                i += 2;
+            }
+        }
+    }
+    std::str::from_utf8(&out).is_ok()
+}
+
+/// Whether `value` came from a quoted literal of `text` that is not valid UTF-8 under Go's
+/// rules (see [`literal_is_utf8`]).
+pub(crate) fn invalid_utf8_literal(text: &str, value: &str) -> bool {
+    lex(text).iter().any(|t| {
+        let lit = &text[t.start..t.end];
+        t.kind == Kind::Str
+            && !literal_is_utf8(lit)
+            && promql_parser::util::unquote_string(lit).is_ok_and(|v| v == value)
+    })
+}
+
 /// Prometheus's `line:col` of a byte offset (both from 1; the column counts bytes).
 pub(crate) fn line_col(text: &str, offset: usize) -> String {
     let before = &text.as_bytes()[..offset.min(text.len())];
@@ -245,6 +311,29 @@ mod tests {
         let e = promql_parser::parser::parse(text).unwrap();
         let p = Positions::new(text, &e);
         p.offset(pick(&e)).map(|o| line_col(text, o))
+    }
+
+    #[test]
+    fn literals_are_utf8_as_go_decodes_them() {
+        for (lit, ok) in [
+            (r#""plain""#, true),
+            (r#""\xff""#, false),
+            (r#""\377""#, false),
+            (r#""\xc3\xa9""#, true),
+            (r#""\u00ff""#, true),
+            (r#"'a\'b'"#, true),
+            ("`\\xff`", true),
+        ] {
+            assert_eq!(literal_is_utf8(lit), ok, "{lit}");
+        }
+        assert!(invalid_utf8_literal(
+            r#"label_replace(x, "\xff", "", "a", "")"#,
+            "ÿ"
+        ));
+        assert!(!invalid_utf8_literal(
+            r#"label_replace(x, "ÿ", "", "a", "")"#,
+            "ÿ"
+        ));
     }
 
     #[test]

@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use augur_engine::duration::parse_duration;
-use augur_storage::labels::is_valid_label_name;
+use augur_storage::NameScheme;
 use serde_yaml::Value as Yaml;
 
 use crate::locate::{self, Pos, Positions};
@@ -117,6 +117,8 @@ impl fmt::Display for FileError {
 pub struct ParseOptions {
     /// Accept keys Prometheus does not know (promtool's `--ignore-unknown-fields`).
     pub ignore_unknown_fields: bool,
+    /// Which record and label names are valid (`global.metric_name_validation_scheme`).
+    pub names: NameScheme,
 }
 
 const GROUP_KEYS: &[&str] = &[
@@ -378,7 +380,7 @@ impl Cx<'_> {
         );
         self.check_labels(&format!("{path}.labels"), &own_labels);
         for k in annotations.keys() {
-            if !is_valid_label_name(k) {
+            if !self.opts.names.label_name_ok(k) {
                 self.err(
                     &format!("{path}.annotations.{k}"),
                     format!("invalid annotation name: {k}"),
@@ -396,7 +398,7 @@ impl Cx<'_> {
             if keep_firing_for_ms != 0 {
                 self.err(&rec, "invalid field 'keep_firing_for' in recording rule");
             }
-            if !is_valid_metric_name(name) {
+            if !self.opts.names.metric_name_ok(name) {
                 self.err(&rec, format!("invalid recording rule name: {name}"));
             }
         }
@@ -484,7 +486,7 @@ impl Cx<'_> {
 
     fn check_labels(&mut self, path: &str, labels: &BTreeMap<String, String>) {
         for k in labels.keys() {
-            if !is_valid_label_name(k) || k == "__name__" {
+            if !self.opts.names.label_name_ok(k) || k == "__name__" {
                 self.err(&format!("{path}.{k}"), format!("invalid label name: {k}"));
             }
         }
@@ -504,23 +506,17 @@ pub(crate) fn scalar_string(v: &Yaml) -> Option<String> {
     }
 }
 
-/// Prometheus's classic metric-name syntax: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
-pub fn is_valid_metric_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    match bytes.next() {
-        Some(b) if b.is_ascii_alphabetic() || b == b'_' || b == b':' => {}
-        _ => return false,
-    }
-    bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// Parses `text` and returns every error message, with positions, without the file name.
     fn errors(text: &str) -> Vec<String> {
-        match parse("f.yml", text, ParseOptions::default()) {
+        errors_with(text, ParseOptions::default())
+    }
+
+    fn errors_with(text: &str, opts: ParseOptions) -> Vec<String> {
+        match parse("f.yml", text, opts) {
             Ok(_) => Vec::new(),
             Err(errs) => errs
                 .iter()
@@ -572,12 +568,11 @@ mod tests {
             &[
                 "4:13: group \"g\", rule 1, \"a b\": invalid field 'annotations' in recording rule",
                 "4:13: group \"g\", rule 1, \"a b\": invalid field 'for' in recording rule",
-                "4:13: group \"g\", rule 1, \"a b\": invalid recording rule name: a b",
             ],
         );
         check(
-            "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n    labels:\n      0bad: x\n",
-            &["7:13: group \"g\", rule 1, \"A\": invalid label name: 0bad"],
+            "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n    labels:\n      __name__: x\n",
+            &["7:17: group \"g\", rule 1, \"A\": invalid label name: __name__"],
         );
         check(
             "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n    expresion: up\n",
@@ -602,6 +597,25 @@ mod tests {
     }
 
     #[test]
+    fn names_are_utf8_unless_the_legacy_scheme_is_asked_for() {
+        let text = "groups:\n- name: g\n  rules:\n  - record: 'http.requests:rate5m'\n    expr: up\n    labels:\n      service.name: x\n  - alert: A\n    expr: up\n    labels:\n      0bad: x\n    annotations:\n      run.book: y\n";
+        check(text, &[]);
+        let legacy = ParseOptions {
+            names: NameScheme::Legacy,
+            ..ParseOptions::default()
+        };
+        assert_eq!(
+            errors_with(text, legacy),
+            [
+                "7:21: group \"g\", rule 1, \"http.requests:rate5m\": invalid label name: service.name",
+                "4:13: group \"g\", rule 1, \"http.requests:rate5m\": invalid recording rule name: http.requests:rate5m",
+                "11:13: group \"g\", rule 2, \"A\": invalid label name: 0bad",
+                "13:17: group \"g\", rule 2, \"A\": invalid annotation name: run.book",
+            ]
+        );
+    }
+
+    #[test]
     fn yaml_syntax_errors_carry_the_parser_position() {
         let errs = errors("groups:\n- name: g\n  rules: [\n");
         assert_eq!(errs.len(), 1);
@@ -614,6 +628,7 @@ mod tests {
         assert_eq!(errors(text).len(), 2);
         let opts = ParseOptions {
             ignore_unknown_fields: true,
+            ..ParseOptions::default()
         };
         assert!(parse("f.yml", text, opts).is_ok());
     }

@@ -53,6 +53,9 @@ pub struct Manager {
     status: Mutex<ReloadStatus>,
     /// Whether alert state has been restored once (only the first load restores).
     restored: Mutex<bool>,
+    /// Which record and label names rule files may use (the config's
+    /// `metric_name_validation_scheme`).
+    names: Mutex<augur_storage::NameScheme>,
 }
 
 impl std::fmt::Debug for Manager {
@@ -74,7 +77,13 @@ impl Manager {
                 ..ReloadStatus::default()
             }),
             restored: Mutex::new(false),
+            names: Mutex::new(augur_storage::NameScheme::default()),
         }
+    }
+
+    /// Sets the name scheme the next loads validate rule files with.
+    pub fn set_name_scheme(&self, names: augur_storage::NameScheme) {
+        *lock(&self.names) = names;
     }
 
     /// Loads `files` (already expanded from globs) and replaces the running groups. On any
@@ -92,8 +101,12 @@ impl Manager {
     ) -> Result<(), Vec<FileError>> {
         let mut specs = Vec::new();
         let mut errors = Vec::new();
+        let opts = ParseOptions {
+            names: *lock(&self.names),
+            ..ParseOptions::default()
+        };
         for f in files {
-            match file::load(f, ParseOptions::default()) {
+            match file::load(f, opts) {
                 Ok(rf) => specs.extend(rf.groups),
                 Err(e) => errors.extend(e),
             }

@@ -184,6 +184,7 @@ fn run_file_errors(path: &Path, opts: &TestOptions, backend: &Backend<'_>) -> Ve
     }
     let parse_opts = ParseOptions {
         ignore_unknown_fields: opts.ignore_unknown_fields,
+        ..ParseOptions::default()
     };
     let mut specs = Vec::new();
     let mut errs = Vec::new();

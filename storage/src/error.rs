@@ -18,8 +18,12 @@ pub enum LabelError {
     Empty,
     #[error("label name is empty")]
     EmptyName,
-    #[error("invalid label name {0:?}: must match [a-zA-Z_][a-zA-Z0-9_]*")]
+    #[error("invalid label name {0:?}: must be non-empty UTF-8 without NUL")]
     InvalidName(String),
+    #[error("invalid label name {0:?}: the legacy scheme allows [a-zA-Z_][a-zA-Z0-9_]*")]
+    LegacyName(String),
+    #[error("invalid metric name {0:?}: the legacy scheme allows [a-zA-Z_:][a-zA-Z0-9_:]*")]
+    LegacyMetricName(String),
     #[error("duplicate label name {0:?}")]
     DuplicateName(String),
     #[error("label {name:?} is not valid UTF-8")]

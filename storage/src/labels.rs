@@ -6,7 +6,9 @@
 //! the in-memory head small: a typical node-exporter series costs about 150 bytes of labels.
 //!
 //! Invariants every `Labels` upholds, checked once at construction:
-//! - names are non-empty, match `[a-zA-Z_][a-zA-Z0-9_]*`, and are unique;
+//! - names are non-empty UTF-8 without NUL (Prometheus 3's rule; whether a sender may use
+//!   names outside the legacy `[a-zA-Z_][a-zA-Z0-9_]*` is the caller's policy, see
+//!   [`NameScheme`]), and are unique;
 //! - pairs are sorted by name (byte order), so equal sets have equal bytes;
 //! - values are UTF-8 (Rust strings guarantee it; raw bytes are checked by [`Labels::from_raw`]).
 //!
@@ -37,14 +39,80 @@ pub struct Labels {
     data: Arc<[u8]>,
 }
 
-/// Whether `name` is a valid label name: `[a-zA-Z_][a-zA-Z0-9_]*`.
+/// Whether `name` is a valid label name under Prometheus 3's default (UTF-8) rule: not empty
+/// and no NUL byte (a Rust string is valid UTF-8 already).
 pub fn is_valid_label_name(name: &str) -> bool {
+    !name.is_empty() && !name.as_bytes().contains(&0)
+}
+
+/// Whether `name` is a label name in the legacy charset: `[a-zA-Z_][a-zA-Z0-9_]*`. Such names
+/// are written bare in PromQL and in [`Labels`]' text form; others are quoted.
+pub fn is_legacy_label_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     match bytes.next() {
         Some(b) if b.is_ascii_alphabetic() || b == b'_' => {}
         _ => return false,
     }
     bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Whether `name` is a metric name in the legacy charset: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+pub fn is_legacy_metric_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    match bytes.next() {
+        Some(b) if b.is_ascii_alphabetic() || b == b'_' || b == b':' => {}
+        _ => return false,
+    }
+    bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
+}
+
+/// Which metric and label names a writer accepts (Prometheus's
+/// `metric_name_validation_scheme`). Storage itself holds any [`Labels`]; the API and the rule
+/// loader apply the scheme to what users send.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NameScheme {
+    /// Any non-empty UTF-8 name without NUL (Prometheus 3's default).
+    #[default]
+    Utf8,
+    /// Only the legacy charsets: `[a-zA-Z_][a-zA-Z0-9_]*` for label names,
+    /// `[a-zA-Z_:][a-zA-Z0-9_:]*` for metric names.
+    Legacy,
+}
+
+impl NameScheme {
+    /// Whether `name` is an acceptable label name under this scheme.
+    pub fn label_name_ok(self, name: &str) -> bool {
+        match self {
+            NameScheme::Utf8 => is_valid_label_name(name),
+            NameScheme::Legacy => is_legacy_label_name(name),
+        }
+    }
+
+    /// Whether `name` is an acceptable metric name under this scheme.
+    pub fn metric_name_ok(self, name: &str) -> bool {
+        match self {
+            NameScheme::Utf8 => is_valid_label_name(name),
+            NameScheme::Legacy => is_legacy_metric_name(name),
+        }
+    }
+
+    /// Checks every name of `labels` (and its metric name) under this scheme.
+    pub fn check(self, labels: &Labels) -> Result<(), LabelError> {
+        if self == NameScheme::Utf8 {
+            // `Labels` holds only names valid under this scheme.
+            return Ok(());
+        }
+        for l in labels {
+            if l.name == METRIC_NAME {
+                if !self.metric_name_ok(l.value) {
+                    return Err(LabelError::LegacyMetricName(l.value.to_owned()));
+                }
+            } else if !self.label_name_ok(l.name) {
+                return Err(LabelError::LegacyName(l.name.to_owned()));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Labels {
@@ -320,20 +388,31 @@ impl Default for Labels {
 }
 
 impl fmt::Display for Labels {
-    /// Prometheus's notation: `name{a="1", b="2"}`.
+    /// Prometheus's notation: `name{a="1", b="2"}`; a name outside the legacy charset is
+    /// quoted, as Prometheus 3 writes it: `{"http.server.duration", "service.name"="api"}`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = self.metric_name();
-        if let Some(name) = name {
-            f.write_str(name)?;
-        }
-        f.write_str("{")?;
         let mut first = true;
+        match self.metric_name() {
+            Some(name) if is_legacy_metric_name(name) => {
+                f.write_str(name)?;
+                f.write_str("{")?;
+            }
+            Some(name) => {
+                write!(f, "{{{name:?}")?;
+                first = false;
+            }
+            None => f.write_str("{")?,
+        }
         for l in self.iter().filter(|l| l.name != METRIC_NAME) {
             if !first {
                 f.write_str(", ")?;
             }
             first = false;
-            write!(f, "{}={:?}", l.name, l.value)?;
+            if is_legacy_label_name(l.name) {
+                write!(f, "{}={:?}", l.name, l.value)?;
+            } else {
+                write!(f, "{:?}={:?}", l.name, l.value)?;
+            }
         }
         f.write_str("}")
     }
@@ -401,12 +480,8 @@ mod tests {
         );
         check_err(&[("", "x")], "label name is empty");
         check_err(
-            &[("1abc", "x")],
-            r#"invalid label name "1abc": must match [a-zA-Z_][a-zA-Z0-9_]*"#,
-        );
-        check_err(
-            &[("a-b", "x")],
-            r#"invalid label name "a-b": must match [a-zA-Z_][a-zA-Z0-9_]*"#,
+            &[("a\0b", "x")],
+            r#"invalid label name "a\0b": must be non-empty UTF-8 without NUL"#,
         );
         check_err(&[("a", "x"), ("a", "y")], r#"duplicate label name "a""#);
     }
@@ -435,6 +510,44 @@ mod tests {
         let l = Labels::new([("__name__", "ünïcode.metric-name"), ("v", "\0 ✓ \"q\"")]).unwrap();
         assert_eq!(l.metric_name(), Some("ünïcode.metric-name"));
         assert_eq!(Labels::decode(l.as_bytes()).unwrap(), l);
+    }
+
+    #[test]
+    fn names_may_be_any_utf8_and_are_quoted_when_not_legacy() {
+        let l = Labels::new([
+            ("__name__", "http.server.duration"),
+            ("service.name", "api"),
+            ("1abc", "x"),
+            ("job", "a"),
+        ])
+        .unwrap();
+        assert_eq!(Labels::decode(l.as_bytes()).unwrap(), l);
+        assert_eq!(
+            l.to_string(),
+            r#"{"http.server.duration", "1abc"="x", job="a", "service.name"="api"}"#
+        );
+        let plain = Labels::new([("__name__", "up:rate5m"), ("job", "a")]).unwrap();
+        assert_eq!(plain.to_string(), r#"up:rate5m{job="a"}"#);
+        let unnamed = Labels::new([("a.b", "1")]).unwrap();
+        assert_eq!(unnamed.to_string(), r#"{"a.b"="1"}"#);
+    }
+
+    #[test]
+    fn the_legacy_scheme_refuses_what_the_utf8_one_accepts() {
+        let dotted = Labels::new([("__name__", "a.b"), ("job", "x")]).unwrap();
+        let label = Labels::new([("__name__", "ok:name"), ("service.name", "x")]).unwrap();
+        assert!(NameScheme::Utf8.check(&dotted).is_ok());
+        assert!(NameScheme::Utf8.check(&label).is_ok());
+        assert_eq!(
+            NameScheme::Legacy.check(&dotted).unwrap_err().to_string(),
+            r#"invalid metric name "a.b": the legacy scheme allows [a-zA-Z_:][a-zA-Z0-9_:]*"#
+        );
+        assert_eq!(
+            NameScheme::Legacy.check(&label).unwrap_err().to_string(),
+            r#"invalid label name "service.name": the legacy scheme allows [a-zA-Z_][a-zA-Z0-9_]*"#
+        );
+        assert!(!is_legacy_label_name("a:b") && is_legacy_metric_name("a:b"));
+        assert!(!is_valid_label_name("") && !is_valid_label_name("a\0"));
     }
 
     #[test]

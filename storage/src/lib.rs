@@ -20,6 +20,6 @@ pub use interface::{
     is_stale_nan, Appendable, Appender, Backfill, CommitReport, Querier, Queryable, Sample, Series,
     SeriesRef, STALE_NAN, STALE_NAN_BITS,
 };
-pub use labels::{Label, Labels, METRIC_NAME};
+pub use labels::{Label, Labels, NameScheme, METRIC_NAME};
 pub use matcher::{anchored_go_regex, go_regex, MatchOp, Matcher};
 pub use tsdb::{Options, Tsdb};

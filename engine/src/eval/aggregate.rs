@@ -457,7 +457,7 @@ fn count_values(
     grouping: &[String],
     without: bool,
 ) -> Result<Val> {
-    if !augur_storage::labels::is_valid_label_name(label) {
+    if !ev.ctx.label_name_ok(label) {
         return Err(Error::Execution(format!("invalid label name {label:?}")));
     }
     let mut grouping = grouping.to_vec();

@@ -112,6 +112,15 @@ impl Ctx<'_> {
         note(&self.infos, msg, self.pos(node));
     }
 
+    /// Whether `name` is a valid label name for a function to create: any UTF-8 but empty or
+    /// NUL, and not written in the query as a literal Go would read as invalid UTF-8.
+    pub fn label_name_ok(&self, name: &str) -> bool {
+        augur_storage::labels::is_valid_label_name(name)
+            && !self
+                .source
+                .is_some_and(|(text, _)| positions::invalid_utf8_literal(text, name))
+    }
+
     /// ` (line:col)` of `node` in the query text, as Prometheus ends an annotation about that
     /// node; empty when the position is unknown.
     pub fn pos<'n, T: 'n>(&self, node: impl Into<Option<&'n T>>) -> String {

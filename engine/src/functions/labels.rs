@@ -3,7 +3,6 @@
 
 use std::cmp::Ordering;
 
-use augur_storage::labels::is_valid_label_name as valid_label_name;
 use augur_storage::{Labels, METRIC_NAME};
 use promql_parser::parser::Expr;
 
@@ -20,7 +19,7 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
             let re = string_arg(args[4])?;
             let regex = augur_storage::anchored_go_regex(&re)
                 .map_err(|_| exec_err!("invalid regular expression in label_replace(): {re}"))?;
-            if !valid_label_name(&dst) {
+            if !ev.ctx.label_name_ok(&dst) {
                 return Err(exec_err!(
                     "invalid destination label name in label_replace(): {dst}"
                 ));
@@ -46,14 +45,14 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
             let mut srcs = Vec::new();
             for a in &args[3..] {
                 let src = string_arg(a)?;
-                if !valid_label_name(&src) {
+                if !ev.ctx.label_name_ok(&src) {
                     return Err(exec_err!(
                         "invalid source label name in label_join(): {src}"
                     ));
                 }
                 srcs.push(src);
             }
-            if !valid_label_name(&dst) {
+            if !ev.ctx.label_name_ok(&dst) {
                 return Err(exec_err!(
                     "invalid destination label name in label_join(): {dst}"
                 ));

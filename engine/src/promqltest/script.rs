@@ -306,20 +306,37 @@ pub fn parse_labels(s: &str) -> Result<Labels, String> {
             .ok_or_else(|| format!("invalid label set {s:?}"))?;
         let mut p = inner.trim();
         while !p.is_empty() {
-            let eq = p
-                .find('=')
-                .ok_or_else(|| format!("invalid label set {s:?}"))?;
-            let lname = p[..eq].trim();
-            p = p[eq + 1..].trim_start();
+            // A name is bare or quoted (Prometheus 3); a quoted name without `=` is the
+            // metric name (`{"http.server.duration", job="a"}`).
+            let lname = if let Some((quoted, used)) = unquote_prefix(p) {
+                p = p[used..].trim_start();
+                if p.is_empty() || p.starts_with(',') {
+                    p = p.strip_prefix(',').unwrap_or(p).trim_start();
+                    pairs.retain(|(n, _)| n != "__name__");
+                    pairs.push(("__name__".into(), quoted));
+                    continue;
+                }
+                quoted
+            } else {
+                let eq = p
+                    .find('=')
+                    .ok_or_else(|| format!("invalid label set {s:?}"))?;
+                let bare = p[..eq].trim().to_owned();
+                p = &p[eq..];
+                bare
+            };
+            p = p
+                .strip_prefix('=')
+                .ok_or_else(|| format!("invalid label set {s:?}"))?
+                .trim_start();
             let (value, used) =
                 unquote_prefix(p).ok_or_else(|| format!("invalid label value in {s:?}"))?;
             p = p[used..].trim_start();
             p = p.strip_prefix(',').unwrap_or(p).trim_start();
-            let lname = lname.trim_matches('"');
             if lname == "__name__" {
                 pairs.retain(|(n, _)| n != "__name__");
             }
-            pairs.push((lname.to_owned(), value));
+            pairs.push((lname, value));
         }
     }
     // Empty-valued labels are absent (`Labels` drops them); `{}` gives the empty set.
