@@ -432,6 +432,29 @@ pub struct AlertingConfig {
     pub alertmanagers: Vec<AlertmanagerConfig>,
 }
 
+/// `storage:`: Augur acts on `tsdb.out_of_order_time_window`; `exemplars` and the other
+/// `tsdb` settings of Prometheus are accepted and ignored (a warning names them).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tsdb: Option<TsdbConfig>,
+    #[serde(default, skip_serializing)]
+    pub exemplars: Option<serde_yaml::Value>,
+}
+
+/// `storage.tsdb:`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TsdbConfig {
+    /// Samples up to this much older than the store's newest are accepted out of order
+    /// (default 0: refused, as in Prometheus).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_of_order_time_window: Option<PromDuration>,
+    #[serde(default, skip_serializing)]
+    pub stale_series_compaction_threshold: Option<serde_yaml::Value>,
+}
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -452,8 +475,8 @@ pub struct Config {
     pub remote_write: Option<serde_yaml::Value>,
     #[serde(default, skip_serializing)]
     pub remote_read: Option<serde_yaml::Value>,
-    #[serde(default, skip_serializing)]
-    pub storage: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<StorageConfig>,
     #[serde(default, skip_serializing)]
     pub tracing: Option<serde_yaml::Value>,
     #[serde(default, skip_serializing)]
@@ -567,6 +590,15 @@ impl Config {
         Ok(cfg)
     }
 
+    /// `storage.tsdb.out_of_order_time_window` (zero when unset).
+    pub fn out_of_order_window(&self) -> std::time::Duration {
+        self.storage
+            .as_ref()
+            .and_then(|s| s.tsdb.as_ref())
+            .and_then(|t| t.out_of_order_time_window)
+            .map_or(std::time::Duration::ZERO, PromDuration::as_std)
+    }
+
     /// Which names writers may use (`global.metric_name_validation_scheme`).
     pub fn name_scheme(&self) -> augur_storage::NameScheme {
         match self.global.metric_name_validation_scheme.as_deref() {
@@ -592,7 +624,10 @@ impl Config {
             ("scrape_config_files", self.scrape_config_files.is_some()),
             ("remote_write", self.remote_write.is_some()),
             ("remote_read", self.remote_read.is_some()),
-            ("storage", self.storage.is_some()),
+            (
+                "storage.exemplars",
+                self.storage.as_ref().is_some_and(|s| s.exemplars.is_some()),
+            ),
             ("tracing", self.tracing.is_some()),
             ("otlp", self.otlp.is_some()),
             ("runtime", self.runtime.is_some()),
@@ -657,6 +692,25 @@ mod tests {
         assert_eq!(cfg.alerting.alertmanagers[0].path_prefix, "/");
         assert_eq!(cfg.ignored_sections(), ["scrape_configs"]);
         assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn the_out_of_order_window_is_read_and_the_rest_of_storage_ignored() {
+        let cfg = parse(
+            "storage:\n  tsdb:\n    out_of_order_time_window: 30m\n  exemplars:\n    max_exemplars: 10\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.out_of_order_window().as_secs(), 1800);
+        assert_eq!(cfg.ignored_sections(), ["storage.exemplars"]);
+        assert_eq!(parse("").unwrap().out_of_order_window().as_secs(), 0);
+        let err = parse("storage:\n  tsdb:\n    out_of_order_time_window: -1m\n").unwrap_err();
+        assert!(
+            err.contains(r#"not a valid duration string: "-1m" at line 3"#),
+            "{err}"
+        );
+        assert!(parse("storage:\n  tsdb:\n    out_of_order_window: 1m\n")
+            .unwrap_err()
+            .contains("unknown field `out_of_order_window`"));
     }
 
     #[test]

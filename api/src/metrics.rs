@@ -118,8 +118,20 @@ impl Collector for TsdbCollector {
         counter(
             &mut enc,
             "augur_tsdb_out_of_order_samples",
-            "Samples refused as older than their series' newest sample.",
+            "Samples refused as older than their series' newest sample (out-of-order window off).",
             &c.samples_out_of_order,
+        )?;
+        counter(
+            &mut enc,
+            "augur_tsdb_out_of_order_samples_appended",
+            "Samples accepted older than their series' newest sample, within the out-of-order window.",
+            &c.samples_out_of_order_appended,
+        )?;
+        counter(
+            &mut enc,
+            "augur_tsdb_too_old_samples",
+            "Samples refused as older than the out-of-order window allows.",
+            &c.samples_too_old,
         )?;
         counter(
             &mut enc,

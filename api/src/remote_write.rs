@@ -557,6 +557,10 @@ pub fn ingest(
                 "out of order sample for series {labels}: timestamp {} is older than the newest sample {}",
                 r.t, r.series_max_t
             ),
+            RejectReason::TooOld => format!(
+                "too old sample for series {labels}: timestamp {} is outside the out-of-order window",
+                r.t
+            ),
             RejectReason::OutOfBounds => {
                 format!("out of bounds: timestamp {} for series {labels} is older than the retention period", r.t)
             }

@@ -194,6 +194,9 @@ impl AppState {
                         "config section is ignored: Augur does not scrape or forward data"
                     );
                 }
+                if let Some(db) = self.db.get() {
+                    db.set_out_of_order_window(cfg.out_of_order_window());
+                }
                 *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(cfg);
                 *last = (true, SystemTime::now());
                 self.metrics.config_reload_success.set(1);
@@ -320,6 +323,7 @@ impl Server {
         tokio::task::spawn_blocking(move || {
             let opts = TsdbOptions {
                 retention: std::time::Duration::from_millis(st.args.retention_ms.max(0) as u64),
+                out_of_order_window: st.config().out_of_order_window(),
                 ..TsdbOptions::default()
             };
             let path = st.args.tsdb_path.clone();

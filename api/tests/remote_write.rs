@@ -491,3 +491,60 @@ async fn check_start_timestamps(srv: &TestServer) {
         .await;
     assert_eq!(value(&resp), format!("{}", (T0 + 210_000) / 1000));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn out_of_order_samples_within_the_configured_window_are_kept_across_a_restart() {
+    let dir = tempfile::TempDir::new().unwrap();
+    std::fs::write(
+        config_path(dir.path()),
+        "storage:\n  tsdb:\n    out_of_order_time_window: 10m\n",
+    )
+    .unwrap();
+    let srv = TestServer::start_in(dir, &[]).await;
+    let a = [("__name__", "m"), ("replica", "a")];
+    let (status, body) = srv
+        .write_v1(&request(vec![series(&a, &[(T0 + 600_000, 2.0)])]))
+        .await;
+    assert_eq!((status, body.as_str()), (204, ""));
+    // An HA partner's older samples: within the window they are kept.
+    let (status, body) = srv
+        .write_v1(&request(vec![series(
+            &a,
+            &[(T0 + 300_000, 1.0), (T0 + 450_000, 1.5)],
+        )]))
+        .await;
+    assert_eq!((status, body.as_str()), (204, ""));
+    // Beyond it: Prometheus's "too old sample", the rest kept.
+    let (status, body) = srv
+        .write_v1(&request(vec![series(
+            &a,
+            &[(T0 - 1, 0.0), (T0 + 500_000, 1.75)],
+        )]))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.starts_with(r#"too old sample for series m{replica="a"}: timestamp 1699999999999 is outside the out-of-order window"#),
+        "{body}"
+    );
+    let want: Vec<(i64, u64)> = [
+        (T0 + 300_000, 1.0),
+        (T0 + 450_000, 1.5),
+        (T0 + 500_000, 1.75),
+        (T0 + 600_000, 2.0),
+    ]
+    .iter()
+    .map(|&(t, v): &(i64, f64)| (t, v.to_bits()))
+    .collect();
+    assert_eq!(stored(&srv, "m").await[0].1, want);
+    let metrics = srv.metrics().await;
+    for line in [
+        "augur_tsdb_out_of_order_samples_appended_total 3",
+        "augur_tsdb_too_old_samples_total 1",
+        r#"augur_remote_write_samples_rejected_total{reason="too_old"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+    let dir = srv.stop().await;
+    let srv = TestServer::start_in(dir, &[]).await;
+    assert_eq!(stored(&srv, "m").await[0].1, want, "after a restart");
+}

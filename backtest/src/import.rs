@@ -263,7 +263,9 @@ impl<'a> Importer<'a> {
             for r in report.rejected {
                 let kind = match r.reason {
                     RejectReason::OutOfBounds => Skip::OutOfBounds,
-                    RejectReason::Duplicate | RejectReason::OutOfOrder => Skip::Conflict,
+                    RejectReason::Duplicate | RejectReason::OutOfOrder | RejectReason::TooOld => {
+                        Skip::Conflict
+                    }
                 };
                 let line = lines[r.index];
                 let msg = || {

@@ -74,8 +74,11 @@ impl StorageError {
 /// Why one sample was refused. The rest of its batch is unaffected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RejectReason {
-    /// The sample is older than the series' newest sample.
+    /// The sample is older than the series' newest sample (out-of-order ingestion is off).
     OutOfOrder,
+    /// Out-of-order ingestion is on, and the sample is older than the store's newest sample
+    /// minus the out-of-order window.
+    TooOld,
     /// The sample has the timestamp of the series' newest sample but a different value.
     Duplicate,
     /// The timestamp is outside what the store accepts (`i64::MIN` is reserved).
@@ -87,6 +90,7 @@ impl RejectReason {
     pub fn as_str(self) -> &'static str {
         match self {
             RejectReason::OutOfOrder => "out_of_order",
+            RejectReason::TooOld => "too_old",
             RejectReason::Duplicate => "duplicate",
             RejectReason::OutOfBounds => "out_of_bounds",
         }
@@ -97,6 +101,7 @@ impl fmt::Display for RejectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             RejectReason::OutOfOrder => "out of order sample",
+            RejectReason::TooOld => "too old sample",
             RejectReason::Duplicate => "duplicate sample for timestamp",
             RejectReason::OutOfBounds => "out of bounds",
         })

@@ -64,6 +64,9 @@ pub struct CommitReport {
     pub accepted: usize,
     /// Samples refused by the ordering rules, in the order they were appended.
     pub rejected: Vec<Rejection>,
+    /// Of `accepted`, samples taken out of order (older than their series' newest, within
+    /// the out-of-order window).
+    pub out_of_order: usize,
 }
 
 /// Hands out appenders.

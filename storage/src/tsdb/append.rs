@@ -74,6 +74,8 @@ struct ApplyCtx {
     relog: bool,
     /// The retention cutoff: older samples are refused as out of bounds.
     cutoff: i64,
+    /// The oldest time accepted out of order (see `Inner::ooo_min`).
+    ooo_min: i64,
 }
 
 /// Applies one staged sample to its series, recording the outcome; samples to log go to
@@ -94,13 +96,18 @@ fn apply(
         // Past retention: it would be hidden at once and dropped soon.
         (Applied::Rejected(RejectReason::OutOfBounds), false)
     } else {
-        series.append(s.t, s.v, s.st)
+        series.append(s.t, s.v, s.st, ctx.ooo_min)
     };
     let relog = ctx.relog;
     match applied {
         Applied::Accepted => {
             logged.push(Logged::new(s.t, s.v, s.st));
             report.accepted += 1;
+        }
+        Applied::AcceptedOutOfOrder => {
+            logged.push(Logged::new(s.t, s.v, s.st));
+            report.accepted += 1;
+            report.out_of_order += 1;
         }
         Applied::NoOp => {
             if relog {
@@ -183,6 +190,7 @@ impl Appender for TsdbAppender<'_> {
         let ctx = ApplyCtx {
             relog: inner.relog_noops.load(Ordering::SeqCst),
             cutoff: inner.cutoff.load(Ordering::Relaxed),
+            ooo_min: inner.ooo_min(),
         };
         let mut report = CommitReport::default();
         let mut record = RecordBuilder::new();
@@ -214,7 +222,7 @@ impl Appender for TsdbAppender<'_> {
                     let (s, idx) = (&samples[idx as usize], idx as usize);
                     cut += usize::from(apply(series, idx, s, ctx, &mut report, &mut accepted));
                 }
-                max_t = max_t.max(accepted.last().map_or(i64::MIN, |s| s.t));
+                max_t = max_t.max(accepted.iter().map(|s| s.t).max().unwrap_or(i64::MIN));
                 record.add_series(id, &accepted);
                 // Labels go with every commit until one that carried them is durable (an
                 // earlier commit that creates the series may still be in flight).
@@ -235,7 +243,7 @@ impl Appender for TsdbAppender<'_> {
             let series = shard.get_mut(&id).expect("just created");
             accepted.clear();
             cut += usize::from(apply(series, idx, s, ctx, &mut report, &mut accepted));
-            max_t = max_t.max(accepted.last().map_or(i64::MIN, |s| s.t));
+            max_t = max_t.max(accepted.iter().map(|s| s.t).max().unwrap_or(i64::MIN));
             record.add_series(id, &accepted);
             if !series.persisted {
                 new_series.push((id, series.labels.clone()));

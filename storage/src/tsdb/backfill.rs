@@ -23,10 +23,11 @@ use std::sync::atomic::Ordering;
 
 use rocksdb::WriteBatch;
 
+use super::head::{MemSeries, OooSample, PendingChunk};
 use super::keys::{self, CF_CHUNKS, CF_HEAD};
 use super::maintenance::{encode_state, lock_maintenance, stage_series};
 use super::{retention_cutoff, Inner};
-use crate::chunk;
+use crate::chunk::{self, HeadChunk};
 use crate::error::{LabelError, RejectReason, Rejection, Result, StorageError};
 use crate::interface::{CommitReport, Sample, SeriesRef};
 use crate::labels::Labels;
@@ -123,7 +124,7 @@ pub(super) fn backfill(inner: &Inner, labels: &Labels, samples: &[Sample]) -> Re
 
     // 2. Merge with the persisted chunks the new samples overlap.
     let (first, last) = (incoming[0].s.t, incoming[incoming.len() - 1].s.t);
-    let (old_keys, old, old_sts) = read_overlapping(inner, id, first, last)?;
+    let (old_keys, old, old_sts) = read_overlapping_from(inner, id, first, last, false)?;
     let mut merged: Vec<Sample> = Vec::with_capacity(old.len() + incoming.len());
     let mut merged_sts: Vec<i64> = Vec::with_capacity(old.len() + incoming.len());
     let mut written = 0usize;
@@ -167,25 +168,7 @@ pub(super) fn backfill(inner: &Inner, labels: &Labels, samples: &[Sample]) -> Re
     }
 
     let mut batch = WriteBatch::default();
-    let chunks_cf = inner.cf(CF_CHUNKS);
-    for k in &old_keys {
-        batch.delete_cf(chunks_cf, keys::chunk_key(id, *k));
-    }
-    for (run, sts) in merged
-        .chunks(CHUNK_SAMPLES)
-        .zip(merged_sts.chunks(CHUNK_SAMPLES))
-    {
-        let sts: &[i64] = if sts.iter().all(|&st| st == 0) {
-            &[]
-        } else {
-            sts
-        };
-        batch.put_cf(
-            chunks_cf,
-            keys::chunk_key(id, run[0].t),
-            chunk::seal(run, sts),
-        );
-    }
+    write_runs(inner, &mut batch, id, &old_keys, &merged, &merged_sts);
     let newest = merged[merged.len() - 1];
     series.min_t = series.min_t.min(merged[0].t);
     if newest.t > series.max_t {
@@ -215,13 +198,15 @@ fn finish(inner: &Inner, report: &mut CommitReport) {
     inner.counters.count(report);
 }
 
-/// The persisted chunks of `id` that overlap `[first, last]`: their start keys, and their
+/// The persisted chunks of `id` that overlap `[first, last]` (with `with_prev`, also the one
+/// starting at or before `first` when it does not reach it but is not full): their start keys, and their
 /// samples and start timestamps (empty or parallel) in time order.
-fn read_overlapping(
+fn read_overlapping_from(
     inner: &Inner,
     id: SeriesRef,
     first: i64,
     last: i64,
+    with_prev: bool,
 ) -> Result<(Vec<i64>, Vec<Sample>, Vec<i64>)> {
     let (mut starts, mut samples, mut sts) = (Vec::new(), Vec::new(), Vec::new());
     let mut it = inner.db.raw_iterator_cf(inner.cf(CF_CHUNKS));
@@ -234,7 +219,8 @@ fn read_overlapping(
         }
         // Only the chunk found by `seek_for_prev` can start before `first`; it overlaps only if
         // it reaches it.
-        if chunk::meta(v)?.max_t >= first {
+        let meta = chunk::meta(v)?;
+        if meta.max_t >= first || (with_prev && meta.count < CHUNK_SAMPLES) {
             starts.push(start);
             chunk::decode_into(v, &mut samples, &mut sts)?;
         }
@@ -242,4 +228,190 @@ fn read_overlapping(
     }
     it.status()?;
     Ok((starts, samples, sts))
+}
+
+/// Merges every series' out-of-order buffer into its chunks. A checkpoint does this first,
+/// under the maintenance lock and after rotating the WAL, so every buffered sample whose
+/// record is in a segment the checkpoint deletes is merged before the deletion (a commit
+/// applies before it logs).
+///
+/// Per series, under its shard lock, samples at or after the oldest in-memory chunk's start
+/// are merged into the in-memory chunks, which are cut again into runs of [`CHUNK_SAMPLES`]
+/// (all but the newest run pending, the newest open). Older samples are merged into the
+/// persisted chunks they overlap (and the chunk just before them, so small chunks coalesce),
+/// one write batch per shard; they stay in the buffer, visible to reads, until that batch is
+/// durable. Both keep the invariant reads rely on: persisted chunks never overlap and all end
+/// before the in-memory ones start. Samples past retention are dropped. A timestamp already
+/// stored keeps its stored value.
+///
+/// Returns the number of samples merged.
+pub(super) fn merge_out_of_order(inner: &Inner) -> Result<usize> {
+    let cutoff = inner.cutoff.load(Ordering::Relaxed);
+    let mut total = 0usize;
+    for i in 0..super::head::SHARDS {
+        let mut older: Vec<(SeriesRef, Vec<OooSample>)> = Vec::new();
+        {
+            let mut shard = inner.head.shard_at(i);
+            for (&id, s) in shard.iter_mut() {
+                let Some(mut buf) = s.ooo.take() else {
+                    continue;
+                };
+                buf.retain(|x| x.t >= cutoff);
+                let split = s
+                    .oldest_in_memory()
+                    .map_or(buf.len(), |t| buf.partition_point(|x| x.t < t));
+                if split < buf.len() {
+                    total += buf.len() - split;
+                    merge_into_memory(s, &buf[split..]);
+                    buf.truncate(split);
+                }
+                if !buf.is_empty() {
+                    older.push((id, buf.to_vec()));
+                    s.ooo = Some(buf);
+                }
+                s.dirty = true;
+            }
+        }
+        if older.is_empty() {
+            continue;
+        }
+        let mut batch = WriteBatch::default();
+        for (id, samples) in &older {
+            stage_merge(inner, &mut batch, *id, samples)?;
+            total += samples.len();
+        }
+        inner.write(batch)?;
+        let mut shard = inner.head.shard_at(i);
+        for (id, merged) in older {
+            let Some(s) = shard.get_mut(&id) else {
+                continue;
+            };
+            if let Some(buf) = s.ooo.as_mut() {
+                buf.retain(|x| merged.binary_search_by_key(&x.t, |m| m.t).is_err());
+                if buf.is_empty() {
+                    s.ooo = None;
+                }
+            }
+            // The rewrite may have replaced the newest persisted chunk.
+            s.newest_persisted = i64::MIN;
+        }
+    }
+    Ok(total)
+}
+
+/// Merges `extra` (sorted, none before the oldest in-memory chunk) into a series' in-memory
+/// chunks and cuts them again.
+fn merge_into_memory(s: &mut MemSeries, extra: &[OooSample]) {
+    let (mut held, mut held_sts) = (Vec::new(), Vec::new());
+    for p in &s.pending {
+        p.chunk.decode_into(&mut held, &mut held_sts);
+    }
+    if let Some(c) = &s.chunk {
+        c.decode_into(&mut held, &mut held_sts);
+    }
+    let (merged, merged_sts) = merge_keeping_held(&held, &held_sts, extra);
+    s.pending.clear();
+    s.chunk = None;
+    let runs = merged.len().div_ceil(CHUNK_SAMPLES);
+    for (k, (run, sts)) in merged
+        .chunks(CHUNK_SAMPLES)
+        .zip(merged_sts.chunks(CHUNK_SAMPLES))
+        .enumerate()
+    {
+        let sts: &[i64] = if sts.iter().all(|&st| st == 0) {
+            &[]
+        } else {
+            sts
+        };
+        let Some(chunk) = HeadChunk::from_samples(run, sts) else {
+            continue;
+        };
+        if k + 1 == runs {
+            s.chunk = Some(chunk);
+        } else {
+            s.pending.push(PendingChunk {
+                start: chunk.min_t(),
+                chunk,
+            });
+        }
+    }
+}
+
+/// Stages the merge of `extra` (sorted) into the persisted chunks of `id` it overlaps, and
+/// the chunk just before them.
+fn stage_merge(
+    inner: &Inner,
+    batch: &mut WriteBatch,
+    id: SeriesRef,
+    extra: &[OooSample],
+) -> Result<()> {
+    let (first, last) = (extra[0].t, extra[extra.len() - 1].t);
+    let (old_keys, old, old_sts) = read_overlapping_from(inner, id, first, last, true)?;
+    let (merged, merged_sts) = merge_keeping_held(&old, &old_sts, extra);
+    write_runs(inner, batch, id, &old_keys, &merged, &merged_sts);
+    Ok(())
+}
+
+/// Stages the replacement of the chunks at `old_keys` by `merged` cut into runs of
+/// [`CHUNK_SAMPLES`].
+fn write_runs(
+    inner: &Inner,
+    batch: &mut WriteBatch,
+    id: SeriesRef,
+    old_keys: &[i64],
+    merged: &[Sample],
+    merged_sts: &[i64],
+) {
+    let chunks_cf = inner.cf(CF_CHUNKS);
+    for k in old_keys {
+        batch.delete_cf(chunks_cf, keys::chunk_key(id, *k));
+    }
+    for (run, sts) in merged
+        .chunks(CHUNK_SAMPLES)
+        .zip(merged_sts.chunks(CHUNK_SAMPLES))
+    {
+        let sts: &[i64] = if sts.iter().all(|&st| st == 0) {
+            &[]
+        } else {
+            sts
+        };
+        batch.put_cf(
+            chunks_cf,
+            keys::chunk_key(id, run[0].t),
+            chunk::seal(run, sts),
+        );
+    }
+}
+
+/// Merges `extra` (sorted) into `held` (sorted, with start timestamps empty or parallel): a
+/// timestamp `held` has keeps its value. Returns samples and parallel start timestamps.
+fn merge_keeping_held(
+    held: &[Sample],
+    held_sts: &[i64],
+    extra: &[OooSample],
+) -> (Vec<Sample>, Vec<i64>) {
+    let mut out = Vec::with_capacity(held.len() + extra.len());
+    let mut sts = Vec::with_capacity(held.len() + extra.len());
+    let (mut i, mut j) = (0, 0);
+    while i < held.len() || j < extra.len() {
+        let take_held = match (held.get(i), extra.get(j)) {
+            (Some(h), Some(x)) if h.t == x.t => {
+                j += 1;
+                true
+            }
+            (Some(h), Some(x)) => h.t < x.t,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if take_held {
+            out.push(held[i]);
+            sts.push(held_sts.get(i).copied().unwrap_or(0));
+            i += 1;
+        } else {
+            out.push(Sample::new(extra[j].t, extra[j].v));
+            sts.push(extra[j].st);
+            j += 1;
+        }
+    }
+    (out, sts)
 }

@@ -80,11 +80,23 @@ pub struct PendingChunk {
     pub chunk: HeadChunk,
 }
 
+/// A sample accepted out of order, waiting in its series' buffer for a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OooSample {
+    pub t: i64,
+    pub v: f64,
+    /// Start timestamp, 0 = unknown.
+    pub st: i64,
+}
+
 /// What appending one sample did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
     Accepted,
-    /// Same timestamp and value bits as the newest sample: nothing to do.
+    /// Older than the newest sample, within the out-of-order window: kept in the series'
+    /// out-of-order buffer until a checkpoint merges it into the chunks.
+    AcceptedOutOfOrder,
+    /// Same timestamp and value bits as a sample the series holds: nothing to do.
     NoOp,
     Rejected(RejectReason),
 }
@@ -104,6 +116,12 @@ pub struct MemSeries {
     /// Start of the newest chunk in `chunks` when known (`i64::MIN` when not: after a
     /// restart or a backfill): lets an instant read fetch that one chunk with a forward seek.
     pub newest_persisted: i64,
+    /// Samples accepted out of order since the last checkpoint, sorted by time, none at a
+    /// timestamp the in-memory chunks hold (see [`MemSeries::append`]).
+    // Boxed: one pointer in every series (most never have such samples) instead of a `Vec`'s
+    // three words.
+    #[allow(clippy::box_collection)]
+    pub ooo: Option<Box<Vec<OooSample>>>,
     /// Changed since the last checkpoint.
     pub dirty: bool,
     /// Its labels and postings are known to be in RocksDB.
@@ -120,6 +138,7 @@ impl MemSeries {
             chunk: None,
             pending: Vec::new(),
             newest_persisted: i64::MIN,
+            ooo: None,
             dirty: true,
             persisted: false,
         }
@@ -134,17 +153,22 @@ impl MemSeries {
         self.has_samples() && self.min_t <= maxt && self.max_t >= mint
     }
 
-    /// Appends one sample under the ordering rules. Returns what happened and whether the open
-    /// chunk filled up and was cut into `pending` (sealing and writing it is the maintenance
-    /// thread's job, so appends stay cheap).
-    pub fn append(&mut self, t: i64, v: f64, st: i64) -> (Applied, bool) {
+    /// Appends one sample under the ordering rules. A sample older than the newest one is
+    /// accepted into the out-of-order buffer when it is not older than `ooo_min` (the store's
+    /// newest time minus the out-of-order window; `i64::MAX` when that is off, `i64::MIN` at
+    /// replay, which takes back whatever was accepted) and its timestamp is new to the
+    /// series' memory; persisted chunks are not consulted, a checkpoint's merge keeps their
+    /// value. Returns what happened and whether the open chunk filled up and was cut into
+    /// `pending` (sealing and writing it is the maintenance thread's job, so appends stay
+    /// cheap).
+    pub fn append(&mut self, t: i64, v: f64, st: i64, ooo_min: i64) -> (Applied, bool) {
         if t == i64::MIN {
             // Reserved: `max_t == i64::MIN` means "no samples".
             return (Applied::Rejected(RejectReason::OutOfBounds), false);
         }
         if self.has_samples() {
             if t < self.max_t {
-                return (Applied::Rejected(RejectReason::OutOfOrder), false);
+                return (self.append_out_of_order(t, v, st, ooo_min), false);
             }
             if t == self.max_t {
                 return if v.to_bits() == self.last_v {
@@ -164,6 +188,45 @@ impl MemSeries {
         self.dirty = true;
         let cut = self.chunk.as_ref().is_some_and(HeadChunk::is_full) && self.cut_open();
         (Applied::Accepted, cut)
+    }
+
+    fn append_out_of_order(&mut self, t: i64, v: f64, st: i64, ooo_min: i64) -> Applied {
+        if t < ooo_min {
+            return Applied::Rejected(if ooo_min == i64::MAX {
+                RejectReason::OutOfOrder
+            } else {
+                RejectReason::TooOld
+            });
+        }
+        let same = |held: u64| {
+            if held == v.to_bits() {
+                Applied::NoOp
+            } else {
+                Applied::Rejected(RejectReason::Duplicate)
+            }
+        };
+        // A timestamp the in-memory chunks hold.
+        let mut chunks = self
+            .pending
+            .iter()
+            .map(|p| &p.chunk)
+            .chain(self.chunk.as_ref());
+        if let Some(c) = chunks.find(|c| c.min_t() <= t && t <= c.max_t()) {
+            let (samples, _) = c.samples();
+            if let Ok(i) = samples.binary_search_by_key(&t, |s| s.t) {
+                return same(samples[i].v.to_bits());
+            }
+        }
+        let buf = self.ooo.get_or_insert_with(Default::default);
+        match buf.binary_search_by_key(&t, |s| s.t) {
+            Ok(i) => same(buf[i].v.to_bits()),
+            Err(i) => {
+                buf.insert(i, OooSample { t, v, st });
+                self.min_t = self.min_t.min(t);
+                self.dirty = true;
+                Applied::AcceptedOutOfOrder
+            }
+        }
     }
 
     /// Moves the open chunk (if any) to `pending`. Returns whether there was one.
@@ -206,11 +269,27 @@ impl MemSeries {
         for c in chunks.filter(|c| c.max_t() >= mint && c.min_t() <= maxt) {
             c.decode_into(out, sts);
         }
+        // Out-of-order samples go last: the reader sorts (keeping the first of a timestamp).
+        let buf = self.ooo.as_deref().map_or(&[][..], Vec::as_slice);
+        let lo = buf.partition_point(|s| s.t < mint);
+        let hi = buf.partition_point(|s| s.t <= maxt);
+        let with_sts = buf[lo..hi].iter().any(|s| s.st != 0);
+        if with_sts || !sts.is_empty() {
+            sts.resize(out.len(), 0);
+        }
+        for s in &buf[lo..hi] {
+            out.push(Sample::new(s.t, s.v));
+            if with_sts || !sts.is_empty() {
+                sts.push(s.st);
+            }
+        }
     }
 
-    /// Approximate heap bytes held by this series (labels, chunks).
+    /// Approximate heap bytes held by this series (labels, chunks, out-of-order samples).
     pub fn heap_size(&self) -> usize {
-        self.labels.heap_size()
+        self.ooo.as_ref().map_or(0, |b| {
+            std::mem::size_of::<Vec<OooSample>>() + b.capacity() * std::mem::size_of::<OooSample>()
+        }) + self.labels.heap_size()
             + self.chunk.as_ref().map_or(0, HeadChunk::heap_size)
             + self
                 .pending

@@ -14,8 +14,11 @@
 //! Why this is safe without stopping ingestion: a commit writes its record only after
 //! applying to the head, so every record in a segment below `S` was applied before the walk
 //! began and the walk saw it. Records in `S` and later are replayed at recovery; replay skips
-//! samples the checkpointed state already holds (they are not newer than its newest sample),
-//! so seeing a sample twice is harmless. Per series, state and sealed chunks go in one batch.
+//! samples the checkpointed state already holds in memory and a merge keeps a stored
+//! timestamp's value, so seeing a sample twice is harmless. Per series, state and sealed
+//! chunks go in one batch. Before the walk, every series' out-of-order buffer is merged into
+//! its chunks (`backfill::merge_out_of_order`): a buffered sample was applied before its record
+//! was written, so one logged below `S` is in a buffer by the time the merge runs.
 //!
 //! **What is on disk, and its bound** (see `storage/FORMAT.md`): WAL segments hold what
 //! arrived since the last checkpoint, which comes at least every `checkpoint_interval` and
@@ -118,7 +121,8 @@ fn checkpoint_locked(inner: &Inner) -> Result<CheckpointStats> {
     // Most pending chunks are sealed outside the shard locks first; write_states takes the
     // rest under the locks, consistently with each series' state. The maintenance lock is
     // held throughout, so no other checkpoint or flush interleaves.
-    let result = flush_pending_locked(inner)
+    let result = super::backfill::merge_out_of_order(inner)
+        .and_then(|_| flush_pending_locked(inner))
         .and_then(|_| write_states(inner, full, false))
         .and_then(|mut stats| {
             // The memtables go to SSTs, so RocksDB can delete its own log files: everything a

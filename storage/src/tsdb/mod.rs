@@ -74,6 +74,11 @@ pub struct Options {
     pub block_cache_bytes: usize,
     /// Run checkpoints and retention on a background thread. Default true.
     pub background: bool,
+    /// Accept samples older than their series' newest one when they are at most this much
+    /// older than the store's newest sample (Prometheus's `out_of_order_time_window`).
+    /// Default 0: such samples are refused. [`Tsdb::set_out_of_order_window`] changes it
+    /// while running.
+    pub out_of_order_window: Duration,
 }
 
 impl Default for Options {
@@ -88,6 +93,7 @@ impl Default for Options {
             idle_seal_after: Duration::from_secs(3600),
             block_cache_bytes: 256 << 20,
             background: true,
+            out_of_order_window: Duration::ZERO,
         }
     }
 }
@@ -97,6 +103,10 @@ impl Default for Options {
 pub struct Counters {
     pub samples_appended: AtomicU64,
     pub samples_out_of_order: AtomicU64,
+    /// Refused: older than the out-of-order window allows.
+    pub samples_too_old: AtomicU64,
+    /// Accepted out of order (also counted in `samples_appended`).
+    pub samples_out_of_order_appended: AtomicU64,
     pub samples_duplicate: AtomicU64,
     pub samples_out_of_bounds: AtomicU64,
     pub series_created: AtomicU64,
@@ -111,9 +121,12 @@ impl Counters {
     pub(crate) fn count(&self, report: &CommitReport) {
         self.samples_appended
             .fetch_add(report.accepted as u64, Ordering::Relaxed);
+        self.samples_out_of_order_appended
+            .fetch_add(report.out_of_order as u64, Ordering::Relaxed);
         for r in &report.rejected {
             match r.reason {
                 crate::RejectReason::OutOfOrder => &self.samples_out_of_order,
+                crate::RejectReason::TooOld => &self.samples_too_old,
                 crate::RejectReason::OutOfBounds => &self.samples_out_of_bounds,
                 crate::RejectReason::Duplicate => &self.samples_duplicate,
             }
@@ -185,6 +198,19 @@ pub(crate) struct Inner {
     pub(crate) relog_noops: AtomicBool,
     pub(crate) counters: Counters,
     pub(crate) write_opts: WriteOptions,
+    /// The out-of-order window in ms (0 = off), see [`Options::out_of_order_window`].
+    pub(crate) ooo_window: AtomicI64,
+}
+
+impl Inner {
+    /// The oldest timestamp a commit starting now accepts out of order: the newest sample
+    /// minus the window, as Prometheus measures it; `i64::MAX` when the window is off.
+    pub(crate) fn ooo_min(&self) -> i64 {
+        match self.ooo_window.load(Ordering::Relaxed) {
+            0 => i64::MAX,
+            w => self.head.max_t().saturating_sub(w),
+        }
+    }
 }
 
 /// The newest sample time, but never later than the wall clock: a sample dated in the future
@@ -330,6 +356,7 @@ impl Tsdb {
     /// Opens (creating if needed) the store at `path`, recovering the head from the last
     /// checkpoint and the WAL tail. Logs progress while recovery runs.
     pub fn open(path: impl AsRef<Path>, opts: Options) -> Result<Tsdb> {
+        let ooo_window = opts.out_of_order_window.as_millis() as i64;
         let path = path.as_ref().to_path_buf();
         std::fs::create_dir_all(&path)?;
         let cutoff = Arc::new(AtomicI64::new(i64::MIN));
@@ -352,6 +379,7 @@ impl Tsdb {
             full_checkpoint: AtomicBool::new(false),
             relog_noops: AtomicBool::new(false),
             counters: Counters::default(),
+            ooo_window: AtomicI64::new(ooo_window),
             write_opts,
         });
         let recovery = recovery::recover(&inner, &found)?;
@@ -519,6 +547,13 @@ impl Tsdb {
     }
 
     /// The store's counters.
+    /// Changes the out-of-order window (a config reload); 0 turns it off.
+    pub fn set_out_of_order_window(&self, window: Duration) {
+        self.inner
+            .ooo_window
+            .store(window.as_millis() as i64, Ordering::Relaxed);
+    }
+
     pub fn counters(&self) -> &Counters {
         &self.inner.counters
     }

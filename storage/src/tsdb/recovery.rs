@@ -218,8 +218,9 @@ pub(super) fn recover(inner: &Inner, meta: &Meta) -> Result<RecoveryStats> {
         };
         samples.sort_by_key(|x| x.t);
         for x in samples {
-            let (applied, cut) = s.append(x.t, x.v, x.st);
-            if applied == Applied::Accepted {
+            // Whatever a commit accepted is taken back, out of order or not (`i64::MIN`).
+            let (applied, cut) = s.append(x.t, x.v, x.st, i64::MIN);
+            if matches!(applied, Applied::Accepted | Applied::AcceptedOutOfOrder) {
                 stats.samples_replayed += 1;
                 max_t = max_t.max(x.t);
             }

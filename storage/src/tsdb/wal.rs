@@ -61,7 +61,8 @@ impl RecordBuilder {
         }
     }
 
-    /// Adds the samples of one series (in time order).
+    /// Adds the samples of one series (in apply order: out-of-order samples may go back in
+    /// time, which the signed differences allow).
     pub fn add_series(&mut self, id: SeriesRef, samples: &[Logged]) {
         if samples.is_empty() {
             return;
