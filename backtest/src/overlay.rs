@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use augur_storage::{
-    Appendable, Appender, Backfill, CommitReport, Labels, Matcher, Querier, Queryable,
+    Appendable, Appender, Backfill, CommitReport, Labels, Matcher, Querier, Queryable, ReadLimits,
     RejectReason, Rejection, Result, Sample, Series, SeriesRef,
 };
 
@@ -227,11 +227,11 @@ impl OverlayQuerier<'_> {
 }
 
 impl Querier for OverlayQuerier<'_> {
-    fn select(&self, matchers: &[Matcher]) -> Result<Vec<Series>> {
+    fn select_limited(&self, matchers: &[Matcher], limits: &ReadLimits) -> Result<Vec<Series>> {
         if matchers.is_empty() {
             return Ok(Vec::new());
         }
-        let base = self.base.select(matchers)?;
+        let base = self.base.select_limited(matchers, limits)?;
         let own = self.own(matchers);
         if own.is_empty() {
             return Ok(base);
@@ -275,7 +275,9 @@ impl Querier for OverlayQuerier<'_> {
                 }
             }
         }
-        Ok(by_labels.into_values().collect())
+        let out: Vec<Series> = by_labels.into_values().collect();
+        limits.check_samples(out.iter().map(|s| s.samples.len()).sum())?;
+        Ok(out)
     }
 
     fn series(&self, matchers: &[Matcher]) -> Result<Vec<Labels>> {

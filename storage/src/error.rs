@@ -45,6 +45,14 @@ pub enum StorageError {
         message: String,
     },
 
+    // --- the caller's limits (`ReadLimits`) ---
+    #[error("the read would return more than {limit} samples")]
+    TooManySamples { limit: usize },
+    #[error("the read was canceled")]
+    Canceled,
+    #[error("the read ran past its deadline")]
+    Timeout,
+
     // --- the store's fault ---
     #[error("rocksdb: {0}")]
     Db(#[from] rocksdb::Error),

@@ -16,7 +16,7 @@
 //! - Everything here is thread-safe: many appenders and queriers may be used at once from
 //!   different threads. A single appender is used by one thread at a time.
 
-use crate::error::{Rejection, Result};
+use crate::error::{Rejection, Result, StorageError};
 use crate::labels::Labels;
 use crate::matcher::Matcher;
 
@@ -150,10 +150,55 @@ pub trait Queryable: Send + Sync {
 ///
 /// Series with no sample inside the range are not returned, and do not contribute label names
 /// or values. Results are sorted: series by labels, names and values lexicographically.
+/// Bounds on one read: the samples it may return (a query's `--query.max-samples` budget),
+/// and when to give up (the query's timeout and cancellation).
+#[derive(Debug, Clone, Default)]
+pub struct ReadLimits {
+    /// Most samples the read may return; `None` for no limit.
+    pub max_samples: Option<usize>,
+    pub deadline: Option<std::time::Instant>,
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl ReadLimits {
+    /// Fails once `total` samples are past the limit.
+    pub fn check_samples(&self, total: usize) -> Result<()> {
+        match self.max_samples {
+            Some(limit) if total > limit => Err(StorageError::TooManySamples { limit }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Fails when the read was cancelled or its deadline passed.
+    pub fn check_time(&self) -> Result<()> {
+        if self
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+        {
+            return Err(StorageError::Canceled);
+        }
+        if self
+            .deadline
+            .is_some_and(|d| std::time::Instant::now() >= d)
+        {
+            return Err(StorageError::Timeout);
+        }
+        Ok(())
+    }
+}
+
 pub trait Querier {
     /// Series matching every matcher, with their samples in the range. With no matchers, no
     /// series are returned.
-    fn select(&self, matchers: &[Matcher]) -> Result<Vec<Series>>;
+    fn select(&self, matchers: &[Matcher]) -> Result<Vec<Series>> {
+        self.select_limited(matchers, &ReadLimits::default())
+    }
+
+    /// [`Querier::select`] within `limits`, checked while reading: past the sample limit,
+    /// the deadline or a cancellation it fails (`TooManySamples`, `Timeout`, `Canceled`)
+    /// having read at most about the limit.
+    fn select_limited(&self, matchers: &[Matcher], limits: &ReadLimits) -> Result<Vec<Series>>;
 
     /// Label sets of the series matching every matcher (no samples are decoded).
     fn series(&self, matchers: &[Matcher]) -> Result<Vec<Labels>>;

@@ -17,8 +17,8 @@ mod varint;
 
 pub use error::{LabelError, RejectReason, Rejection, Result, StorageError};
 pub use interface::{
-    is_stale_nan, Appendable, Appender, Backfill, CommitReport, Querier, Queryable, Sample, Series,
-    SeriesRef, STALE_NAN, STALE_NAN_BITS,
+    is_stale_nan, Appendable, Appender, Backfill, CommitReport, Querier, Queryable, ReadLimits,
+    Sample, Series, SeriesRef, STALE_NAN, STALE_NAN_BITS,
 };
 pub use labels::{Label, Labels, NameScheme, METRIC_NAME};
 pub use matcher::{anchored_go_regex, go_regex, MatchOp, Matcher};

@@ -1,7 +1,8 @@
 //! Black-box tests of the TSDB through the storage traits, on a real RocksDB in a temp dir.
 
 use augur_storage::{
-    Appendable, Labels, MatchOp, Matcher, Options, Queryable, RejectReason, Sample, Tsdb, STALE_NAN,
+    Appendable, Labels, MatchOp, Matcher, Options, Queryable, ReadLimits, RejectReason, Sample,
+    StorageError, Tsdb, STALE_NAN,
 };
 use tempfile::TempDir;
 
@@ -467,6 +468,42 @@ fn large_selects_return_every_series_once_in_label_order() {
     let mut sorted = order.clone();
     sorted.sort();
     assert_eq!(order, sorted, "series come back in label order");
+
+    // Limits are checked while reading, across the worker threads too.
+    let q = db.querier(0, 30_000).unwrap();
+    let m = [Matcher::equal("__name__", "big")];
+    let limited = |limits: ReadLimits| q.select_limited(&m, &limits).map(|s| s.len());
+    let at_most = |n: usize| ReadLimits {
+        max_samples: Some(n),
+        ..ReadLimits::default()
+    };
+    assert_eq!(
+        limited(at_most(3 * n)).unwrap(),
+        n,
+        "exactly the limit is fine"
+    );
+    for small in [0, 1, 3 * n - 1] {
+        match limited(at_most(small)) {
+            Err(StorageError::TooManySamples { limit }) => assert_eq!(limit, small),
+            other => panic!("{small}: {other:?}"),
+        }
+    }
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    assert!(matches!(
+        limited(ReadLimits {
+            cancel: Some(cancel),
+            ..ReadLimits::default()
+        }),
+        Err(StorageError::Canceled)
+    ));
+    assert!(matches!(
+        limited(ReadLimits {
+            deadline: Some(std::time::Instant::now()),
+            ..ReadLimits::default()
+        }),
+        Err(StorageError::Timeout)
+    ));
+    assert_eq!(limited(ReadLimits::default()).unwrap(), n);
 }
 
 #[test]

@@ -97,6 +97,16 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// The bounds of a storage read made now: the samples the query may still hold, its
+    /// deadline and cancellation.
+    pub fn read_limits(&self) -> augur_storage::ReadLimits {
+        augur_storage::ReadLimits {
+            max_samples: Some(self.settings.max_samples.saturating_sub(self.samples.get())),
+            deadline: self.settings.deadline,
+            cancel: self.settings.cancel.clone(),
+        }
+    }
+
     /// Gives back `n` samples no longer held.
     pub fn release(&self, n: usize) {
         self.samples.set(self.samples.get().saturating_sub(n));

@@ -14,7 +14,7 @@ use std::time::UNIX_EPOCH;
 
 use std::ops::Range;
 
-use augur_storage::{is_stale_nan, MatchOp, Matcher, Sample, Series};
+use augur_storage::{is_stale_nan, MatchOp, Matcher, Sample, Series, StorageError};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
 
@@ -209,13 +209,22 @@ impl Ev<'_> {
             .collect())
     }
 
-    /// Reads storage, checking the samples against the query's limit.
+    /// Reads storage within the query's budget: the samples it may still hold, its deadline
+    /// and cancellation are checked while reading, so a select past the limit fails before it
+    /// has decoded much more than the limit.
     fn load(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>> {
         if mint > maxt {
             return Ok(Vec::new());
         }
         let querier = self.ctx.db.querier(mint, maxt)?;
-        let series = querier.select(matchers)?;
+        let series = querier
+            .select_limited(matchers, &self.ctx.read_limits())
+            .map_err(|e| match e {
+                StorageError::TooManySamples { .. } => Error::TooManySamples("query execution"),
+                StorageError::Timeout => Error::Timeout("query execution"),
+                StorageError::Canceled => Error::Canceled("query execution"),
+                e => Error::Storage(e),
+            })?;
         let total: usize = series.iter().map(|s| s.samples.len()).sum();
         self.ctx.hold(total)?;
         self.ctx.release(total);

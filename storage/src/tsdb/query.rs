@@ -12,7 +12,7 @@
 //! and is de-duplicated by timestamp. Series are read in batches of 256; a select of many
 //! batches is split across up to four threads (one per core), then sorted by labels.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use croaring::Bitmap;
 use rocksdb::DBRawIteratorWithThreadMode;
@@ -22,7 +22,7 @@ use super::postings;
 use super::Inner;
 use crate::chunk;
 use crate::error::{Result, StorageError};
-use crate::interface::{Querier, Sample, Series, SeriesRef};
+use crate::interface::{Querier, ReadLimits, Sample, Series, SeriesRef};
 use crate::labels::Labels;
 use crate::matcher::{Matcher, ValueHint};
 
@@ -190,7 +190,12 @@ impl<'a> TsdbQuerier<'a> {
     /// Reads one batch of series into `out`: the head first, then a RocksDB iterator. An
     /// iterator sees the data as of its creation, so a chunk the maintenance thread writes
     /// (and drops from the head) after the head read is still visible to it.
-    fn read_batch(&self, batch: &[SeriesRef], out: &mut Vec<Series>) -> Result<()> {
+    fn read_batch(
+        &self,
+        batch: &[SeriesRef],
+        out: &mut Vec<Series>,
+        budget: &Budget<'_>,
+    ) -> Result<()> {
         let mut heads = Vec::with_capacity(batch.len());
         for &id in batch {
             let shard = self.inner.head.shard(id);
@@ -235,6 +240,7 @@ impl<'a> TsdbQuerier<'a> {
             }
             normalise(&mut samples, &mut sts);
             clip(&mut samples, &mut sts, self.mint, self.maxt);
+            budget.take(samples.len())?;
             if !samples.is_empty() {
                 out.push(Series {
                     labels,
@@ -289,6 +295,25 @@ impl<'a> TsdbQuerier<'a> {
             it.next();
         }
         it.status()?;
+        Ok(())
+    }
+}
+
+/// What one select may still read: its limits and the samples all its workers have read.
+struct Budget<'a> {
+    limits: &'a ReadLimits,
+    read: &'a AtomicUsize,
+}
+
+impl Budget<'_> {
+    /// Counts `n` more samples read, failing past the limit, the deadline or a cancellation
+    /// (the clock is read each time another 4096 samples have been read).
+    fn take(&self, n: usize) -> Result<()> {
+        let before = self.read.fetch_add(n, Ordering::Relaxed);
+        self.limits.check_samples(before + n)?;
+        if before >> 12 != (before + n) >> 12 {
+            self.limits.check_time()?;
+        }
         Ok(())
     }
 }
@@ -370,10 +395,18 @@ fn clip(samples: &mut Vec<Sample>, sts: &mut Vec<i64>, mint: i64, maxt: i64) {
 }
 
 impl Querier for TsdbQuerier<'_> {
-    fn select(&self, matchers: &[Matcher]) -> Result<Vec<Series>> {
+    fn select_limited(&self, matchers: &[Matcher], limits: &ReadLimits) -> Result<Vec<Series>> {
         if matchers.is_empty() || self.mint > self.maxt {
             return Ok(Vec::new());
         }
+        limits.check_time()?;
+        // Samples read so far by every worker: each checks it (and the clock) after every
+        // series, so a read past the limit stops having decoded at most about the limit.
+        let read = AtomicUsize::new(0);
+        let budget = Budget {
+            limits,
+            read: &read,
+        };
         let ids: Vec<SeriesRef> = self.postings_for(matchers)?.iter().collect();
         let batches: Vec<&[SeriesRef]> = ids.chunks(SELECT_BATCH).collect();
         // Large selects (decoding dominates) are split across the cores, a contiguous run of
@@ -384,7 +417,7 @@ impl Querier for TsdbQuerier<'_> {
         let mut out = Vec::new();
         if workers == 1 {
             for batch in &batches {
-                self.read_batch(batch, &mut out)?;
+                self.read_batch(batch, &mut out, &budget)?;
             }
         } else {
             let per = batches.len().div_ceil(workers);
@@ -392,10 +425,11 @@ impl Querier for TsdbQuerier<'_> {
                 let handles: Vec<_> = batches
                     .chunks(per)
                     .map(|run| {
+                        let budget = &budget;
                         scope.spawn(move || {
                             let mut part = Vec::new();
                             for batch in run {
-                                self.read_batch(batch, &mut part)?;
+                                self.read_batch(batch, &mut part, budget)?;
                             }
                             Ok(part)
                         })
