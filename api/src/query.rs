@@ -481,11 +481,13 @@ mod tests {
                         labels: labels.clone(),
                         samples: vec![Sample::new(1000, 1.0), Sample::new(16_000, f64::NAN)],
                         start_timestamps: vec![],
+                        histograms: Vec::new(),
                     },
                     Series {
                         labels: Labels::default(),
                         samples: vec![],
                         start_timestamps: vec![],
+                        histograms: Vec::new(),
                     },
                 ]),
                 r#"{"resultType":"matrix","result":[{"metric":{"__name__":"up","job":"a\"b"},"values":[[1,"1"],[16,"NaN"]]},{"metric":{}}]}"#,

@@ -12,12 +12,14 @@
 //!   silently;
 //! - names are checked under the config's `metric_name_validation_scheme` (Prometheus's
 //!   receiver always takes UTF-8 names): `legacy` refuses a dotted name with a 400 naming it;
-//! - native histogram samples are refused with a 400 (not supported yet) rather than stored.
+//! - an invalid native histogram gets a 400 naming its series and Prometheus's reason, the
+//!   rest of the request kept (Prometheus 1.0 rolls the request back).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
+use augur_storage::histogram::{Histogram, ResetHint, Span};
 use augur_storage::{Appendable, Labels, NameScheme, RejectReason, SeriesRef};
 use prost::bytes::Bytes;
 use prost::Message;
@@ -152,7 +154,7 @@ pub struct WriteOutcome {
     pub samples_written: u64,
     pub histograms_written: u64,
     pub exemplars_written: u64,
-    /// Refused samples by reason (`invalid_labels`, `native_histogram`, `out_of_order`,
+    /// Refused samples by reason (`invalid_labels`, `invalid_histogram`, `out_of_order`,
     /// `duplicate`).
     pub rejected: BTreeMap<&'static str, u64>,
     /// Description of the first refusal, in request order.
@@ -255,11 +257,91 @@ impl Samples<'_> {
     }
 }
 
+/// A series' native histogram samples, as they arrived.
+#[derive(Clone, Copy)]
+enum Histograms<'a> {
+    V1(&'a [v1::Histogram]),
+    V2(&'a [v2::Histogram]),
+}
+
+/// Converts one wire histogram (either protocol: the messages have the same fields) into
+/// the storage form: integer bucket deltas summed into absolute counts.
+macro_rules! from_wire {
+    ($h:expr, $m:ident) => {{
+        use $m::histogram::{Count, ZeroCount};
+        let h = $h;
+        let integer = !matches!(h.count, Some(Count::CountFloat(_)));
+        let count = match h.count {
+            Some(Count::CountFloat(c)) => c,
+            Some(Count::CountInt(c)) => c as f64,
+            None => 0.0,
+        };
+        let zero_count = match h.zero_count {
+            Some(ZeroCount::ZeroCountFloat(c)) => c,
+            Some(ZeroCount::ZeroCountInt(c)) => c as f64,
+            None => 0.0,
+        };
+        let spans = |v: &[$m::BucketSpan]| -> Vec<Span> {
+            v.iter()
+                .map(|s| Span {
+                    offset: s.offset,
+                    length: s.length,
+                })
+                .collect()
+        };
+        let buckets = |deltas: &[i64], counts: &[f64]| -> Vec<f64> {
+            if integer {
+                let mut acc = 0i64;
+                deltas
+                    .iter()
+                    .map(|d| {
+                        acc = acc.wrapping_add(*d);
+                        acc as f64
+                    })
+                    .collect()
+            } else {
+                counts.to_vec()
+            }
+        };
+        Histogram {
+            schema: h.schema,
+            zero_threshold: h.zero_threshold,
+            zero_count,
+            count,
+            sum: h.sum,
+            positive_spans: spans(&h.positive_spans),
+            positive_buckets: buckets(&h.positive_deltas, &h.positive_counts),
+            negative_spans: spans(&h.negative_spans),
+            negative_buckets: buckets(&h.negative_deltas, &h.negative_counts),
+            custom_values: h.custom_values.clone(),
+            reset_hint: ResetHint::from_code(h.reset_hint),
+            integer,
+        }
+    }};
+}
+
+impl Histograms<'_> {
+    fn len(self) -> usize {
+        match self {
+            Histograms::V1(h) => h.len(),
+            Histograms::V2(h) => h.len(),
+        }
+    }
+
+    /// Time, start timestamp (0 = unknown) and value of histogram `i`.
+    fn get(self, i: usize) -> (i64, i64, Histogram) {
+        match self {
+            Histograms::V1(h) => (h[i].timestamp, 0, from_wire!(&h[i], v1)),
+            Histograms::V2(h) => (h[i].timestamp, h[i].start_timestamp, from_wire!(&h[i], v2)),
+        }
+    }
+}
+
 /// One series' worth of input, whatever the protocol.
 struct SeriesInput<'a> {
     labels: Result<Resolved, String>,
     samples: Samples<'a>,
-    histograms: usize,
+    histograms: Histograms<'a>,
     exemplars: usize,
     metadata: Option<(String, Metadata)>,
 }
@@ -371,7 +453,7 @@ fn v1_series<'a>(cache: &LabelCache, ts: &'a v1::TimeSeries) -> SeriesInput<'a> 
     SeriesInput {
         labels,
         samples: Samples::V1(&ts.samples),
-        histograms: ts.histograms.len(),
+        histograms: Histograms::V1(&ts.histograms),
         exemplars: ts.exemplars.len(),
         metadata: None,
     }
@@ -436,7 +518,7 @@ fn v2_series<'a>(
     SeriesInput {
         labels,
         samples: Samples::V2(&ts.samples),
-        histograms: ts.histograms.len(),
+        histograms: Histograms::V2(&ts.histograms),
         exemplars: ts.exemplars.len(),
         metadata,
     }
@@ -481,13 +563,14 @@ pub fn ingest(
     // For each staged sample, the series and sample index it came from (to name it in
     // rejections and order them).
     let mut origin: Vec<(u32, u32)> = Vec::new();
+    let mut hist_origin: Vec<(u32, u32)> = Vec::new();
     for (i, s) in series.iter().enumerate() {
         let i = i as u32;
         let resolved = match &s.labels {
             Ok(r) => match names.check(&r.labels) {
                 Ok(()) => r,
                 Err(e) => {
-                    let n = (s.samples.len() + s.histograms).max(1) as u64;
+                    let n = (s.samples.len() + s.histograms.len()).max(1) as u64;
                     out.reject("invalid_labels", n, (i, 0), || {
                         format!(
                             "invalid labels for series {}: {e} (global.metric_name_validation_scheme is legacy)",
@@ -498,7 +581,7 @@ pub fn ingest(
                 }
             },
             Err(msg) => {
-                let n = (s.samples.len() + s.histograms).max(1) as u64;
+                let n = (s.samples.len() + s.histograms.len()).max(1) as u64;
                 out.reject("invalid_labels", n, (i, 0), || msg.clone());
                 continue;
             }
@@ -507,9 +590,6 @@ pub fn ingest(
         if let Some((metric, md)) = &s.metadata {
             meta.record(metric, md.clone());
         }
-        out.reject("native_histogram", s.histograms as u64, (i, s.samples.len() as u32), || {
-            format!("native histogram samples are not supported yet; refused {} for series {labels}", s.histograms)
-        });
         if s.exemplars > 0 {
             tracing::trace!(series = %labels, n = s.exemplars, "exemplars are not stored");
         }
@@ -539,13 +619,41 @@ pub fn ingest(
             hint = id;
             origin.push((i, j as u32));
         }
+        // Native histograms: invalid ones are named with Prometheus's reason, the rest
+        // staged (their rejections come after the floats', see `Appender::append_histogram`).
+        for k in 0..s.histograms.len() {
+            let (t, st, h) = s.histograms.get(k);
+            let at = (i, (s.samples.len() + k) as u32);
+            if let Err(e) = h.validate() {
+                out.reject("invalid_histogram", 1, at, || {
+                    format!("invalid histogram for series {labels} at timestamp {t}: {e}")
+                });
+                continue;
+            }
+            if t > too_new {
+                out.reject("out_of_bounds", 1, at, || {
+                    format!(
+                        "out of bounds: timestamp {t} for series {labels} is more than 10m ahead of this server's clock ({now_ms})"
+                    )
+                });
+                continue;
+            }
+            hint = app
+                .append_histogram(hint, labels, t, &h, st)
+                .map_err(|e| WriteError::Internal(format!("append failed: {e}")))?;
+            hist_origin.push(at);
+        }
     }
     let report = app
         .commit()
         .map_err(|e| WriteError::Internal(format!("storage commit failed: {e}")))?;
-    out.samples_written = report.accepted as u64;
+    out.histograms_written = report.histograms as u64;
+    out.samples_written = (report.accepted - report.histograms) as u64;
     for r in &report.rejected {
-        let at = origin[r.index];
+        let at = match r.index.checked_sub(origin.len()) {
+            Some(k) => hist_origin[k],
+            None => origin[r.index],
+        };
         let labels = series[at.0 as usize]
             .labels
             .as_ref()

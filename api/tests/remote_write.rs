@@ -225,26 +225,145 @@ async fn rejected_samples_name_the_first_series_count_the_rest_and_keep_the_vali
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn native_histograms_are_refused_loudly_not_dropped() {
-    let srv = TestServer::start().await;
-    let mut ts = series(&[("__name__", "h")], &[(T0, 1.0)]);
-    ts.histograms.push(v1::Histogram {
-        timestamp: T0,
+/// The native histograms stored for metric `name`, as (t, st, count, sum, positive buckets).
+async fn stored_histograms(srv: &TestServer, name: &str) -> Vec<(i64, i64, f64, f64, Vec<f64>)> {
+    let db = srv.server.as_ref().unwrap().state.db().unwrap().clone();
+    let q = db.querier(i64::MIN, i64::MAX).unwrap();
+    q.select(&[Matcher::equal("__name__", name)])
+        .unwrap()
+        .into_iter()
+        .flat_map(|s| s.histograms)
+        .map(|x| (x.t, x.st, x.h.count, x.h.sum, x.h.positive_buckets))
+        .collect()
+}
+
+fn int_histogram(t: i64, deltas: Vec<i64>, count: u64) -> v1::Histogram {
+    use augur_api::proto::v1::histogram::{Count, ZeroCount};
+    v1::Histogram {
+        timestamp: t,
         schema: 3,
+        zero_threshold: 1e-128,
+        count: Some(Count::CountInt(count)),
+        zero_count: Some(ZeroCount::ZeroCountInt(0)),
+        sum: 12.5,
+        positive_spans: vec![v1::BucketSpan {
+            offset: 0,
+            length: deltas.len() as u32,
+        }],
+        positive_deltas: deltas,
+        reset_hint: 2,
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn native_histograms_are_stored_and_invalid_ones_named() {
+    use augur_api::proto::v1::histogram::Count;
+    let srv = TestServer::start().await;
+    // Integer buckets as deltas (1, 3, 2 absolute), a float histogram, and a float sample.
+    let mut ts = series(&[("__name__", "h")], &[]);
+    ts.histograms.push(int_histogram(T0, vec![1, 2, -1], 6));
+    ts.histograms.push(v1::Histogram {
+        timestamp: T0 + 15_000,
+        schema: 0,
+        count: Some(Count::CountFloat(2.5)),
+        sum: 1.0,
+        positive_spans: vec![v1::BucketSpan {
+            offset: 1,
+            length: 2,
+        }],
+        positive_counts: vec![0.5, 2.0],
         ..Default::default()
     });
-    let (status, body) = srv.write_v1(&request(vec![ts])).await;
-    assert_eq!(status, 400);
+    let (status, body) = srv
+        .write_v1(&request(vec![
+            ts,
+            series(&[("__name__", "f")], &[(T0, 1.0)]),
+        ]))
+        .await;
+    assert_eq!((status, body.as_str()), (204, ""));
+    let want = vec![
+        (T0, 0, 6.0, 12.5, vec![1.0, 3.0, 2.0]),
+        (T0 + 15_000, 0, 2.5, 1.0, vec![0.5, 2.0]),
+    ];
+    assert_eq!(stored_histograms(&srv, "h").await, want);
+
+    // Remote write 2.0: custom buckets (schema -53) with a start timestamp.
+    let custom = v2::Histogram {
+        timestamp: T0 + 30_000,
+        start_timestamp: T0 - 60_000,
+        schema: -53,
+        count: Some(augur_api::proto::v2::histogram::Count::CountInt(3)),
+        sum: 0.75,
+        positive_spans: vec![v2::BucketSpan {
+            offset: 0,
+            length: 2,
+        }],
+        positive_deltas: vec![1, 1],
+        custom_values: vec![0.25, 1.0],
+        ..Default::default()
+    };
+    let req = v2::Request {
+        symbols: ["", "__name__", "h"]
+            .iter()
+            .map(|s| prost::bytes::Bytes::copy_from_slice(s.as_bytes()))
+            .collect(),
+        timeseries: vec![v2::TimeSeries {
+            labels_refs: vec![1, 2],
+            histograms: vec![custom],
+            ..Default::default()
+        }],
+    };
+    let (status, headers, body) = srv.write_v2(&req).await;
+    assert_eq!((status, body.as_str()), (204, ""));
+    assert_eq!(headers["x-prometheus-remote-write-histograms-written"], "1");
+
+    // Bad histograms: 400 naming series and problem; the good one beside them is kept.
+    let mut bad = series(&[("__name__", "h")], &[]);
+    bad.histograms
+        .push(int_histogram(T0 + 45_000, vec![1, 2], 9)); // count mismatch
+    bad.histograms.push(v1::Histogram {
+        schema: 9,
+        ..int_histogram(T0 + 50_000, vec![1], 1)
+    });
+    let mut spans = int_histogram(T0 + 55_000, vec![1, 1], 3);
+    spans.positive_spans[0].length = 3;
+    bad.histograms.push(spans);
+    bad.histograms
+        .push(int_histogram(T0 + 60_000, vec![2, 2], 6)); // fine
+    let (status, body) = srv.write_v1(&request(vec![bad])).await;
+    assert_eq!(status, 400, "{body}");
     assert!(
-        body.contains("native histogram samples are not supported yet; refused 1 for series h{}"),
+        body.starts_with(
+            "invalid histogram for series h{} at timestamp 1700000045000: 4 observations found in buckets, but the Count field is 9: histogram's observation count should equal the number of observations found in the buckets (in absence of NaN)"
+        ),
         "{body}"
     );
-    assert_eq!(
-        stored(&srv, "h").await.len(),
-        1,
-        "the float sample beside it is kept"
+    assert!(
+        body.contains("3 samples rejected in all (3 invalid_histogram)"),
+        "{body}"
     );
+    let got = stored_histograms(&srv, "h").await;
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(
+        got[2],
+        (T0 + 30_000, T0 - 60_000, 3.0, 0.75, vec![1.0, 2.0])
+    );
+    assert_eq!(got[3].0, T0 + 60_000);
+
+    // An older histogram is out of order, as a float would be.
+    let mut old = series(&[("__name__", "h")], &[]);
+    old.histograms.push(int_histogram(T0, vec![1], 1));
+    let (status, body) = srv.write_v1(&request(vec![old])).await;
+    assert_eq!(status, 400);
+    assert!(
+        body.starts_with("out of order sample for series h{}"),
+        "{body}"
+    );
+
+    let dir = srv.stop().await;
+    let srv = TestServer::start_in(dir, &[]).await;
+    assert_eq!(stored_histograms(&srv, "h").await, got, "after a restart");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -247,6 +247,7 @@ impl Querier for OverlayQuerier<'_> {
                             labels,
                             samples,
                             start_timestamps: Vec::new(),
+                            histograms: Vec::new(),
                         },
                     );
                 }

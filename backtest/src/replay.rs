@@ -516,6 +516,7 @@ fn record_input(
                     labels: e.labels,
                     samples: vec![augur_storage::Sample::new(t, e.v)],
                     start_timestamps: Vec::new(),
+                    histograms: Vec::new(),
                 }));
                 errors.push(None);
             }

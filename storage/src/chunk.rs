@@ -730,6 +730,10 @@ pub fn decode_into(
     out: &mut Vec<Sample>,
     sts: &mut Vec<i64>,
 ) -> Result<(), StorageError> {
+    if crate::histogram::is_histogram_chunk(bytes) {
+        // Histogram samples are read by `histogram::decode_sealed`.
+        return Ok(());
+    }
     let mut r = Reader::new(bytes);
     let flags = r.u8().ok_or_else(|| corrupt("empty"))?;
     let enc = flags & !FLAG_ST;

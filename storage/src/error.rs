@@ -45,6 +45,10 @@ pub enum StorageError {
         message: String,
     },
 
+    /// This store cannot hold what was sent (e.g. an overlay without histogram support).
+    #[error("{0} are not supported by this store")]
+    Unsupported(&'static str),
+
     // --- the caller's limits (`ReadLimits`) ---
     #[error("the read would return more than {limit} samples")]
     TooManySamples { limit: usize },

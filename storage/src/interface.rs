@@ -52,6 +52,9 @@ pub struct Series {
     /// The samples' start timestamps (ms, 0 = unknown), one per sample; empty when none of
     /// the samples returned has one.
     pub start_timestamps: Vec<i64>,
+    /// Native histogram samples in the range, in time order (a series may switch between
+    /// floats and histograms; a timestamp holds one or the other).
+    pub histograms: Vec<crate::histogram::HistogramSample>,
 }
 
 /// An opaque handle for a series, valid for the life of the store. Never zero.
@@ -67,6 +70,8 @@ pub struct CommitReport {
     /// Of `accepted`, samples taken out of order (older than their series' newest, within
     /// the out-of-order window).
     pub out_of_order: usize,
+    /// Of `accepted`, native histogram samples (repeats of a stored one included).
+    pub histograms: usize,
 }
 
 /// Hands out appenders.
@@ -108,6 +113,22 @@ pub trait Appender {
         v: f64,
         st: i64,
     ) -> Result<SeriesRef>;
+
+    /// Stages a native histogram sample (validated by the caller, see
+    /// [`crate::histogram::Histogram::validate`]). Rejections of staged histograms are
+    /// reported after those of floats: a histogram's index in [`Rejection`] is the number of
+    /// floats staged plus its position among the histograms.
+    fn append_histogram(
+        &mut self,
+        hint: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        h: &crate::histogram::Histogram,
+        st: i64,
+    ) -> Result<SeriesRef> {
+        let _ = (hint, labels, t, h, st);
+        Err(StorageError::Unsupported("native histograms"))
+    }
 
     /// Number of samples staged so far.
     fn len(&self) -> usize;

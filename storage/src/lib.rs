@@ -9,6 +9,7 @@
 
 pub mod chunk;
 pub mod error;
+pub mod histogram;
 pub mod interface;
 pub mod labels;
 pub mod matcher;

@@ -6,14 +6,17 @@
 //! at an arbitrary point, reopens the store, and checks every sample of every reported batch
 //! bit for bit. Two crash rounds run, the second on the recovered store, with checkpoints
 //! every 200 ms so crashes land before, during and after checkpoints. Start timestamps are
-//! checked the same way. Batches are committed in swapped pairs (batch n+1, then batch n) with
-//! an out-of-order window, so every other sample is taken out of order: its buffer, the
-//! checkpoint's merge and replay are all crossed by crashes too.
+//! checked the same way, and native histograms in series of their own. Batches are committed
+//! in swapped pairs (batch n+1, then batch n) with an out-of-order window, so every other
+//! float sample is taken out of order: its buffer, the checkpoint's merge and replay are all
+//! crossed by crashes too (histograms are taken in order only: both of a pair go in the
+//! second commit).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use augur_storage::histogram::{Histogram, Span};
 use augur_storage::{Appendable, Labels, Matcher, Options, Queryable, Tsdb, STALE_NAN};
 
 const SERIES: usize = 40;
@@ -25,6 +28,35 @@ fn series_labels(i: usize) -> Labels {
         ("job", "durability"),
     ])
     .unwrap()
+}
+
+/// Series of native histograms beside the float ones.
+const HIST_SERIES: usize = 4;
+
+fn hist_series_labels(i: usize) -> Labels {
+    Labels::new([
+        ("__name__", "crash_test_hist"),
+        ("i", &i.to_string()),
+        ("job", "durability"),
+    ])
+    .unwrap()
+}
+
+fn histogram(i: usize, n: u64) -> Histogram {
+    let c = n as f64;
+    Histogram {
+        schema: (i % 3) as i32,
+        count: 3.0 * c + i as f64,
+        zero_count: i as f64,
+        sum: c * 0.25,
+        positive_spans: vec![Span {
+            offset: 1,
+            length: 2,
+        }],
+        positive_buckets: vec![c, 2.0 * c],
+        integer: true,
+        ..Histogram::default()
+    }
 }
 
 fn value(i: usize, n: u64) -> f64 {
@@ -61,6 +93,7 @@ fn options() -> Options {
 fn child(dir: &str, start: u64) {
     let db = Tsdb::open(dir, options()).expect("child opens the store");
     let labels: Vec<Labels> = (0..SERIES).map(series_labels).collect();
+    let hist_labels: Vec<Labels> = (0..HIST_SERIES).map(hist_series_labels).collect();
     for pair in 0.. {
         let n = start + 2 * pair;
         // The newer batch first: the older one is then out of order for every series.
@@ -69,6 +102,15 @@ fn child(dir: &str, start: u64) {
             for (i, l) in labels.iter().enumerate() {
                 app.append_st(0, l, t_of(b), value(i, b), st_of(i, b))
                     .unwrap();
+            }
+            // Histograms are taken in order only: both of the pair in the second commit.
+            if b == n {
+                for (i, l) in hist_labels.iter().enumerate() {
+                    for k in [n, n + 1] {
+                        app.append_histogram(0, l, t_of(k), &histogram(i, k), 0)
+                            .unwrap();
+                    }
+                }
             }
             let report = app.commit().unwrap();
             assert!(report.rejected.is_empty(), "{report:?}");
@@ -118,9 +160,22 @@ fn verify(dir: &str, last: u64) -> u64 {
         .unwrap()
         .select(&[Matcher::equal("job", "durability")])
         .unwrap();
-    assert_eq!(got.len(), SERIES, "every series survives");
+    assert_eq!(got.len(), SERIES + HIST_SERIES, "every series survives");
     let mut complete = u64::MAX;
-    for s in &got {
+    for s in got.iter().filter(|s| !s.histograms.is_empty()) {
+        let i: usize = s.labels.get("i").unwrap().parse().unwrap();
+        for (k, x) in s.histograms.iter().enumerate() {
+            let k = k as u64;
+            assert_eq!(x.t, t_of(k), "histogram series {i}: contiguous");
+            assert_eq!(x.h, histogram(i, k), "histogram series {i} batch {k}");
+        }
+        let have = s.histograms.len() as u64;
+        assert!(
+            have > last,
+            "histogram series {i} lost acknowledged batches: has 0..{have}, batch {last} was committed"
+        );
+    }
+    for s in got.iter().filter(|s| s.histograms.is_empty()) {
         let i: usize = s.labels.get("i").unwrap().parse().unwrap();
         let batches: Vec<u64> = s
             .samples

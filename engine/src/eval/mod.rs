@@ -411,6 +411,7 @@ pub(crate) fn run(
                 .map(|(t, v)| Sample::new(t, v))
                 .collect(),
             start_timestamps: Vec::new(),
+            histograms: Vec::new(),
         }]),
         Val::String(s) => Value::String(start, s),
         Val::Vector(series) if instant => {
@@ -444,6 +445,7 @@ pub(crate) fn run(
                     labels: s.labels,
                     samples: s.points,
                     start_timestamps: Vec::new(),
+                    histograms: Vec::new(),
                 })
                 .collect();
             out.sort_by(|a, b| a.labels.cmp(&b.labels));

@@ -17,9 +17,10 @@ use rocksdb::WriteBatch;
 use super::head::{Applied, Head, MemSeries};
 use super::keys::{self, CF_POSTINGS, CF_SERIES};
 use super::postings::Delta;
-use super::wal::{Logged, RecordBuilder};
+use super::wal::{HistRecordBuilder, Logged, RecordBuilder};
 use super::Inner;
 use crate::error::{LabelError, RejectReason, Rejection, Result};
+use crate::histogram::{Histogram, HistogramSample};
 use crate::interface::{Appender, CommitReport, SeriesRef};
 use crate::labels::Labels;
 
@@ -31,9 +32,20 @@ struct Staged {
     st: i64,
 }
 
+/// A staged histogram sample (kept apart: rare, and far larger than a float).
+#[derive(Debug)]
+struct StagedHist {
+    id: SeriesRef,
+    labels: Labels,
+    t: i64,
+    st: i64,
+    h: Histogram,
+}
+
 pub(super) struct TsdbAppender<'a> {
     inner: &'a Inner,
     samples: Vec<Staged>,
+    hists: Vec<StagedHist>,
     /// Labels of every series staged, by first appearance, to re-resolve a series that
     /// retention removed between `append` and `commit`.
     labels: Vec<(SeriesRef, Labels)>,
@@ -44,6 +56,7 @@ impl<'a> TsdbAppender<'a> {
         TsdbAppender {
             inner,
             samples: Vec::new(),
+            hists: Vec::new(),
             labels: Vec::new(),
         }
     }
@@ -127,6 +140,21 @@ fn apply(
 }
 
 impl TsdbAppender<'_> {
+    /// The series with these labels, created if new (an empty set is refused).
+    fn resolve(&self, labels: &Labels) -> Result<SeriesRef> {
+        if labels.is_empty() {
+            return Err(LabelError::Empty.into());
+        }
+        let (id, created) = self.inner.head.get_or_create(labels);
+        if created {
+            self.inner
+                .counters
+                .series_created
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(id)
+    }
+
     fn stage(&mut self, id: SeriesRef, labels: &Labels, t: i64, v: f64, st: i64) {
         if self.labels.last().is_none_or(|(last, _)| *last != id) {
             self.labels.push((id, labels.clone()));
@@ -154,31 +182,45 @@ impl Appender for TsdbAppender<'_> {
             self.stage(hint, labels, t, v, st);
             return Ok(hint);
         }
-        if labels.is_empty() {
-            return Err(LabelError::Empty.into());
-        }
-        let (id, created) = self.inner.head.get_or_create(labels);
-        if created {
-            self.inner
-                .counters
-                .series_created
-                .fetch_add(1, Ordering::Relaxed);
-        }
+        let id = self.resolve(labels)?;
         self.stage(id, labels, t, v, st);
         Ok(id)
     }
 
+    fn append_histogram(
+        &mut self,
+        hint: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        h: &Histogram,
+        st: i64,
+    ) -> Result<SeriesRef> {
+        let id = match hint {
+            0 => self.resolve(labels)?,
+            hint => hint,
+        };
+        self.hists.push(StagedHist {
+            id,
+            labels: labels.clone(),
+            t,
+            st,
+            h: h.clone(),
+        });
+        Ok(id)
+    }
+
     fn len(&self) -> usize {
-        self.samples.len()
+        self.samples.len() + self.hists.len()
     }
 
     fn commit(self: Box<Self>) -> Result<CommitReport> {
         let TsdbAppender {
             inner,
             samples,
+            hists,
             labels,
         } = *self;
-        if samples.is_empty() {
+        if samples.is_empty() && hists.is_empty() {
             return Ok(CommitReport::default());
         }
         // Group by shard, then series, keeping append order within a series.
@@ -249,6 +291,65 @@ impl Appender for TsdbAppender<'_> {
                 new_series.push((id, series.labels.clone()));
             }
         }
+        // Histograms, one by one (rare). A series removed since `append_histogram` is created
+        // again from the staged labels.
+        let mut hist_record = HistRecordBuilder::default();
+        for (k, x) in hists.iter().enumerate() {
+            let index = samples.len() + k;
+            let mut id = x.id;
+            let mut shard = inner.head.shard(id);
+            if shard.get(&id).is_none() {
+                drop(shard);
+                id = inner.head.get_or_create(&x.labels).0;
+                shard = inner.head.shard(id);
+            }
+            let Some(series) = shard.get_mut(&id) else {
+                continue;
+            };
+            let series_max_t = series.max_t;
+            let (applied, was_cut) = if x.t < ctx.cutoff {
+                (Applied::Rejected(RejectReason::OutOfBounds), false)
+            } else {
+                series.append_histogram(x.t, x.st, &x.h)
+            };
+            cut += usize::from(was_cut);
+            let log = |record: &mut HistRecordBuilder| {
+                record.add_series(
+                    id,
+                    &[HistogramSample {
+                        t: x.t,
+                        st: x.st,
+                        h: x.h.clone(),
+                    }],
+                );
+            };
+            match applied {
+                Applied::Accepted | Applied::AcceptedOutOfOrder => {
+                    log(&mut hist_record);
+                    max_t = max_t.max(x.t);
+                    report.accepted += 1;
+                    report.histograms += 1;
+                }
+                Applied::NoOp => {
+                    // As for floats: logged again while a failed write may have lost it.
+                    if ctx.relog {
+                        log(&mut hist_record);
+                    }
+                    report.accepted += 1;
+                    report.histograms += 1;
+                }
+                Applied::Rejected(reason) => report.rejected.push(Rejection {
+                    index,
+                    reason,
+                    t: x.t,
+                    v: f64::NAN,
+                    series_max_t,
+                }),
+            }
+            if !series.persisted && !new_series.iter().any(|(n, _)| *n == id) {
+                new_series.push((id, series.labels.clone()));
+            }
+        }
         report.rejected.sort_by_key(|r| r.index);
 
         // New series first: a record never names a series whose labels are not durable.
@@ -269,8 +370,13 @@ impl Appender for TsdbAppender<'_> {
                 }
             }
         }
-        if !record.is_empty() {
-            let record = record.finish();
+        for record in [
+            (!record.is_empty()).then(|| record.finish()),
+            (!hist_record.is_empty()).then(|| hist_record.finish()),
+        ]
+        .into_iter()
+        .flatten()
+        {
             if let Err(e) = inner.log.append(&record) {
                 inner.relog_noops.store(true, Ordering::SeqCst);
                 return Err(e);

@@ -220,7 +220,9 @@ fn read_overlapping_from(
         // Only the chunk found by `seek_for_prev` can start before `first`; it overlaps only if
         // it reaches it.
         let meta = chunk::meta(v)?;
-        if meta.max_t >= first || (with_prev && meta.count < CHUNK_SAMPLES) {
+        // Histogram chunks are left as they are: backfill and late samples are floats.
+        let floats = !crate::histogram::is_histogram_chunk(v);
+        if floats && (meta.max_t >= first || (with_prev && meta.count < CHUNK_SAMPLES)) {
             starts.push(start);
             chunk::decode_into(v, &mut samples, &mut sts)?;
         }

@@ -15,6 +15,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::chunk::HeadChunk;
 use crate::error::RejectReason;
+use crate::histogram::{Histogram, HistogramChunk, HistogramSample};
 use crate::interface::{Sample, SeriesRef};
 use crate::labels::Labels;
 
@@ -80,6 +81,27 @@ pub struct PendingChunk {
     pub chunk: HeadChunk,
 }
 
+/// A series' native histograms in memory: the open chunk and chunks cut from it waiting to be
+/// written, like the float ones.
+#[derive(Debug, Clone, Default)]
+pub struct HistHead {
+    pub chunk: Option<HistogramChunk>,
+    pub pending: Vec<(i64, HistogramChunk)>,
+}
+
+impl HistHead {
+    /// Moves the open chunk (if any) to `pending`. Returns whether there was one.
+    pub fn cut_open(&mut self) -> bool {
+        match self.chunk.take() {
+            Some(c) => {
+                self.pending.push((c.min_t(), c));
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// A sample accepted out of order, waiting in its series' buffer for a checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct OooSample {
@@ -122,6 +144,8 @@ pub struct MemSeries {
     // three words.
     #[allow(clippy::box_collection)]
     pub ooo: Option<Box<Vec<OooSample>>>,
+    /// Native histogram samples held in memory (`None` for a series that never had one).
+    pub hist: Option<Box<HistHead>>,
     /// Changed since the last checkpoint.
     pub dirty: bool,
     /// Its labels and postings are known to be in RocksDB.
@@ -139,6 +163,7 @@ impl MemSeries {
             pending: Vec::new(),
             newest_persisted: i64::MIN,
             ooo: None,
+            hist: None,
             dirty: true,
             persisted: false,
         }
@@ -171,12 +196,22 @@ impl MemSeries {
                 return (self.append_out_of_order(t, v, st, ooo_min), false);
             }
             if t == self.max_t {
-                return if v.to_bits() == self.last_v {
+                let newest_is_float = self
+                    .hist
+                    .as_ref()
+                    .and_then(|h| h.chunk.as_ref())
+                    .is_none_or(|c| c.max_t() != t);
+                return if newest_is_float && v.to_bits() == self.last_v {
                     (Applied::NoOp, false)
                 } else {
                     (Applied::Rejected(RejectReason::Duplicate), false)
                 };
             }
+        }
+        let mut cut = false;
+        if let Some(h) = &mut self.hist {
+            // Back to floats: the histogram chunk ends here, so chunks never overlap.
+            cut |= h.cut_open();
         }
         match &mut self.chunk {
             Some(c) => c.append(t, v, st),
@@ -186,13 +221,68 @@ impl MemSeries {
         self.max_t = t;
         self.last_v = v.to_bits();
         self.dirty = true;
-        let cut = self.chunk.as_ref().is_some_and(HeadChunk::is_full) && self.cut_open();
+        cut |= self.chunk.as_ref().is_some_and(HeadChunk::is_full) && self.cut_open();
         (Applied::Accepted, cut)
     }
 
+    /// Appends one histogram sample: in order only (out-of-order histograms are refused),
+    /// a repeat of the newest sample is a no-op. The open float chunk, if any, is cut first
+    /// (a series' chunks never overlap in time). Returns what happened and whether a chunk
+    /// was cut into `pending`.
+    pub fn append_histogram(&mut self, t: i64, st: i64, h: &Histogram) -> (Applied, bool) {
+        if t == i64::MIN {
+            return (Applied::Rejected(RejectReason::OutOfBounds), false);
+        }
+        if self.has_samples() {
+            if t < self.max_t {
+                return (Applied::Rejected(RejectReason::OutOfOrder), false);
+            }
+            if t == self.max_t {
+                let same = self
+                    .hist
+                    .as_ref()
+                    .and_then(|x| x.chunk.as_ref())
+                    .is_some_and(|c| c.max_t() == t && c.newest_is(h));
+                return if same {
+                    (Applied::NoOp, false)
+                } else {
+                    (Applied::Rejected(RejectReason::Duplicate), false)
+                };
+            }
+        }
+        let mut cut = self.cut_open();
+        let head = self.hist.get_or_insert_with(Default::default);
+        match &mut head.chunk {
+            Some(c) => c.append(t, st, h),
+            None => head.chunk = Some(HistogramChunk::new(t, st, h)),
+        }
+        if head.chunk.as_ref().is_some_and(HistogramChunk::is_full) {
+            cut |= head.cut_open();
+        }
+        self.min_t = self.min_t.min(t);
+        self.max_t = t;
+        self.dirty = true;
+        (Applied::Accepted, cut)
+    }
+
+    /// Histogram samples held in memory within `[mint, maxt]`, in time order.
+    pub fn head_histograms(&self, mint: i64, maxt: i64, out: &mut Vec<HistogramSample>) {
+        let Some(h) = &self.hist else {
+            return;
+        };
+        let mut all = Vec::new();
+        for c in h.pending.iter().map(|(_, c)| c).chain(h.chunk.as_ref()) {
+            if c.max_t() >= mint && c.min_t() <= maxt {
+                c.decode_into(&mut all);
+            }
+        }
+        out.extend(all.into_iter().filter(|s| mint <= s.t && s.t <= maxt));
+    }
+
     fn append_out_of_order(&mut self, t: i64, v: f64, st: i64, ooo_min: i64) -> Applied {
-        if t < ooo_min {
-            return Applied::Rejected(if ooo_min == i64::MAX {
+        // A late float among histogram chunks would overlap them: not taken (see FORMAT.md).
+        if t < ooo_min || self.hist.is_some() {
+            return Applied::Rejected(if ooo_min == i64::MAX || self.hist.is_some() {
                 RejectReason::OutOfOrder
             } else {
                 RejectReason::TooOld
@@ -243,17 +333,28 @@ impl MemSeries {
         }
     }
 
-    /// Start of the oldest chunk held in memory (pending or open), if any.
+    /// Start of the oldest chunk held in memory (pending or open, float or histogram), if any.
     pub fn oldest_in_memory(&self) -> Option<i64> {
-        match self.pending.first() {
+        let float = match self.pending.first() {
             Some(p) => Some(p.start),
             None => self.chunk.as_ref().map(HeadChunk::min_t),
+        };
+        let hist = self.hist.as_ref().and_then(|h| match h.pending.first() {
+            Some((start, _)) => Some(*start),
+            None => h.chunk.as_ref().map(HistogramChunk::min_t),
+        });
+        match (float, hist) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
     /// Forgets a pending chunk once RocksDB has it.
     pub fn chunk_written(&mut self, start: i64) {
         self.pending.retain(|p| p.start != start);
+        if let Some(h) = &mut self.hist {
+            h.pending.retain(|(s, _)| *s != start);
+        }
         // Appends are in order, so a chunk cut from memory is newer than every persisted one.
         self.newest_persisted = self.newest_persisted.max(start);
     }
@@ -289,6 +390,10 @@ impl MemSeries {
     pub fn heap_size(&self) -> usize {
         self.ooo.as_ref().map_or(0, |b| {
             std::mem::size_of::<Vec<OooSample>>() + b.capacity() * std::mem::size_of::<OooSample>()
+        }) + self.hist.as_ref().map_or(0, |h| {
+            std::mem::size_of::<HistHead>()
+                + h.chunk.as_ref().map_or(0, HistogramChunk::heap_size)
+                + h.pending.iter().map(|(_, c)| c.heap_size()).sum::<usize>()
         }) + self.labels.heap_size()
             + self.chunk.as_ref().map_or(0, HeadChunk::heap_size)
             + self

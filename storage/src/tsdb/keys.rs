@@ -26,11 +26,12 @@ pub const META_FORMAT: &[u8] = b"format_version";
 pub const META_CHECKPOINT: &[u8] = b"checkpoint_seq";
 
 /// The on-disk format version this code writes and reads.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// Older format versions this code reads: a store in one of them replays its `wal` column
 /// family at open, and the first checkpoint empties it and marks the store
 /// [`FORMAT_VERSION`] (version 2 only added start timestamps, which version 1 data lacks;
-/// version 3 moved the WAL out of RocksDB).
+/// version 3 moved the WAL out of RocksDB). A format-3 store is marked format 4 at open:
+/// version 4 only added native histograms.
 pub const READABLE_FORMAT_VERSIONS: &[u32] = &[1, 2];
 
 /// `series`, `head`: the series id, 4 bytes big-endian.

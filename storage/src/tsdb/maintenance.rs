@@ -71,33 +71,71 @@ pub struct RetentionStats {
     pub series_removed: usize,
 }
 
-const HEAD_STATE_VERSION: u8 = 1;
+/// Version 1: no histograms (read). Version 2: the open float chunk is length-prefixed and
+/// the open histogram chunk follows it.
+const HEAD_STATE_V1: u8 = 1;
+const HEAD_STATE_VERSION: u8 = 2;
 
-/// `head` value: `u8 version, varint min_t, varint max_t, u64 LE last value bits, [sealed open
-/// chunk]` (the chunk is absent when the series has no open chunk).
+/// `head` value: `u8 version (2), varint min_t, varint max_t, u64 LE last value bits, uvarint
+/// len + sealed open float chunk (len 0: none), [sealed open histogram chunk]` (see
+/// `storage/FORMAT.md`, "Head state").
 pub(super) fn encode_state(s: &MemSeries) -> Vec<u8> {
     let chunk = s.chunk.as_ref().map(|c| c.seal());
-    let mut out = Vec::with_capacity(24 + chunk.as_ref().map_or(0, Vec::len));
+    let hist = s
+        .hist
+        .as_ref()
+        .and_then(|h| h.chunk.as_ref())
+        .map(|c| c.seal());
+    let mut out = Vec::with_capacity(
+        28 + chunk.as_ref().map_or(0, Vec::len) + hist.as_ref().map_or(0, Vec::len),
+    );
     out.push(HEAD_STATE_VERSION);
     varint::put_varint(&mut out, s.min_t);
     varint::put_varint(&mut out, s.max_t);
     out.extend_from_slice(&s.last_v.to_le_bytes());
-    if let Some(c) = chunk {
-        out.extend_from_slice(&c);
+    let chunk = chunk.unwrap_or_default();
+    varint::put_uvarint(&mut out, chunk.len() as u64);
+    out.extend_from_slice(&chunk);
+    if let Some(h) = hist {
+        out.extend_from_slice(&h);
     }
     out
 }
 
-/// Decoded `head` value: (min_t, max_t, last value bits, sealed open chunk).
-pub(super) fn decode_state(bytes: &[u8]) -> Option<(i64, i64, u64, &[u8])> {
+/// A decoded `head` value.
+pub(super) struct State<'a> {
+    pub min_t: i64,
+    pub max_t: i64,
+    pub last_v: u64,
+    /// The sealed open float chunk (empty: none).
+    pub chunk: &'a [u8],
+    /// The sealed open histogram chunk (empty: none).
+    pub hist: &'a [u8],
+}
+
+/// Decodes a `head` value of either version.
+pub(super) fn decode_state(bytes: &[u8]) -> Option<State<'_>> {
     let mut r = Reader::new(bytes);
-    if r.u8()? != HEAD_STATE_VERSION {
-        return None;
-    }
+    let version = r.u8()?;
     let min_t = r.varint()?;
     let max_t = r.varint()?;
     let last_v = r.u64_le()?;
-    Some((min_t, max_t, last_v, r.rest()))
+    let (chunk, hist) = match version {
+        HEAD_STATE_V1 => (r.rest(), &[][..]),
+        HEAD_STATE_VERSION => {
+            let n = usize::try_from(r.uvarint()?).ok()?;
+            let chunk = r.bytes(n)?;
+            (chunk, r.rest())
+        }
+        _ => return None,
+    };
+    Some(State {
+        min_t,
+        max_t,
+        last_v,
+        chunk,
+        hist,
+    })
 }
 
 pub(super) fn lock_maintenance(inner: &Inner) -> std::sync::MutexGuard<'_, ()> {
@@ -214,11 +252,20 @@ pub(super) fn stage_series(
     }
     if seal_open {
         s.cut_open();
+        if let Some(h) = &mut s.hist {
+            h.cut_open();
+        }
     }
     let chunks_cf = inner.cf(CF_CHUNKS);
-    let starts: Vec<i64> = s.pending.iter().map(|p| p.start).collect();
+    let mut starts: Vec<i64> = s.pending.iter().map(|p| p.start).collect();
     for p in &s.pending {
         batch.put_cf(chunks_cf, keys::chunk_key(id, p.start), p.chunk.seal());
+    }
+    if let Some(h) = &s.hist {
+        for (start, c) in &h.pending {
+            batch.put_cf(chunks_cf, keys::chunk_key(id, *start), c.seal());
+            starts.push(*start);
+        }
     }
     batch.put_cf(inner.cf(CF_HEAD), keys::series_key(id), encode_state(s));
     s.dirty = false;
@@ -237,14 +284,21 @@ fn write_states(inner: &Inner, all: bool, seal_everything: bool) -> Result<Check
         {
             let mut shard = inner.head.shard_at(i);
             for (&id, s) in shard.iter_mut() {
-                let changed = s.dirty || !s.persisted || !s.pending.is_empty();
+                let changed = s.dirty
+                    || !s.persisted
+                    || !s.pending.is_empty()
+                    || s.hist.as_ref().is_some_and(|h| !h.pending.is_empty());
                 if !all && !changed {
                     continue;
                 }
                 if !s.persisted {
                     labelled.push(id);
                 }
-                let idle = s.chunk.as_ref().is_some_and(|c| c.max_t() < idle_before);
+                let idle = s.chunk.as_ref().is_some_and(|c| c.max_t() < idle_before)
+                    || s.hist
+                        .as_ref()
+                        .and_then(|h| h.chunk.as_ref())
+                        .is_some_and(|c| c.max_t() < idle_before);
                 let starts = stage_series(inner, &mut batch, id, s, seal_everything || idle);
                 stats.chunks_sealed += starts.len();
                 stats.series_written += 1;
@@ -293,7 +347,7 @@ fn recount_pending(inner: &Inner) {
                 .head
                 .shard_at(i)
                 .values()
-                .map(|s| s.pending.len())
+                .map(|s| s.pending.len() + s.hist.as_ref().map_or(0, |h| h.pending.len()))
                 .sum::<usize>()
         })
         .sum();
@@ -308,6 +362,12 @@ pub(super) fn flush_pending(inner: &Inner) -> Result<usize> {
     flush_pending_locked(inner)
 }
 
+/// A pending chunk copied out of the head to be sealed outside its lock.
+enum Pending {
+    Float(PendingChunk),
+    Hist(crate::histogram::HistogramChunk),
+}
+
 /// [`flush_pending`] for a caller that holds the maintenance lock.
 fn flush_pending_locked(inner: &Inner) -> Result<usize> {
     let chunks_cf = inner.cf(CF_CHUNKS);
@@ -315,21 +375,37 @@ fn flush_pending_locked(inner: &Inner) -> Result<usize> {
     let mut batch = WriteBatch::default();
     let mut written: Vec<(SeriesRef, Vec<i64>)> = Vec::new();
     for i in 0..head::SHARDS {
-        let copies: Vec<(SeriesRef, PendingChunk)> = {
+        // Sealed bytes of each pending chunk, float or histogram.
+        let copies: Vec<(SeriesRef, i64, Pending)> = {
             let shard = inner.head.shard_at(i);
             shard
                 .iter()
                 // Chunks of a series whose labels are not durable yet wait for the checkpoint,
                 // which writes them together with the labels.
                 .filter(|(_, s)| s.persisted)
-                .flat_map(|(&id, s)| s.pending.iter().map(move |p| (id, p.clone())))
+                .flat_map(|(&id, s)| {
+                    let floats = s
+                        .pending
+                        .iter()
+                        .map(move |p| (id, p.start, Pending::Float(p.clone())));
+                    let hists = s.hist.iter().flat_map(move |h| {
+                        h.pending
+                            .iter()
+                            .map(move |(start, c)| (id, *start, Pending::Hist(c.clone())))
+                    });
+                    floats.chain(hists)
+                })
                 .collect()
         };
-        for (id, p) in copies {
-            batch.put_cf(chunks_cf, keys::chunk_key(id, p.start), p.chunk.seal());
+        for (id, start, p) in copies {
+            let sealed = match p {
+                Pending::Float(p) => p.chunk.seal(),
+                Pending::Hist(c) => c.seal(),
+            };
+            batch.put_cf(chunks_cf, keys::chunk_key(id, start), sealed);
             match written.last_mut() {
-                Some((last, starts)) if *last == id => starts.push(p.start),
-                _ => written.push((id, vec![p.start])),
+                Some((last, starts)) if *last == id => starts.push(start),
+                _ => written.push((id, vec![start])),
             }
             total += 1;
         }

@@ -916,9 +916,22 @@ mod tests {
             assert_eq!(got[0].samples, vec![Sample::new(100, 1.0)]);
             let stored = db.inner.db.get(keys::META_FORMAT).unwrap().unwrap();
             assert_eq!(stored, keys::FORMAT_VERSION.to_be_bytes());
+            set_format(&db, 3);
+        }
+        {
+            // Format 3 (before native histograms) is marked 4 at open and read as is.
+            let db = Tsdb::open(dir.path(), opts()).unwrap();
+            let got = db
+                .querier(0, 1000)
+                .unwrap()
+                .select(&[Matcher::equal("__name__", "x")])
+                .unwrap();
+            assert_eq!(got[0].samples, vec![Sample::new(100, 1.0)]);
+            let stored = db.inner.db.get(keys::META_FORMAT).unwrap().unwrap();
+            assert_eq!(stored, 4u32.to_be_bytes());
             set_format(&db, 99);
         }
         let err = Tsdb::open(dir.path(), opts()).err().unwrap().to_string();
-        assert!(err.contains("this build reads format 3"), "{err}");
+        assert!(err.contains("this build reads format 4"), "{err}");
     }
 }

@@ -22,6 +22,7 @@ use super::postings;
 use super::Inner;
 use crate::chunk;
 use crate::error::{Result, StorageError};
+use crate::histogram::HistogramSample;
 use crate::interface::{Querier, ReadLimits, Sample, Series, SeriesRef};
 use crate::labels::Labels;
 use crate::matcher::{Matcher, ValueHint};
@@ -205,6 +206,8 @@ impl<'a> TsdbQuerier<'a> {
             }
             let (mut head, mut head_sts) = (Vec::new(), Vec::new());
             s.head_samples(self.mint, self.maxt, &mut head, &mut head_sts);
+            let mut head_hists = Vec::new();
+            s.head_histograms(self.mint, self.maxt, &mut head_hists);
             // Persisted chunks are all older than the in-memory ones (see `backfill.rs`):
             // when memory reaches back to `mint`, RocksDB has nothing in range.
             let read = if s.oldest_in_memory().is_some_and(|t| t <= self.mint) {
@@ -215,20 +218,30 @@ impl<'a> TsdbQuerier<'a> {
             } else {
                 Persisted::Seek
             };
-            heads.push((id, s.labels.clone(), head, head_sts, read));
+            heads.push((id, s.labels.clone(), head, head_sts, head_hists, read));
         }
         let mut it = None;
-        for (id, labels, mut head, mut head_sts, read) in heads {
-            let (mut samples, mut sts) = (Vec::new(), Vec::new());
+        for (id, labels, mut head, mut head_sts, head_hists, read) in heads {
+            let (mut samples, mut sts, mut hists) = (Vec::new(), Vec::new(), Vec::new());
             if read != Persisted::Skip {
                 let it = it
                     .get_or_insert_with(|| self.inner.db.raw_iterator_cf(self.inner.cf(CF_CHUNKS)));
+                let mut into = Decoded {
+                    samples: &mut samples,
+                    sts: &mut sts,
+                    hists: &mut hists,
+                };
                 match read {
-                    Persisted::Newest(start) => {
-                        self.read_chunk_at(it, id, start, &mut samples, &mut sts)?
-                    }
-                    _ => self.read_chunks(it, id, &mut samples, &mut sts)?,
+                    Persisted::Newest(start) => self.read_chunk_at(it, id, start, &mut into)?,
+                    _ => self.read_chunks(it, id, &mut into)?,
                 }
+            }
+            // Histograms: the persisted first, so a timestamp both hold keeps theirs.
+            if !hists.is_empty() || !head_hists.is_empty() {
+                hists.extend(head_hists);
+                hists.sort_by_key(|h| h.t);
+                hists.dedup_by_key(|h| h.t);
+                hists.retain(|h| self.mint <= h.t && h.t <= self.maxt);
             }
             // Join the two, keeping `sts` empty or parallel to `samples`.
             let from_chunks = samples.len();
@@ -240,12 +253,13 @@ impl<'a> TsdbQuerier<'a> {
             }
             normalise(&mut samples, &mut sts);
             clip(&mut samples, &mut sts, self.mint, self.maxt);
-            budget.take(samples.len())?;
-            if !samples.is_empty() {
+            budget.take(samples.len() + hists.len())?;
+            if !samples.is_empty() || !hists.is_empty() {
                 out.push(Series {
                     labels,
                     samples,
                     start_timestamps: sts,
+                    histograms: hists,
                 });
             }
         }
@@ -259,14 +273,13 @@ impl<'a> TsdbQuerier<'a> {
         it: &mut RawIter<'_>,
         id: SeriesRef,
         start: i64,
-        out: &mut Vec<Sample>,
-        sts: &mut Vec<i64>,
+        into: &mut Decoded<'_>,
     ) -> Result<()> {
         let key = keys::chunk_key(id, start);
         it.seek(key);
         if let (Some(k), Some(v)) = (it.key(), it.value()) {
             if k == key && chunk::meta(v)?.max_t >= self.mint {
-                chunk::decode_into(v, out, sts)?;
+                into.chunk(v)?;
             }
         }
         it.status()?;
@@ -278,8 +291,7 @@ impl<'a> TsdbQuerier<'a> {
         &self,
         it: &mut RawIter<'_>,
         id: SeriesRef,
-        out: &mut Vec<Sample>,
-        sts: &mut Vec<i64>,
+        into: &mut Decoded<'_>,
     ) -> Result<()> {
         seek_chunks(it, id, self.mint);
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
@@ -290,12 +302,30 @@ impl<'a> TsdbQuerier<'a> {
                 break;
             }
             if chunk::meta(v)?.max_t >= self.mint {
-                chunk::decode_into(v, out, sts)?;
+                into.chunk(v)?;
             }
             it.next();
         }
         it.status()?;
         Ok(())
+    }
+}
+
+/// Where a series' persisted chunks are decoded to: floats (with start timestamps) and
+/// histograms.
+struct Decoded<'a> {
+    samples: &'a mut Vec<Sample>,
+    sts: &'a mut Vec<i64>,
+    hists: &'a mut Vec<HistogramSample>,
+}
+
+impl Decoded<'_> {
+    fn chunk(&mut self, bytes: &[u8]) -> Result<()> {
+        if crate::histogram::is_histogram_chunk(bytes) {
+            crate::histogram::decode_sealed(bytes, self.hists)
+        } else {
+            chunk::decode_into(bytes, self.samples, self.sts)
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use rocksdb::IteratorMode;
 
-use super::head::Applied;
+use super::head::{Applied, HistHead};
 use super::keys::{
     self, CF_HEAD, CF_SERIES, CF_WAL, FORMAT_VERSION, META_CHECKPOINT, META_FORMAT,
     READABLE_FORMAT_VERSIONS,
@@ -23,6 +23,7 @@ use super::wal::{self, Logged};
 use super::Inner;
 use crate::chunk::{self, HeadChunk};
 use crate::error::{Result, StorageError};
+use crate::histogram::{HistogramChunk, HistogramSample};
 use crate::interface::SeriesRef;
 use crate::labels::Labels;
 
@@ -75,6 +76,15 @@ pub(super) fn read_meta(db: &rocksdb::DB) -> Result<Meta> {
             false
         }
         Some(v) if v.as_slice() == FORMAT_VERSION.to_be_bytes() => false,
+        // Format 4 only adds histogram chunks, head state version 2 and histogram WAL
+        // records, none of which a format-3 store holds: mark it and go on.
+        Some(v) if v.as_slice() == 3u32.to_be_bytes() => {
+            db.put(META_FORMAT, FORMAT_VERSION.to_be_bytes())?;
+            tracing::info!(
+                "data directory marked storage format {FORMAT_VERSION}; older augur versions cannot open it any more"
+            );
+            false
+        }
         Some(v)
             if READABLE_FORMAT_VERSIONS
                 .iter()
@@ -138,18 +148,24 @@ pub(super) fn recover(inner: &Inner, meta: &Meta) -> Result<RecoveryStats> {
         let (k, v) = item?;
         let id =
             keys::parse_series_key(&k).ok_or_else(|| StorageError::corrupt("head", "bad key"))?;
-        let (min_t, s_max_t, last_v, chunk_bytes) =
+        let state =
             decode_state(&v).ok_or_else(|| StorageError::corrupt("head", "undecodable state"))?;
         let mut shard = inner.head.shard(id);
         let Some(s) = shard.get_mut(&id) else {
             continue;
         };
-        s.min_t = min_t;
-        s.max_t = s_max_t;
-        s.last_v = last_v;
-        if !chunk_bytes.is_empty() {
-            let (samples, sts) = chunk::decode(chunk_bytes)?;
+        s.min_t = state.min_t;
+        s.max_t = state.max_t;
+        s.last_v = state.last_v;
+        if !state.chunk.is_empty() {
+            let (samples, sts) = chunk::decode(state.chunk)?;
             s.chunk = HeadChunk::from_samples(&samples, &sts);
+        }
+        if !state.hist.is_empty() {
+            s.hist = Some(Box::new(HistHead {
+                chunk: Some(HistogramChunk::from_sealed(state.hist)?),
+                pending: Vec::new(),
+            }));
         }
         if s.has_samples() {
             max_t = max_t.max(s.max_t);
@@ -162,10 +178,17 @@ pub(super) fn recover(inner: &Inner, meta: &Meta) -> Result<RecoveryStats> {
     // time; so the tail is gathered per series and replayed in time order, which is exactly
     // apply order.
     let mut tail: HashMap<SeriesRef, Vec<Logged>> = HashMap::new();
+    let mut hist_tail: HashMap<SeriesRef, Vec<HistogramSample>> = HashMap::new();
     let mut gather = |record: &[u8], stats: &mut RecoveryStats| -> Result<()> {
-        wal::decode(record, |id, samples| {
-            tail.entry(id).or_default().extend_from_slice(samples);
-        })?;
+        if wal::is_histogram_record(record) {
+            wal::decode_histograms(record, |id, samples| {
+                hist_tail.entry(id).or_default().extend(samples);
+            })?;
+        } else {
+            wal::decode(record, |id, samples| {
+                tail.entry(id).or_default().extend_from_slice(samples);
+            })?;
+        }
         stats.wal_records += 1;
         Ok(())
     };
@@ -228,6 +251,28 @@ pub(super) fn recover(inner: &Inner, meta: &Meta) -> Result<RecoveryStats> {
         }
         drop(shard);
         progress.tick("series replayed", done as u64 + 1, Some(series_total));
+    }
+    // Histograms after the floats (a series that switched type within the tail keeps what
+    // orders after its floats; see FORMAT.md). Samples not newer than the series' newest are
+    // in the checkpointed state or chunks already.
+    for (id, mut samples) in hist_tail {
+        let mut shard = inner.head.shard(id);
+        let Some(s) = shard.get_mut(&id) else {
+            unknown_series += 1;
+            continue;
+        };
+        samples.sort_by_key(|x| x.t);
+        for x in samples {
+            if s.has_samples() && x.t <= s.max_t {
+                continue;
+            }
+            let (applied, cut) = s.append_histogram(x.t, x.st, &x.h);
+            if applied == Applied::Accepted {
+                stats.samples_replayed += 1;
+                max_t = max_t.max(x.t);
+            }
+            cut_chunks += usize::from(cut);
+        }
     }
     inner
         .pending_chunks

@@ -19,6 +19,7 @@
 //! ```
 
 use crate::error::StorageError;
+use crate::histogram::{Histogram, HistogramSample};
 use crate::interface::SeriesRef;
 use crate::varint::{self, Reader};
 
@@ -67,13 +68,14 @@ impl RecordBuilder {
         if samples.is_empty() {
             return;
         }
-        let base = *self.base.get_or_insert_with(|| {
-            varint::put_varint(&mut self.buf, samples[0].t);
-            samples[0].t
-        });
+        let base = series_header(
+            &mut self.buf,
+            &mut self.base,
+            id,
+            samples[0].t,
+            samples.len(),
+        );
         self.series += 1;
-        varint::put_uvarint(&mut self.buf, u64::from(id));
-        varint::put_uvarint(&mut self.buf, samples.len() as u64);
         let mut prev = base;
         for s in samples {
             varint::put_varint(&mut self.buf, s.t.wrapping_sub(prev));
@@ -115,12 +117,7 @@ pub fn decode(bytes: &[u8], mut f: impl FnMut(SeriesRef, &[Logged])) -> Result<(
     };
     let mut samples = Vec::new();
     while !r.is_empty() {
-        let id = r.uvarint().ok_or_else(|| corrupt("truncated series id"))?;
-        let id = SeriesRef::try_from(id).map_err(|_| corrupt("series id out of range"))?;
-        let n = r.uvarint().ok_or_else(|| corrupt("truncated count"))? as usize;
-        if n == 0 || n > bytes.len() {
-            return Err(corrupt("bad sample count"));
-        }
+        let (id, n) = read_series_header(&mut r, bytes.len(), corrupt)?;
         samples.clear();
         let mut t = base;
         for _ in 0..n {
@@ -236,4 +233,135 @@ mod tests {
             )]
         );
     }
+}
+
+/// Writes a series' id and sample count, and the record's base time before the first series;
+/// returns the base.
+fn series_header(
+    buf: &mut Vec<u8>,
+    base: &mut Option<i64>,
+    id: SeriesRef,
+    first_t: i64,
+    n: usize,
+) -> i64 {
+    let base = *base.get_or_insert_with(|| {
+        varint::put_varint(buf, first_t);
+        first_t
+    });
+    varint::put_uvarint(buf, u64::from(id));
+    varint::put_uvarint(buf, n as u64);
+    base
+}
+
+/// Reads a series' id and sample count (at least 1, at most the record's length).
+fn read_series_header(
+    r: &mut Reader<'_>,
+    record_len: usize,
+    corrupt: impl Fn(&str) -> StorageError,
+) -> Result<(SeriesRef, usize), StorageError> {
+    let id = r.uvarint().ok_or_else(|| corrupt("truncated series id"))?;
+    let id = SeriesRef::try_from(id).map_err(|_| corrupt("series id out of range"))?;
+    let n = r.uvarint().ok_or_else(|| corrupt("truncated count"))? as usize;
+    if n == 0 || n > record_len {
+        return Err(corrupt("bad sample count"));
+    }
+    Ok((id, n))
+}
+
+/// Version byte of a histogram record (a commit's native histogram samples; its floats go in
+/// a record of their own). Layout (`storage/FORMAT.md`, "WAL histogram record"):
+///
+/// ```text
+/// u8 0x48
+/// varint base time (the first sample's)
+/// repeated until the end:
+///   uvarint series id
+///   uvarint sample count n (>= 1)
+///   n × (varint t − previous t (the first against base), varint start timestamp,
+///        histogram in its byte form)
+/// ```
+pub const HIST_VERSION: u8 = 0x48;
+
+/// Whether a record holds histograms.
+pub fn is_histogram_record(bytes: &[u8]) -> bool {
+    bytes.first() == Some(&HIST_VERSION)
+}
+
+/// Builds one histogram record, series by series.
+#[derive(Debug)]
+pub struct HistRecordBuilder {
+    buf: Vec<u8>,
+    series: u32,
+    base: Option<i64>,
+}
+
+impl Default for HistRecordBuilder {
+    fn default() -> Self {
+        HistRecordBuilder {
+            buf: vec![HIST_VERSION],
+            series: 0,
+            base: None,
+        }
+    }
+}
+
+impl HistRecordBuilder {
+    /// Adds the histogram samples of one series, in apply order.
+    pub fn add_series(&mut self, id: SeriesRef, samples: &[HistogramSample]) {
+        if samples.is_empty() {
+            return;
+        }
+        let base = series_header(
+            &mut self.buf,
+            &mut self.base,
+            id,
+            samples[0].t,
+            samples.len(),
+        );
+        self.series += 1;
+        let mut prev = base;
+        for s in samples {
+            varint::put_varint(&mut self.buf, s.t.wrapping_sub(prev));
+            varint::put_varint(&mut self.buf, s.st);
+            s.h.encode(&mut self.buf);
+            prev = s.t;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.series == 0
+    }
+
+    pub fn finish(self) -> Vec<u8> {
+        self.buf
+    }
+}
+
+/// Decodes a histogram record, calling `f` with each series' samples.
+pub fn decode_histograms(
+    bytes: &[u8],
+    mut f: impl FnMut(SeriesRef, Vec<HistogramSample>),
+) -> Result<(), StorageError> {
+    let corrupt = |d: &str| StorageError::corrupt("wal histogram record", d);
+    let mut r = Reader::new(bytes);
+    if r.u8() != Some(HIST_VERSION) {
+        return Err(corrupt("not a histogram record"));
+    }
+    if r.is_empty() {
+        return Ok(());
+    }
+    let base = r.varint().ok_or_else(|| corrupt("truncated base time"))?;
+    while !r.is_empty() {
+        let (id, n) = read_series_header(&mut r, bytes.len(), corrupt)?;
+        let mut samples = Vec::with_capacity(n);
+        let mut t = base;
+        for _ in 0..n {
+            t = t.wrapping_add(r.varint().ok_or_else(|| corrupt("truncated time"))?);
+            let st = r.varint().ok_or_else(|| corrupt("truncated start time"))?;
+            let h = Histogram::decode(&mut r).ok_or_else(|| corrupt("truncated histogram"))?;
+            samples.push(HistogramSample { t, st, h });
+        }
+        f(id, samples);
+    }
+    Ok(())
 }
