@@ -665,6 +665,10 @@ pub fn ingest(
                 "out of order sample for series {labels}: timestamp {} is older than the newest sample {}",
                 r.t, r.series_max_t
             ),
+            RejectReason::HistogramSeries => format!(
+                "{reason} {labels} at timestamp {}",
+                r.t
+            ),
             RejectReason::TooOld => format!(
                 "too old sample for series {labels}: timestamp {} is outside the out-of-order window",
                 r.t

@@ -263,9 +263,10 @@ impl<'a> Importer<'a> {
             for r in report.rejected {
                 let kind = match r.reason {
                     RejectReason::OutOfBounds => Skip::OutOfBounds,
-                    RejectReason::Duplicate | RejectReason::OutOfOrder | RejectReason::TooOld => {
-                        Skip::Conflict
-                    }
+                    RejectReason::Duplicate
+                    | RejectReason::OutOfOrder
+                    | RejectReason::TooOld
+                    | RejectReason::HistogramSeries => Skip::Conflict,
                 };
                 let line = lines[r.index];
                 let msg = || {

@@ -91,6 +91,8 @@ pub enum RejectReason {
     /// Out-of-order ingestion is on, and the sample is older than the store's newest sample
     /// minus the out-of-order window.
     TooOld,
+    /// Backfilled float history for a series that holds native histograms (not supported).
+    HistogramSeries,
     /// The sample has the timestamp of the series' newest sample but a different value.
     Duplicate,
     /// The timestamp is outside what the store accepts (`i64::MIN` is reserved).
@@ -103,6 +105,7 @@ impl RejectReason {
         match self {
             RejectReason::OutOfOrder => "out_of_order",
             RejectReason::TooOld => "too_old",
+            RejectReason::HistogramSeries => "histogram_series",
             RejectReason::Duplicate => "duplicate",
             RejectReason::OutOfBounds => "out_of_bounds",
         }
@@ -114,6 +117,7 @@ impl fmt::Display for RejectReason {
         f.write_str(match self {
             RejectReason::OutOfOrder => "out of order sample",
             RejectReason::TooOld => "too old sample",
+            RejectReason::HistogramSeries => "float history for a series with native histograms",
             RejectReason::Duplicate => "duplicate sample for timestamp",
             RejectReason::OutOfBounds => "out of bounds",
         })

@@ -222,6 +222,14 @@ impl Histogram {
         Ok(())
     }
 
+    /// A 64-bit digest of the byte form: equal histograms have equal digests (the head keeps
+    /// the newest one's for the duplicate rule).
+    pub fn digest(&self) -> u64 {
+        let mut buf = Vec::with_capacity(64);
+        self.encode(&mut buf);
+        xxhash_rust::xxh3::xxh3_64(&buf)
+    }
+
     /// Appends the byte form (`storage/FORMAT.md`, "Histogram") to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.push(u8::from(self.integer) | (self.reset_hint.code() << 1));
@@ -365,8 +373,6 @@ pub struct HistogramChunk {
     min_t: i64,
     max_t: i64,
     prev_st: i64,
-    /// Where the newest sample's histogram starts in `body` (for the duplicate rule).
-    last_at: usize,
 }
 
 impl HistogramChunk {
@@ -389,18 +395,10 @@ impl HistogramChunk {
     fn push(&mut self, t: i64, st: i64, h: &Histogram) {
         varint::put_varint(&mut self.body, t.wrapping_sub(self.max_t));
         varint::put_varint(&mut self.body, st.wrapping_sub(self.prev_st));
-        self.last_at = self.body.len();
         h.encode(&mut self.body);
         self.prev_st = st;
         self.max_t = t;
         self.count += 1;
-    }
-
-    /// Whether `h` encodes exactly as the newest sample (a repeat of it is a no-op).
-    pub fn newest_is(&self, h: &Histogram) -> bool {
-        let mut buf = Vec::new();
-        h.encode(&mut buf);
-        self.body.get(self.last_at..) == Some(&buf[..])
     }
 
     pub fn is_full(&self) -> bool {
@@ -659,7 +657,8 @@ mod tests {
         for s in &samples[1..] {
             c.append(s.t, s.st, &s.h);
         }
-        assert!(c.newest_is(&samples[4].h) && !c.newest_is(&samples[3].h));
+        assert_eq!(samples[4].h.digest(), samples[4].h.clone().digest());
+        assert_ne!(samples[4].h.digest(), samples[3].h.digest());
         let mut got = Vec::new();
         c.decode_into(&mut got);
         assert_eq!(got, samples);

@@ -304,6 +304,14 @@ impl Appender for TsdbAppender<'_> {
                 shard = inner.head.shard(id);
             }
             let Some(series) = shard.get_mut(&id) else {
+                // Removed again by retention in between: refused, never dropped silently.
+                report.rejected.push(Rejection {
+                    index,
+                    reason: RejectReason::OutOfBounds,
+                    t: x.t,
+                    v: f64::NAN,
+                    series_max_t: i64::MIN,
+                });
                 continue;
             };
             let series_max_t = series.max_t;
@@ -346,7 +354,10 @@ impl Appender for TsdbAppender<'_> {
                     series_max_t,
                 }),
             }
-            if !series.persisted && !new_series.iter().any(|(n, _)| *n == id) {
+            if !series.persisted
+                && series.has_samples()
+                && !new_series.iter().any(|(n, _)| *n == id)
+            {
                 new_series.push((id, series.labels.clone()));
             }
         }

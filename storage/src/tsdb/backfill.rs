@@ -103,6 +103,20 @@ pub(super) fn backfill(inner: &Inner, labels: &Labels, samples: &[Sample]) -> Re
     let series = shard.get_mut(&id).ok_or_else(|| {
         StorageError::corrupt("head", "series vanished under the maintenance lock")
     })?;
+    if series.hist.is_some() {
+        // Float history merged among histogram chunks could overlap them: refused.
+        let max_t = series.max_t;
+        drop(shard);
+        report.rejected.extend(incoming.iter().map(|x| Rejection {
+            index: x.index,
+            reason: RejectReason::HistogramSeries,
+            t: x.s.t,
+            v: x.s.v,
+            series_max_t: max_t,
+        }));
+        finish(inner, &mut report);
+        return Ok(report);
+    }
 
     // 1. Everything the series holds in memory goes to disk first, as a checkpoint that seals
     // every open chunk writes it.
@@ -270,6 +284,9 @@ pub(super) fn merge_out_of_order(inner: &Inner) -> Result<usize> {
                 if !buf.is_empty() {
                     older.push((id, buf.to_vec()));
                     s.ooo = Some(buf);
+                    // The merge below may rewrite the newest persisted chunk: a read must not
+                    // seek it by its old start from now on.
+                    s.newest_persisted = i64::MIN;
                 }
                 s.dirty = true;
             }
@@ -294,7 +311,8 @@ pub(super) fn merge_out_of_order(inner: &Inner) -> Result<usize> {
                     s.ooo = None;
                 }
             }
-            // The rewrite may have replaced the newest persisted chunk.
+            // Chunks the maintenance thread wrote meanwhile (none: it is this thread) would
+            // have set it again; keep it unknown.
             s.newest_persisted = i64::MIN;
         }
     }
@@ -328,7 +346,9 @@ fn merge_into_memory(s: &mut MemSeries, extra: &[OooSample]) {
         let Some(chunk) = HeadChunk::from_samples(run, sts) else {
             continue;
         };
-        if k + 1 == runs {
+        // The newest run is the open chunk again, unless the series has moved on to
+        // histograms (an open float chunk would then grow across theirs).
+        if k + 1 == runs && s.hist.is_none() {
             s.chunk = Some(chunk);
         } else {
             s.pending.push(PendingChunk {

@@ -131,8 +131,10 @@ pub struct MemSeries {
     pub min_t: i64,
     /// Newest sample time; `i64::MIN` while the series has none.
     pub max_t: i64,
-    /// Bits of the newest sample's value.
+    /// Bits of the newest sample's value; for a histogram, a hash of its byte form.
     pub last_v: u64,
+    /// The newest sample is a histogram (for the duplicate rule).
+    pub last_is_hist: bool,
     pub chunk: Option<HeadChunk>,
     pub pending: Vec<PendingChunk>,
     /// Start of the newest chunk in `chunks` when known (`i64::MIN` when not: after a
@@ -159,6 +161,7 @@ impl MemSeries {
             min_t: i64::MAX,
             max_t: i64::MIN,
             last_v: 0,
+            last_is_hist: false,
             chunk: None,
             pending: Vec::new(),
             newest_persisted: i64::MIN,
@@ -196,12 +199,7 @@ impl MemSeries {
                 return (self.append_out_of_order(t, v, st, ooo_min), false);
             }
             if t == self.max_t {
-                let newest_is_float = self
-                    .hist
-                    .as_ref()
-                    .and_then(|h| h.chunk.as_ref())
-                    .is_none_or(|c| c.max_t() != t);
-                return if newest_is_float && v.to_bits() == self.last_v {
+                return if !self.last_is_hist && v.to_bits() == self.last_v {
                     (Applied::NoOp, false)
                 } else {
                     (Applied::Rejected(RejectReason::Duplicate), false)
@@ -220,6 +218,7 @@ impl MemSeries {
         self.min_t = self.min_t.min(t);
         self.max_t = t;
         self.last_v = v.to_bits();
+        self.last_is_hist = false;
         self.dirty = true;
         cut |= self.chunk.as_ref().is_some_and(HeadChunk::is_full) && self.cut_open();
         (Applied::Accepted, cut)
@@ -238,12 +237,7 @@ impl MemSeries {
                 return (Applied::Rejected(RejectReason::OutOfOrder), false);
             }
             if t == self.max_t {
-                let same = self
-                    .hist
-                    .as_ref()
-                    .and_then(|x| x.chunk.as_ref())
-                    .is_some_and(|c| c.max_t() == t && c.newest_is(h));
-                return if same {
+                return if self.last_is_hist && self.last_v == h.digest() {
                     (Applied::NoOp, false)
                 } else {
                     (Applied::Rejected(RejectReason::Duplicate), false)
@@ -261,6 +255,8 @@ impl MemSeries {
         }
         self.min_t = self.min_t.min(t);
         self.max_t = t;
+        self.last_v = h.digest();
+        self.last_is_hist = true;
         self.dirty = true;
         (Applied::Accepted, cut)
     }
@@ -280,9 +276,12 @@ impl MemSeries {
     }
 
     fn append_out_of_order(&mut self, t: i64, v: f64, st: i64, ooo_min: i64) -> Applied {
-        // A late float among histogram chunks would overlap them: not taken (see FORMAT.md).
-        if t < ooo_min || self.hist.is_some() {
-            return Applied::Rejected(if ooo_min == i64::MAX || self.hist.is_some() {
+        // A late float for a series that has held histograms could land among their chunks:
+        // not taken (see FORMAT.md). Replay (`ooo_min == i64::MIN`) takes back what was
+        // accepted, which predates the series' histograms.
+        let refused_here = self.hist.is_some() && ooo_min != i64::MIN;
+        if t < ooo_min || refused_here {
+            return Applied::Rejected(if ooo_min == i64::MAX || refused_here {
                 RejectReason::OutOfOrder
             } else {
                 RejectReason::TooOld

@@ -76,8 +76,9 @@ pub struct RetentionStats {
 const HEAD_STATE_V1: u8 = 1;
 const HEAD_STATE_VERSION: u8 = 2;
 
-/// `head` value: `u8 version (2), varint min_t, varint max_t, u64 LE last value bits, uvarint
-/// len + sealed open float chunk (len 0: none), [sealed open histogram chunk]` (see
+/// `head` value: `u8 version (2), varint min_t, varint max_t, u64 LE last value bits, u8 flags
+/// (bit 0: the series has held histograms; bit 1: the newest sample is one), uvarint len +
+/// sealed open float chunk (len 0: none), [sealed open histogram chunk]` (see
 /// `storage/FORMAT.md`, "Head state").
 pub(super) fn encode_state(s: &MemSeries) -> Vec<u8> {
     let chunk = s.chunk.as_ref().map(|c| c.seal());
@@ -93,6 +94,7 @@ pub(super) fn encode_state(s: &MemSeries) -> Vec<u8> {
     varint::put_varint(&mut out, s.min_t);
     varint::put_varint(&mut out, s.max_t);
     out.extend_from_slice(&s.last_v.to_le_bytes());
+    out.push(u8::from(s.hist.is_some()) | (u8::from(s.last_is_hist) << 1));
     let chunk = chunk.unwrap_or_default();
     varint::put_uvarint(&mut out, chunk.len() as u64);
     out.extend_from_slice(&chunk);
@@ -107,6 +109,10 @@ pub(super) struct State<'a> {
     pub min_t: i64,
     pub max_t: i64,
     pub last_v: u64,
+    /// The series has held histograms.
+    pub had_hist: bool,
+    /// The newest sample is a histogram.
+    pub last_is_hist: bool,
     /// The sealed open float chunk (empty: none).
     pub chunk: &'a [u8],
     /// The sealed open histogram chunk (empty: none).
@@ -120,12 +126,13 @@ pub(super) fn decode_state(bytes: &[u8]) -> Option<State<'_>> {
     let min_t = r.varint()?;
     let max_t = r.varint()?;
     let last_v = r.u64_le()?;
-    let (chunk, hist) = match version {
-        HEAD_STATE_V1 => (r.rest(), &[][..]),
+    let (flags, chunk, hist) = match version {
+        HEAD_STATE_V1 => (0, r.rest(), &[][..]),
         HEAD_STATE_VERSION => {
+            let flags = r.u8()?;
             let n = usize::try_from(r.uvarint()?).ok()?;
             let chunk = r.bytes(n)?;
-            (chunk, r.rest())
+            (flags, chunk, r.rest())
         }
         _ => return None,
     };
@@ -133,6 +140,8 @@ pub(super) fn decode_state(bytes: &[u8]) -> Option<State<'_>> {
         min_t,
         max_t,
         last_v,
+        had_hist: flags & 1 != 0,
+        last_is_hist: flags & 2 != 0,
         chunk,
         hist,
     })

@@ -127,6 +127,7 @@ impl Counters {
             match r.reason {
                 crate::RejectReason::OutOfOrder => &self.samples_out_of_order,
                 crate::RejectReason::TooOld => &self.samples_too_old,
+                crate::RejectReason::HistogramSeries => &self.samples_out_of_order,
                 crate::RejectReason::OutOfBounds => &self.samples_out_of_bounds,
                 crate::RejectReason::Duplicate => &self.samples_duplicate,
             }
@@ -618,7 +619,7 @@ impl Queryable for Tsdb {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Labels, Matcher, Sample};
+    use crate::{Backfill, Labels, Matcher, RejectReason, Sample};
 
     fn select_x(db: &Tsdb) -> Vec<Sample> {
         let mut got = db
@@ -933,5 +934,115 @@ mod tests {
         }
         let err = Tsdb::open(dir.path(), opts()).err().unwrap().to_string();
         assert!(err.contains("this build reads format 4"), "{err}");
+    }
+
+    fn hist(n: f64) -> crate::histogram::Histogram {
+        crate::histogram::Histogram {
+            schema: 1,
+            count: 3.0 * n,
+            zero_count: n,
+            sum: n,
+            positive_spans: vec![crate::histogram::Span {
+                offset: 0,
+                length: 1,
+            }],
+            positive_buckets: vec![2.0 * n],
+            integer: true,
+            ..Default::default()
+        }
+    }
+
+    fn append_h(db: &Tsdb, x: &Labels, t: i64, h: &crate::histogram::Histogram) -> CommitReport {
+        let mut app = db.appender();
+        app.append_histogram(0, x, t, h, 0).unwrap();
+        app.commit().unwrap()
+    }
+
+    fn append_f(db: &Tsdb, x: &Labels, t: i64, v: f64) -> CommitReport {
+        let mut app = db.appender();
+        app.append(x, t, v).unwrap();
+        app.commit().unwrap()
+    }
+
+    /// After a kill, a series' floats and histograms are replayed in their time order, out
+    /// of order floats included (they were accepted), and the series still refuses late
+    /// floats once it holds histograms.
+    #[test]
+    fn a_kill_loses_neither_histograms_before_floats_nor_late_floats() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let opts = || Options {
+            background: false,
+            out_of_order_window: std::time::Duration::from_secs(3600),
+            ..Options::default()
+        };
+        let x = Labels::new([("__name__", "x")]).unwrap();
+        {
+            let db = Tsdb::open(dir.path(), opts()).unwrap();
+            assert!(append_f(&db, &x, 1_000, 1.0).rejected.is_empty());
+            assert!(append_f(&db, &x, 3_000, 3.0).rejected.is_empty());
+            db.checkpoint().unwrap();
+            // Logged after the checkpoint: a late float, a histogram, then a float after it.
+            assert_eq!(append_f(&db, &x, 2_000, 2.0).out_of_order, 1);
+            assert!(append_h(&db, &x, 10_000, &hist(1.0)).rejected.is_empty());
+            assert!(append_f(&db, &x, 20_000, 20.0).rejected.is_empty());
+            db.close_as_if_killed();
+        }
+        let db = Tsdb::open(dir.path(), opts()).unwrap();
+        let s = db
+            .querier(0, 100_000)
+            .unwrap()
+            .select(&[Matcher::equal("__name__", "x")])
+            .unwrap()
+            .pop()
+            .unwrap();
+        let floats: Vec<i64> = s.samples.iter().map(|x| x.t).collect();
+        assert_eq!(floats, [1_000, 2_000, 3_000, 20_000]);
+        assert_eq!(s.histograms.len(), 1);
+        assert_eq!(s.histograms[0].t, 10_000);
+        // The series has held histograms: a late float is refused now, and after a restart.
+        let late = append_f(&db, &x, 15_000, 1.0);
+        assert_eq!(late.rejected[0].reason, RejectReason::OutOfOrder);
+        drop(db);
+        let db = Tsdb::open(dir.path(), opts()).unwrap();
+        let late = append_f(&db, &x, 15_000, 1.0);
+        assert_eq!(late.rejected[0].reason, RejectReason::OutOfOrder);
+        // Backfilled float history is refused for such a series.
+        let r = db.backfill(&x, &[Sample::new(500, 0.5)]).unwrap();
+        assert_eq!(r.rejected[0].reason, RejectReason::HistogramSeries);
+    }
+
+    /// The duplicate rule knows the newest sample's kind and value after its chunk was cut,
+    /// written and the store restarted.
+    #[test]
+    fn repeats_of_the_newest_histogram_are_no_ops_whatever_its_chunk_became() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let opts = || Options {
+            background: false,
+            ..Options::default()
+        };
+        let x = Labels::new([("__name__", "x")]).unwrap();
+        let n = crate::histogram::HISTOGRAM_CHUNK_SAMPLES as i64;
+        {
+            let db = Tsdb::open(dir.path(), opts()).unwrap();
+            for i in 0..n {
+                assert!(append_h(&db, &x, i * 1000, &hist(i as f64))
+                    .rejected
+                    .is_empty());
+            }
+            // The chunk filled and was cut: the newest is no longer in an open chunk.
+            let again = append_h(&db, &x, (n - 1) * 1000, &hist((n - 1) as f64));
+            assert!(again.rejected.is_empty(), "{again:?}");
+            db.checkpoint().unwrap();
+        }
+        let db = Tsdb::open(dir.path(), opts()).unwrap();
+        let t = (n - 1) * 1000;
+        assert!(append_h(&db, &x, t, &hist((n - 1) as f64))
+            .rejected
+            .is_empty());
+        let other = append_h(&db, &x, t, &hist(0.0));
+        assert_eq!(other.rejected[0].reason, RejectReason::Duplicate);
+        // A float at the newest histogram's time is a duplicate, whatever its bits.
+        let f = append_f(&db, &x, t, 0.0);
+        assert_eq!(f.rejected[0].reason, RejectReason::Duplicate);
     }
 }

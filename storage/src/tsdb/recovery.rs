@@ -157,13 +157,18 @@ pub(super) fn recover(inner: &Inner, meta: &Meta) -> Result<RecoveryStats> {
         s.min_t = state.min_t;
         s.max_t = state.max_t;
         s.last_v = state.last_v;
+        s.last_is_hist = state.last_is_hist;
         if !state.chunk.is_empty() {
             let (samples, sts) = chunk::decode(state.chunk)?;
             s.chunk = HeadChunk::from_samples(&samples, &sts);
         }
-        if !state.hist.is_empty() {
+        if state.had_hist || !state.hist.is_empty() {
             s.hist = Some(Box::new(HistHead {
-                chunk: Some(HistogramChunk::from_sealed(state.hist)?),
+                chunk: if state.hist.is_empty() {
+                    None
+                } else {
+                    Some(HistogramChunk::from_sealed(state.hist)?)
+                },
                 pending: Vec::new(),
             }));
         }
@@ -232,47 +237,53 @@ pub(super) fn recover(inner: &Inner, meta: &Meta) -> Result<RecoveryStats> {
     }
     let mut cut_chunks = 0usize;
     let mut unknown_series = 0u64;
-    let series_total = tail.len() as u64;
-    for (done, (id, mut samples)) in tail.into_iter().enumerate() {
+    let mut ids: Vec<SeriesRef> = tail.keys().chain(hist_tail.keys()).copied().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let series_total = ids.len() as u64;
+    for (done, id) in ids.into_iter().enumerate() {
+        let mut floats = tail.remove(&id).unwrap_or_default();
+        let mut hists = hist_tail.remove(&id).unwrap_or_default();
         let mut shard = inner.head.shard(id);
         let Some(s) = shard.get_mut(&id) else {
             unknown_series += 1;
             continue;
         };
-        samples.sort_by_key(|x| x.t);
-        for x in samples {
-            // Whatever a commit accepted is taken back, out of order or not (`i64::MIN`).
-            let (applied, cut) = s.append(x.t, x.v, x.st, i64::MIN);
+        // One stream in time order, floats and histograms interleaved as they were applied
+        // (per series, in-order appends strictly increase in time).
+        floats.sort_by_key(|x| x.t);
+        hists.sort_by_key(|x| x.t);
+        let (mut i, mut j) = (0, 0);
+        while i < floats.len() || j < hists.len() {
+            let float_next = match (floats.get(i), hists.get(j)) {
+                (Some(f), Some(h)) => f.t <= h.t,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            let (applied, cut, t) = if float_next {
+                let x = floats[i];
+                i += 1;
+                // Whatever a commit accepted is taken back, out of order or not (`i64::MIN`).
+                let (a, c) = s.append(x.t, x.v, x.st, i64::MIN);
+                (a, c, x.t)
+            } else {
+                let x = &hists[j];
+                j += 1;
+                if s.has_samples() && x.t <= s.max_t {
+                    // In the checkpointed state or chunks already.
+                    continue;
+                }
+                let (a, c) = s.append_histogram(x.t, x.st, &x.h);
+                (a, c, x.t)
+            };
             if matches!(applied, Applied::Accepted | Applied::AcceptedOutOfOrder) {
                 stats.samples_replayed += 1;
-                max_t = max_t.max(x.t);
+                max_t = max_t.max(t);
             }
             cut_chunks += usize::from(cut);
         }
         drop(shard);
         progress.tick("series replayed", done as u64 + 1, Some(series_total));
-    }
-    // Histograms after the floats (a series that switched type within the tail keeps what
-    // orders after its floats; see FORMAT.md). Samples not newer than the series' newest are
-    // in the checkpointed state or chunks already.
-    for (id, mut samples) in hist_tail {
-        let mut shard = inner.head.shard(id);
-        let Some(s) = shard.get_mut(&id) else {
-            unknown_series += 1;
-            continue;
-        };
-        samples.sort_by_key(|x| x.t);
-        for x in samples {
-            if s.has_samples() && x.t <= s.max_t {
-                continue;
-            }
-            let (applied, cut) = s.append_histogram(x.t, x.st, &x.h);
-            if applied == Applied::Accepted {
-                stats.samples_replayed += 1;
-                max_t = max_t.max(x.t);
-            }
-            cut_chunks += usize::from(cut);
-        }
     }
     inner
         .pending_chunks
