@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use augur_engine::{GoExp, GoFloat, QueryOptions, QueryResult, Value, MAX_POINTS_PER_SERIES};
+use augur_storage::histogram::Histogram;
 use augur_storage::{Labels, Queryable};
 use axum::extract::State;
 use prometheus_client::metrics::gauge::Gauge;
@@ -273,7 +274,10 @@ fn respond(result: QueryResult, limit: usize) -> ApiResponse {
 pub fn render(value: &Value) -> Vec<u8> {
     let points = match value {
         Value::Vector(v) => v.len(),
-        Value::Matrix(m) => m.iter().map(|s| s.samples.len() + 4).sum(),
+        Value::Matrix(m) => m
+            .iter()
+            .map(|s| s.samples.len() + 8 * s.histograms.len() + 4)
+            .sum(),
         _ => 1,
     };
     let mut out = Vec::with_capacity(64 + points * 24);
@@ -303,8 +307,16 @@ pub fn render(value: &Value) -> Vec<u8> {
                 }
                 out.extend_from_slice(br#"{"metric":"#);
                 push_labels(&mut out, &e.labels);
-                out.extend_from_slice(br#","value":"#);
-                push_point(&mut out, e.t, e.v);
+                match &e.h {
+                    Some(h) => {
+                        out.extend_from_slice(br#","histogram":"#);
+                        push_histogram_point(&mut out, e.t, h);
+                    }
+                    None => {
+                        out.extend_from_slice(br#","value":"#);
+                        push_point(&mut out, e.t, e.v);
+                    }
+                }
                 out.push(b'}');
             }
             out.push(b']');
@@ -323,6 +335,13 @@ pub fn render(value: &Value) -> Vec<u8> {
                     push_point(&mut out, p.t, p.v);
                 }
                 if !s.samples.is_empty() {
+                    out.push(b']');
+                }
+                for (j, h) in s.histograms.iter().enumerate() {
+                    out.extend_from_slice(if j == 0 { br#","histograms":["# } else { b"," });
+                    push_histogram_point(&mut out, h.t, &h.h);
+                }
+                if !s.histograms.is_empty() {
                     out.push(b']');
                 }
                 out.push(b'}');
@@ -354,6 +373,34 @@ fn push_point(out: &mut Vec<u8>, t: i64, v: f64) {
     out.extend_from_slice(b",\"");
     push_sample_value(out, v);
     out.extend_from_slice(b"\"]");
+}
+
+/// `[<timestamp>,{"count":…,"sum":…,"buckets":[[rule,"lower","upper","count"],…]}]`, as
+/// Prometheus writes a native histogram point: buckets with no observations are left out, and
+/// so is `buckets` when none is left.
+fn push_histogram_point(out: &mut Vec<u8>, t: i64, h: &Histogram) {
+    out.push(b'[');
+    push_timestamp(out, t);
+    out.extend_from_slice(br#",{"count":""#);
+    push_sample_value(out, h.count);
+    out.extend_from_slice(br#"","sum":""#);
+    push_sample_value(out, h.sum);
+    out.push(b'"');
+    let buckets: Vec<_> = h.buckets().into_iter().filter(|b| b.count != 0.0).collect();
+    for (i, b) in buckets.iter().enumerate() {
+        out.extend_from_slice(if i == 0 { br#","buckets":["# } else { b"," });
+        let _ = write!(out, "[{},\"", b.boundary_rule());
+        push_sample_value(out, b.lower);
+        out.extend_from_slice(b"\",\"");
+        push_sample_value(out, b.upper);
+        out.extend_from_slice(b"\",\"");
+        push_sample_value(out, b.count);
+        out.extend_from_slice(b"\"]");
+    }
+    if !buckets.is_empty() {
+        out.push(b']');
+    }
+    out.extend_from_slice(b"}]");
 }
 
 /// `jsonutil.MarshalTimestamp`: whole seconds, then `.` and exactly three digits when the
@@ -466,11 +513,13 @@ mod tests {
                         labels: labels.clone(),
                         t: 1000,
                         v: 1.0,
+                        h: None,
                     },
                     Element {
                         labels: Labels::default(),
                         t: 2500,
                         v: 2.5,
+                        h: None,
                     },
                 ]),
                 r#"{"resultType":"vector","result":[{"metric":{"__name__":"up","job":"a\"b"},"value":[1,"1"]},{"metric":{},"value":[2.500,"2.5"]}]}"#,
@@ -504,6 +553,7 @@ mod tests {
             labels: Labels::default(),
             t: 0,
             v,
+            h: None,
         };
         let result = |value| QueryResult {
             value,

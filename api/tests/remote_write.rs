@@ -667,3 +667,49 @@ async fn out_of_order_samples_within_the_configured_window_are_kept_across_a_res
     let srv = TestServer::start_in(dir, &[]).await;
     assert_eq!(stored(&srv, "m").await[0].1, want, "after a restart");
 }
+
+/// Stored histograms come back through the query API in Prometheus's JSON: `histogram` in
+/// instant vectors, `histograms` in range vectors and range queries.
+#[tokio::test(flavor = "multi_thread")]
+async fn native_histograms_are_served_by_the_query_api() {
+    let srv = TestServer::start().await;
+    let mut ts = series(&[("__name__", "h"), ("job", "a")], &[]);
+    ts.histograms.push(int_histogram(T0, vec![1, 2, -1], 6));
+    ts.histograms
+        .push(int_histogram(T0 + 15_000, vec![2, 0, 0], 6));
+    let (status, body) = srv.write_v1(&request(vec![ts])).await;
+    assert_eq!((status, body.as_str()), (204, ""));
+    let t = (T0 + 20_000) as f64 / 1000.0;
+    let (_, body) = srv.get(&format!("/api/v1/query?query=h&time={t}")).await;
+    // Schema 3, buckets 0..2: (2^-1/8, 1], (1, 2^1/8], (2^1/8, 2^2/8]; counts 2, 2, 2.
+    assert_eq!(
+        body["data"]["result"][0]["histogram"],
+        serde_json::json!([
+            1700000020,
+            {"count": "6", "sum": "12.5", "buckets": [
+                [0, "0.9170040432046711", "1", "2"],
+                [0, "1", "1.0905077326652577", "2"],
+                [0, "1.0905077326652577", "1.189207115002721", "2"]
+            ]}
+        ]),
+        "{body}"
+    );
+    assert!(body["data"]["result"][0].get("value").is_none(), "{body}");
+    let (_, body) = srv
+        .get(&format!("/api/v1/query?query=h[1m]&time={t}"))
+        .await;
+    let hs = &body["data"]["result"][0]["histograms"];
+    assert_eq!(hs.as_array().map(Vec::len), Some(2), "{body}");
+    assert_eq!(hs[0][0], serde_json::json!(1700000000));
+    assert_eq!(hs[0][1]["buckets"][1][3], "3", "{body}");
+    assert!(body["data"]["result"][0].get("values").is_none(), "{body}");
+    let (_, body) = srv
+        .get(&format!(
+            "/api/v1/query_range?query=h&start={}&end={t}&step=10",
+            T0 / 1000
+        ))
+        .await;
+    let hs = &body["data"]["result"][0]["histograms"];
+    assert_eq!(hs.as_array().map(Vec::len), Some(3), "{body}");
+    assert_eq!(hs[2][0], serde_json::json!(1700000020), "{body}");
+}

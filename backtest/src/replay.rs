@@ -220,6 +220,7 @@ impl Block {
                             labels: s.labels.clone(),
                             t: p.t,
                             v: p.v,
+                            h: None,
                         });
                     }
                 }

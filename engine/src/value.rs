@@ -4,12 +4,14 @@ use std::fmt;
 
 use augur_storage::{Labels, Sample, Series};
 
-/// One element of an instant vector: a series' labels and its value at `t`.
+/// One element of an instant vector: a series' labels and its value at `t`, a float `v` or,
+/// when `h` is set, a native histogram (`v` is then 0 and means nothing).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Element {
     pub labels: Labels,
     pub t: i64,
     pub v: f64,
+    pub h: Option<std::sync::Arc<augur_storage::histogram::Histogram>>,
 }
 
 /// The result of a query, by type.

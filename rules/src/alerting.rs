@@ -381,5 +381,5 @@ fn alert_series(a: &Alert, name: &str, state: Option<AlertState>, v: f64) -> Ser
     if let Some(s) = state {
         labels.insert("alertstate".into(), s.as_str().into());
     }
-    SeriesOut { labels, v }
+    SeriesOut { labels, v, h: None }
 }

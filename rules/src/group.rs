@@ -232,7 +232,11 @@ impl Group {
         for s in out {
             let labels = Labels::new(s.labels.iter())
                 .map_err(|e| format!("invalid labels in rule output: {e}"))?;
-            app.append(&labels, t, s.v).map_err(|e| e.to_string())?;
+            match &s.h {
+                Some(h) => app.append_histogram(0, &labels, t, h, 0),
+                None => app.append(&labels, t, s.v),
+            }
+            .map_err(|e| e.to_string())?;
             now.insert(labels);
         }
         let mut st = lock(&self.state);

@@ -30,6 +30,8 @@ pub(crate) fn label_map(labels: &augur_storage::Labels) -> BTreeMap<String, Stri
 pub struct SeriesOut {
     pub labels: BTreeMap<String, String>,
     pub v: f64,
+    /// A native histogram instead of `v` (a recording rule over histograms records them).
+    pub h: Option<std::sync::Arc<augur_storage::histogram::Histogram>>,
 }
 
 /// Prometheus's rule health.
@@ -106,6 +108,7 @@ impl EvalEnv<'_> {
                 labels: augur_storage::Labels::default(),
                 t: s.t,
                 v: s.v,
+                h: None,
             }]),
             other => Err(format!(
                 "rule result is not a vector or scalar: got {}",
@@ -204,7 +207,11 @@ impl RecordingRule {
                     labels.insert(k.clone(), value);
                 }
             }
-            out.push(SeriesOut { labels, v: s.v });
+            out.push(SeriesOut {
+                labels,
+                v: s.v,
+                h: s.h,
+            });
         }
         let mut keys: Vec<&BTreeMap<String, String>> = out.iter().map(|s| &s.labels).collect();
         keys.sort();

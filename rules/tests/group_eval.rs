@@ -242,3 +242,51 @@ fn group_slots_are_stable_and_spread() {
     }
     assert_ne!(a.eval_timestamp(now), b.eval_timestamp(now));
 }
+
+/// A recording rule over native histograms records histograms (not zeros), and a series it
+/// no longer produces gets a staleness marker.
+#[test]
+fn recording_rules_record_native_histograms() {
+    use augur_storage::histogram::{Histogram, Span};
+    use augur_storage::Appendable;
+    let f = fixture();
+    let h = Histogram {
+        schema: 0,
+        count: 3.0,
+        sum: 4.5,
+        positive_spans: vec![Span {
+            offset: 0,
+            length: 1,
+        }],
+        positive_buckets: vec![3.0],
+        integer: true,
+        ..Histogram::default()
+    };
+    let src = Labels::new([("__name__", "lat"), ("job", "a")]).unwrap();
+    let mut app = f.db.appender();
+    app.append_histogram(0, &src, 0, &h, 0).unwrap();
+    app.commit().unwrap();
+    let g = group(
+        "groups:\n- name: g\n  rules:\n  - record: job:lat\n    expr: lat\n",
+        true,
+    );
+    g.eval(MIN, &f.cx);
+    let got =
+        f.db.querier(0, 10 * MIN)
+            .unwrap()
+            .select(&[Matcher::new(MatchOp::Equal, "__name__", "job:lat").unwrap()])
+            .unwrap();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].samples.is_empty(), "{got:?}");
+    assert_eq!(got[0].histograms.len(), 1);
+    assert_eq!(got[0].histograms[0].t, MIN);
+    assert_eq!(got[0].histograms[0].h, h);
+    // Six minutes on, the source is past the lookback: the recorded series goes stale.
+    g.eval(7 * MIN, &f.cx);
+    let got =
+        f.db.querier(0, 10 * MIN)
+            .unwrap()
+            .select(&[Matcher::new(MatchOp::Equal, "__name__", "job:lat").unwrap()])
+            .unwrap();
+    assert!(is_stale_nan(got[0].samples[0].v), "{got:?}");
+}

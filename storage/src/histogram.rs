@@ -88,6 +88,63 @@ pub struct Histogram {
     pub integer: bool,
 }
 
+/// One bucket with its bounds, as Prometheus's query API reports it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bucket {
+    pub lower: f64,
+    pub upper: f64,
+    pub lower_inclusive: bool,
+    pub upper_inclusive: bool,
+    pub count: f64,
+}
+
+impl Bucket {
+    /// Prometheus's boundary rule number: 0 `(l, u]`, 1 `[l, u)`, 2 `(l, u)`, 3 `[l, u]`.
+    pub fn boundary_rule(&self) -> u8 {
+        match (self.lower_inclusive, self.upper_inclusive) {
+            (false, true) => 0,
+            (true, false) => 1,
+            (false, false) => 2,
+            (true, true) => 3,
+        }
+    }
+}
+
+/// `x · 2^exp` exactly (Go's `math.Ldexp`) for the exponents bucket bounds use.
+fn ldexp(x: f64, exp: i32) -> f64 {
+    // Two powers of two, each a normal number, so both products are exact.
+    let half = exp / 2;
+    x * 2f64.powi(half) * 2f64.powi(exp - half)
+}
+
+/// Upper bound of bucket `idx` (Prometheus's `getBound`).
+fn bound(idx: i32, schema: i32, custom: &[f64]) -> f64 {
+    if schema == CUSTOM_BUCKETS_SCHEMA {
+        let len = custom.len() as i32;
+        return match idx {
+            -1 => f64::NEG_INFINITY,
+            i if i >= len => f64::INFINITY,
+            i if i < -1 => f64::NEG_INFINITY,
+            i => custom[i as usize],
+        };
+    }
+    if schema < 0 {
+        let exp = i64::from(idx) << -schema;
+        if exp >= 1024 {
+            // The last regular bucket: +Inf is the overflow bucket's.
+            return f64::MAX;
+        }
+        return ldexp(1.0, exp.max(-1100) as i32);
+    }
+    let table = crate::histogram_bounds::EXPONENTIAL_BOUNDS[schema as usize];
+    let frac = table[(idx & ((1 << schema) - 1)) as usize];
+    let exp = (idx >> schema) + 1;
+    if frac == 0.5 && exp >= 1025 {
+        return f64::MAX;
+    }
+    ldexp(frac, exp)
+}
+
 /// Why a histogram is invalid, in Prometheus's words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistogramError(pub String);
@@ -108,6 +165,71 @@ impl Histogram {
     /// Whether it uses custom bucket bounds (schema −53).
     pub fn uses_custom_buckets(&self) -> bool {
         self.schema == CUSTOM_BUCKETS_SCHEMA
+    }
+
+    /// Every bucket in Prometheus's order, with its bounds: the negative side from the most
+    /// negative bucket, the zero bucket when it has observations, then the positive side.
+    /// Buckets overlapping the zero bucket are clipped to it. Buckets with no observations
+    /// are included (the query API leaves them out).
+    pub fn buckets(&self) -> Vec<Bucket> {
+        let mut out = Vec::new();
+        let indexes = |spans: &[Span]| -> Vec<i32> {
+            let mut idx = Vec::new();
+            let mut next = 0i32;
+            for (k, s) in spans.iter().enumerate() {
+                let start = if k == 0 { s.offset } else { next + s.offset };
+                idx.extend((0..s.length as i32).map(|j| start + j));
+                next = start + s.length as i32;
+            }
+            idx
+        };
+        let zt = self.zero_threshold;
+        let custom = self.uses_custom_buckets();
+        let neg = indexes(&self.negative_spans);
+        for (&i, &count) in neg.iter().zip(&self.negative_buckets).rev() {
+            let lower = -bound(i, self.schema, &self.custom_values);
+            let upper = (-bound(i - 1, self.schema, &self.custom_values)).min(-zt);
+            out.push(Bucket {
+                lower,
+                upper,
+                lower_inclusive: lower < 0.0,
+                upper_inclusive: upper > 0.0,
+                count,
+            });
+        }
+        if !custom && self.zero_count > 0.0 {
+            out.push(Bucket {
+                lower: -zt,
+                upper: zt,
+                lower_inclusive: true,
+                upper_inclusive: true,
+                count: self.zero_count,
+            });
+        }
+        let pos = indexes(&self.positive_spans);
+        for (&i, &count) in pos.iter().zip(&self.positive_buckets) {
+            let mut lower = bound(i - 1, self.schema, &self.custom_values);
+            let upper = bound(i, self.schema, &self.custom_values);
+            if custom {
+                out.push(Bucket {
+                    lower,
+                    upper,
+                    lower_inclusive: i == 0,
+                    upper_inclusive: true,
+                    count,
+                });
+                continue;
+            }
+            lower = lower.max(zt);
+            out.push(Bucket {
+                lower,
+                upper,
+                lower_inclusive: lower < 0.0,
+                upper_inclusive: upper > 0.0,
+                count,
+            });
+        }
+        out
     }
 
     /// Whether this is a staleness marker (its sum is the stale NaN).
@@ -637,6 +759,93 @@ mod tests {
         };
         assert_eq!(custom.validate(), Ok(()));
         round_trip(&custom);
+    }
+
+    #[test]
+    fn buckets_have_prometheus_bounds() {
+        // Schema 0: bucket i is (2^(i-1), 2^i]; schema 3's first bound above 1 is 2^(1/8).
+        let h = Histogram {
+            schema: 0,
+            zero_threshold: 0.001,
+            zero_count: 1.0,
+            count: 7.0,
+            positive_spans: vec![Span {
+                offset: 0,
+                length: 2,
+            }],
+            positive_buckets: vec![1.0, 2.0],
+            negative_spans: vec![Span {
+                offset: 1,
+                length: 1,
+            }],
+            negative_buckets: vec![3.0],
+            integer: true,
+            ..Histogram::default()
+        };
+        let b: Vec<(u8, f64, f64, f64)> = h
+            .buckets()
+            .iter()
+            .map(|b| (b.boundary_rule(), b.lower, b.upper, b.count))
+            .collect();
+        assert_eq!(
+            b,
+            [
+                (1, -2.0, -1.0, 3.0),
+                (3, -0.001, 0.001, 1.0),
+                (0, 0.5, 1.0, 1.0),
+                (0, 1.0, 2.0, 2.0),
+            ]
+        );
+        let fine = Histogram {
+            schema: 3,
+            positive_spans: vec![Span {
+                offset: 1,
+                length: 1,
+            }],
+            positive_buckets: vec![1.0],
+            count: 1.0,
+            integer: true,
+            ..Histogram::default()
+        };
+        assert_eq!(fine.buckets()[0].upper, 1.0905077326652577);
+        assert_eq!(fine.buckets()[0].lower, 1.0);
+        let custom = Histogram {
+            schema: CUSTOM_BUCKETS_SCHEMA,
+            positive_spans: vec![Span {
+                offset: 0,
+                length: 3,
+            }],
+            positive_buckets: vec![1.0, 0.0, 2.0],
+            custom_values: vec![0.1, 0.5],
+            count: 3.0,
+            integer: true,
+            ..Histogram::default()
+        };
+        let b: Vec<(u8, f64, f64)> = custom
+            .buckets()
+            .iter()
+            .map(|b| (b.boundary_rule(), b.lower, b.upper))
+            .collect();
+        assert_eq!(
+            b,
+            [
+                (3, f64::NEG_INFINITY, 0.1),
+                (0, 0.1, 0.5),
+                (0, 0.5, f64::INFINITY)
+            ]
+        );
+        let negative = Histogram {
+            schema: -2,
+            positive_spans: vec![Span {
+                offset: 1,
+                length: 1,
+            }],
+            positive_buckets: vec![1.0],
+            count: 1.0,
+            integer: true,
+            ..Histogram::default()
+        };
+        assert_eq!(negative.buckets()[0].upper, 16.0);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 pub mod chunk;
 pub mod error;
 pub mod histogram;
+mod histogram_bounds;
 pub mod interface;
 pub mod labels;
 pub mod matcher;

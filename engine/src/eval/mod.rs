@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use augur_storage::histogram::Histogram;
 use augur_storage::{Labels, Queryable, Sample, Series, METRIC_NAME};
 use promql_parser::parser::Expr;
 
@@ -211,11 +212,21 @@ impl Grid {
     }
 }
 
+/// A native histogram point: a sample's time (raw data) or a grid step (instant vectors).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct HPoint {
+    pub t: i64,
+    pub h: Arc<Histogram>,
+}
+
 /// A series flowing between nodes.
 #[derive(Debug, Clone)]
 pub(crate) struct VSeries {
     pub labels: Labels,
     pub points: Vec<Sample>,
+    /// Native histogram points, in time order, at times `points` does not hold. Only
+    /// selectors fill them so far; operators and functions read `points` alone.
+    pub hists: Vec<HPoint>,
     /// Drop `__name__` at the end of evaluation (delayed name removal).
     pub drop_name: bool,
 }
@@ -225,8 +236,14 @@ impl VSeries {
         VSeries {
             labels,
             points,
+            hists: Vec::new(),
             drop_name: false,
         }
+    }
+
+    /// Whether it has no point of either kind.
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty() && self.hists.is_empty()
     }
 }
 
@@ -427,13 +444,20 @@ pub(crate) fn run(
             Value::Vector(
                 series
                     .into_iter()
-                    .filter_map(|s| {
-                        let p = *s.points.first()?;
-                        Some(Element {
+                    .filter_map(|s| match (s.points.first(), s.hists.first()) {
+                        (Some(p), _) => Some(Element {
                             labels: s.labels,
                             t: p.t,
                             v: p.v,
-                        })
+                            h: None,
+                        }),
+                        (None, Some(h)) => Some(Element {
+                            labels: s.labels,
+                            t: h.t,
+                            v: 0.0,
+                            h: Some(Arc::clone(&h.h)),
+                        }),
+                        (None, None) => None,
                     })
                     .collect(),
             )
@@ -445,7 +469,15 @@ pub(crate) fn run(
                     labels: s.labels,
                     samples: s.points,
                     start_timestamps: Vec::new(),
-                    histograms: Vec::new(),
+                    histograms: s
+                        .hists
+                        .into_iter()
+                        .map(|p| augur_storage::histogram::HistogramSample {
+                            t: p.t,
+                            st: 0,
+                            h: Arc::unwrap_or_clone(p.h),
+                        })
+                        .collect(),
                 })
                 .collect();
             out.sort_by(|a, b| a.labels.cmp(&b.labels));
@@ -481,6 +513,7 @@ pub(crate) fn merge_same_labels(series: Vec<VSeries>) -> Result<Vec<VSeries>> {
             Some(&i) => {
                 merged.push(i);
                 out[i].points.extend(s.points);
+                out[i].hists.extend(s.hists);
             }
             None => {
                 index.insert(s.labels.clone(), out.len());
@@ -489,9 +522,16 @@ pub(crate) fn merge_same_labels(series: Vec<VSeries>) -> Result<Vec<VSeries>> {
         }
     }
     for i in merged {
-        let points = &mut out[i].points;
+        let VSeries { points, hists, .. } = &mut out[i];
         points.sort_by_key(|p| p.t);
-        if points.windows(2).any(|w| w[0].t == w[1].t) {
+        hists.sort_by_key(|p| p.t);
+        let clash = hists
+            .iter()
+            .any(|h| points.binary_search_by_key(&h.t, |p| p.t).is_ok());
+        if clash
+            || points.windows(2).any(|w| w[0].t == w[1].t)
+            || hists.windows(2).any(|w| w[0].t == w[1].t)
+        {
             return Err(exec_err!(
                 "vector cannot contain metrics with the same labelset"
             ));

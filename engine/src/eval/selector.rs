@@ -13,12 +13,13 @@
 use std::time::UNIX_EPOCH;
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use augur_storage::{is_stale_nan, MatchOp, Matcher, Sample, Series, StorageError};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
 
-use super::{Ev, Grid, VSeries, Val};
+use super::{Ev, Grid, HPoint, VSeries, Val};
 use crate::error::{exec_err, Error, Result};
 use crate::rewrite::EXT_LABEL;
 
@@ -59,7 +60,8 @@ impl RangeInput {
             .into_iter()
             .filter_map(|mut s| {
                 s.points.retain(|p| p.t > lo && p.t <= r);
-                (!s.points.is_empty()).then_some(s)
+                s.hists.retain(|p| p.t > lo && p.t <= r);
+                (!s.is_empty()).then_some(s)
             })
             .collect()
     }
@@ -191,7 +193,10 @@ impl Ev<'_> {
         Ok(self
             .load(&selector_matchers(vs)?, mint, maxt)?
             .into_iter()
-            .map(|s| (VSeries::new(s.labels, s.samples), s.start_timestamps))
+            .map(|s| {
+                let sts = s.start_timestamps.clone();
+                (vseries(s), sts)
+            })
             .collect())
     }
 
@@ -205,7 +210,7 @@ impl Ev<'_> {
         Ok(self
             .load(matchers, mint, maxt)?
             .into_iter()
-            .map(|s| VSeries::new(s.labels, s.samples))
+            .map(vseries)
             .collect())
     }
 
@@ -245,7 +250,12 @@ impl Ev<'_> {
         if smoothed {
             return self.smoothed_vector(series, &refs);
         }
-        self.instant_points(series, &refs, |_, p| {
+        let hists = if sample_times {
+            Hists::AsTimes
+        } else {
+            Hists::Points
+        };
+        self.pick_points(series, &refs, hists, |_, p| {
             if sample_times {
                 p.t as f64 / 1000.0
             } else {
@@ -283,29 +293,70 @@ impl Ev<'_> {
         refs: &[i64],
         value: impl Fn((usize, usize), Sample) -> f64,
     ) -> Result<Vec<VSeries>> {
+        self.pick_points(series, refs, Hists::Ignore, value)
+    }
+
+    /// [`Ev::instant_points`], with what to do when a series' newest sample is a native
+    /// histogram: ignore histograms (the float before it may be picked), keep it as a
+    /// histogram point, or take the float `value` of its time (`Sample { t, v: NaN }`,
+    /// sample index `usize::MAX`).
+    fn pick_points(
+        &self,
+        series: Vec<VSeries>,
+        refs: &[i64],
+        hists: Hists,
+        value: impl Fn((usize, usize), Sample) -> f64,
+    ) -> Result<Vec<VSeries>> {
         let lookback = self.ctx.settings.lookback;
         let mut out = Vec::with_capacity(series.len());
         let mut held = 0;
         for (si, mut s) in series.into_iter().enumerate() {
             self.ctx.check()?;
             let mut points = Vec::with_capacity(refs.len().min(s.points.len() + 1));
-            let mut hi = 0;
+            let mut hpoints = Vec::new();
+            let raw_hists = if hists == Hists::Ignore {
+                Vec::new()
+            } else {
+                std::mem::take(&mut s.hists)
+            };
+            let (mut hi, mut hh) = (0, 0);
             for (i, &r) in refs.iter().enumerate() {
                 while hi < s.points.len() && s.points[hi].t <= r {
                     hi += 1;
                 }
-                if hi == 0 {
-                    continue;
+                while hh < raw_hists.len() && raw_hists[hh].t <= r {
+                    hh += 1;
                 }
-                let p = s.points[hi - 1];
-                if p.t <= r - lookback || is_stale_nan(p.v) {
-                    continue;
+                let float = (hi > 0).then(|| s.points[hi - 1]);
+                let hist = (hh > 0).then(|| &raw_hists[hh - 1]);
+                match (float, hist) {
+                    (f, Some(h)) if f.is_none_or(|f| h.t > f.t) => {
+                        if h.t <= r - lookback || h.h.is_stale() {
+                            continue;
+                        }
+                        if hists == Hists::Points {
+                            hpoints.push(HPoint {
+                                t: self.grid.ts(i),
+                                h: Arc::clone(&h.h),
+                            });
+                        } else {
+                            let p = Sample::new(h.t, f64::NAN);
+                            points.push(Sample::new(self.grid.ts(i), value((si, usize::MAX), p)));
+                        }
+                    }
+                    (Some(p), _) => {
+                        if p.t <= r - lookback || is_stale_nan(p.v) {
+                            continue;
+                        }
+                        points.push(Sample::new(self.grid.ts(i), value((si, hi - 1), p)));
+                    }
+                    (None, _) => {}
                 }
-                points.push(Sample::new(self.grid.ts(i), value((si, hi - 1), p)));
             }
-            if !points.is_empty() {
-                held += points.len();
+            if !points.is_empty() || !hpoints.is_empty() {
+                held += points.len() + hpoints.len();
                 s.points = points;
+                s.hists = hpoints;
                 out.push(s);
             }
         }
@@ -376,7 +427,8 @@ impl Ev<'_> {
                         }
                         s.points.retain(|p| !is_stale_nan(p.v));
                     }
-                    if !s.points.is_empty() {
+                    s.hists.retain(|h| !h.h.is_stale());
+                    if !s.is_empty() {
                         series.push(s);
                         sts.push(st);
                     }
@@ -444,4 +496,26 @@ impl Ev<'_> {
             mode: None,
         })
     }
+}
+
+/// What an instant selection does with native histogram samples (see [`Ev::pick_points`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hists {
+    Ignore,
+    Points,
+    AsTimes,
+}
+
+/// A storage series as the evaluator holds it: floats in `points`, histograms in `hists`.
+fn vseries(s: Series) -> VSeries {
+    let mut v = VSeries::new(s.labels, s.samples);
+    v.hists = s
+        .histograms
+        .into_iter()
+        .map(|x| HPoint {
+            t: x.t,
+            h: Arc::new(x.h),
+        })
+        .collect();
+    v
 }

@@ -408,6 +408,7 @@ pub(crate) fn seasonal_baseline(ev: &Ev<'_>, args: &[&Expr]) -> Result<Val> {
     let out = acc
         .into_iter()
         .map(|(labels, sum, count)| VSeries {
+            hists: Vec::new(),
             labels,
             points: (0..n)
                 .filter(|i| count[*i] > 0)

@@ -88,6 +88,7 @@ impl Collector {
             None => {
                 self.index.insert(labels.clone(), self.series.len());
                 self.series.push(VSeries {
+                    hists: Vec::new(),
                     labels: labels.clone(),
                     points: Vec::new(),
                     drop_name,

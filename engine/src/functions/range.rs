@@ -281,6 +281,7 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
         }
         held += points.len();
         out.push(VSeries {
+            hists: Vec::new(),
             labels: s.labels.clone(),
             points,
             drop_name: s.drop_name || !keep_name,
@@ -314,6 +315,7 @@ fn absent_over_time(ev: &Ev<'_>, arg: &Expr) -> Result<Val> {
     }
     let labels = super::instant::absent_labels(arg);
     Ok(Val::Vector(vec![VSeries {
+        hists: Vec::new(),
         labels,
         points,
         drop_name: true,
