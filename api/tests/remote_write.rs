@@ -713,3 +713,36 @@ async fn native_histograms_are_served_by_the_query_api() {
     assert_eq!(hs.as_array().map(Vec::len), Some(3), "{body}");
     assert_eq!(hs[2][0], serde_json::json!(1700000020), "{body}");
 }
+
+/// Anomaly functions (and every range function, for now) read floats only: over a histogram
+/// series they give nothing and say so in an info annotation.
+#[tokio::test(flavor = "multi_thread")]
+async fn anomaly_functions_ignore_native_histograms_with_an_info() {
+    let srv = TestServer::start().await;
+    let mut ts = series(&[("__name__", "h"), ("job", "a")], &[]);
+    for i in 0..10 {
+        ts.histograms.push(int_histogram(
+            T0 + i * 15_000,
+            vec![i, 1, 1],
+            3 * i as u64 + 3,
+        ));
+    }
+    let (status, body) = srv.write_v1(&request(vec![ts])).await;
+    assert_eq!((status, body.as_str()), (204, ""));
+    let t = (T0 + 150_000) as f64 / 1000.0;
+    for q in ["zscore(h[5m])", "ewma(h[5m], 0.5)", "anomaly_score(h[5m])"] {
+        let (_, body) = srv
+            .get(&format!(
+                "/api/v1/query?query={}&time={t}",
+                form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+            ))
+            .await;
+        assert_eq!(body["data"]["result"], serde_json::json!([]), "{q}: {body}");
+        let name = q.split('(').next().unwrap();
+        assert_eq!(
+            body["infos"][0],
+            format!("PromQL info: ignored native histograms in {name}(), which reads float samples only, for metric name \"h\" (1:{})", name.len() + 2),
+            "{q}: {body}"
+        );
+    }
+}

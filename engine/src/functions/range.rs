@@ -186,6 +186,19 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
         }
     }
     let input = ev.matrix_input(args[matrix_at])?;
+    // No range function reads native histograms yet: say so rather than drop them silently.
+    let mut named = std::collections::BTreeSet::new();
+    for s in input.series.iter().filter(|s| !s.hists.is_empty()) {
+        if named.insert(s.labels.metric_name().unwrap_or_default()) {
+            ev.ctx.info_at(
+                format!(
+                    "PromQL info: ignored native histograms in {name}(), which reads float samples only, for metric name {:?}",
+                    s.labels.metric_name().unwrap_or_default()
+                ),
+                args[matrix_at],
+            );
+        }
+    }
     if let Some(mode) = &input.mode {
         let allowed: &[&str] = if mode == "anchored" {
             &["changes", "delta", "increase", "rate", "resets"]
