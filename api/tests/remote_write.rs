@@ -746,3 +746,46 @@ async fn anomaly_functions_ignore_native_histograms_with_an_info() {
         );
     }
 }
+
+/// `histogram_count`, `histogram_sum` and `histogram_avg` read native histograms; nodes that
+/// do not handle them yet drop them rather than fail (no 500 from `sort` of a histogram).
+#[tokio::test(flavor = "multi_thread")]
+async fn histogram_count_sum_avg_and_nodes_that_skip_histograms() {
+    let srv = TestServer::start().await;
+    let mut ts = series(&[("__name__", "h"), ("job", "a")], &[]);
+    ts.histograms.push(int_histogram(T0, vec![1, 2, -1], 6));
+    let f = series(&[("__name__", "h"), ("job", "f")], &[(T0, 3.0)]);
+    let (status, body) = srv.write_v1(&request(vec![ts, f])).await;
+    assert_eq!((status, body.as_str()), (204, ""));
+    let t = (T0 + 10_000) as f64 / 1000.0;
+    let q = |q: &'static str| {
+        let srv = &srv;
+        async move {
+            let (status, body) = srv
+                .get(&format!(
+                    "/api/v1/query?query={}&time={t}",
+                    form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+                ))
+                .await;
+            assert_eq!(status, 200, "{q}: {body}");
+            body["data"]["result"].clone()
+        }
+    };
+    for (expr, want) in [
+        ("histogram_count(h)", "6"),
+        ("histogram_sum(h)", "12.5"),
+        ("histogram_avg(h)", "2.0833333333333335"),
+    ] {
+        assert_eq!(
+            q(expr).await,
+            serde_json::json!([{"metric": {"job": "a"}, "value": [1700000010, want]}]),
+            "{expr}"
+        );
+    }
+    // The float series alone passes through float-only nodes.
+    for expr in ["sort(h)", "h * 2", "sum(h)", "-h"] {
+        let got = q(expr).await;
+        assert_eq!(got.as_array().map(Vec::len), Some(1), "{expr}: {got}");
+        assert!(got[0].get("histogram").is_none(), "{expr}: {got}");
+    }
+}

@@ -111,8 +111,13 @@ pub(crate) fn go_pow(x: f64, y: f64) -> f64 {
 pub(crate) fn eval(ev: &Ev<'_>, b: &BinaryExpr) -> Result<Val> {
     let op = Op::parse(&b.op.to_string())?;
     let ret_bool = b.return_bool();
-    let lhs = ev.eval(&b.lhs)?;
-    let rhs = ev.eval(&b.rhs)?;
+    // Operators read float points only (for now): histogram points are dropped.
+    let floats = |v: Val| match v {
+        Val::Vector(s) => Val::Vector(super::floats_only(s)),
+        other => other,
+    };
+    let lhs = floats(ev.eval(&b.lhs)?);
+    let rhs = floats(ev.eval(&b.rhs)?);
     match (lhs, rhs) {
         (Val::Scalar(l), Val::Scalar(r)) => Ok(Val::Scalar(
             l.into_iter()

@@ -289,7 +289,8 @@ impl<'a> Ev<'a> {
                     v.iter_mut().for_each(|x| *x = -*x);
                     Ok(Val::Scalar(v))
                 }
-                Val::Vector(mut series) => {
+                Val::Vector(series) => {
+                    let mut series = floats_only(series);
                     for s in &mut series {
                         s.drop_name = true;
                         s.points.iter_mut().for_each(|p| p.v = -p.v);
@@ -317,10 +318,12 @@ impl<'a> Ev<'a> {
         }
     }
 
-    /// Evaluates an expression that must be an instant vector.
+    /// Evaluates an expression that must be an instant vector, for a node that reads float
+    /// points only (every function and aggregation so far): native histogram points are
+    /// dropped, and series left without points with them.
     pub fn eval_vector(&self, expr: &Expr) -> Result<Vec<VSeries>> {
         match self.eval(expr)? {
-            Val::Vector(v) => Ok(v),
+            Val::Vector(v) => Ok(floats_only(v)),
             other => Err(exec_err!(
                 "expected instant vector, got {}",
                 other.type_name()
@@ -538,6 +541,18 @@ pub(crate) fn merge_same_labels(series: Vec<VSeries>) -> Result<Vec<VSeries>> {
         }
     }
     Ok(out)
+}
+
+/// The series' float points alone: histogram points dropped, and series left empty with them
+/// (see [`Ev::eval_vector`]).
+pub(crate) fn floats_only(mut series: Vec<VSeries>) -> Vec<VSeries> {
+    if series.iter().any(|s| !s.hists.is_empty()) {
+        series.retain_mut(|s| {
+            s.hists.clear();
+            !s.points.is_empty()
+        });
+    }
+    series
 }
 
 /// Whether a label is series metadata that goes with the name: `__name__`, `__type__`,

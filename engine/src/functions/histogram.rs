@@ -1,10 +1,11 @@
 //! `histogram_quantile`, `histogram_quantiles` and `histogram_fraction` over classic
-//! histograms (`_bucket` series with an `le` label).
-//! Native histograms are not stored by Augur yet, so the other `histogram_*` functions see
-//! no histogram samples and return nothing.
+//! histograms (`_bucket` series with an `le` label), and `histogram_count`, `histogram_sum`
+//! and `histogram_avg` over native ones. The quantile and fraction of native histograms, and
+//! their standard deviation and variance, are not implemented yet.
 
 use std::collections::HashMap;
 
+use augur_storage::histogram::Histogram;
 use augur_storage::Labels;
 use promql_parser::parser::Expr;
 
@@ -25,6 +26,15 @@ enum Want {
 
 /// `histogram_quantile`, `histogram_quantiles` and `histogram_fraction` over classic buckets.
 pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val>> {
+    let native: Option<fn(&Histogram) -> f64> = match name {
+        "histogram_count" => Some(|h| h.count),
+        "histogram_sum" => Some(|h| h.sum),
+        "histogram_avg" => Some(|h| h.sum / h.count),
+        _ => None,
+    };
+    if let Some(f) = native {
+        return native_values(ev, args[0], f).map(Some);
+    }
     let (want, input_arg) = match name {
         "histogram_quantile" => (
             Want::Quantiles(vec![ev.eval_scalar(args[0])?], None),
@@ -409,4 +419,32 @@ fn bucket_quantile(q: f64, b: &mut Vec<(f64, f64)>) -> (f64, Option<Forced>) {
         start + (end - start) * (rank / count)
     };
     (v, forced)
+}
+
+/// `f` of each native histogram point of `arg`'s series; float points are ignored (they do
+/// not show up in the result), and the metric name is dropped.
+fn native_values(ev: &Ev<'_>, arg: &Expr, f: fn(&Histogram) -> f64) -> Result<Val> {
+    let series = match ev.eval(arg)? {
+        Val::Vector(v) => v,
+        other => {
+            return Err(crate::error::exec_err!(
+                "expected instant vector, got {}",
+                other.type_name()
+            ))
+        }
+    };
+    let out = series
+        .into_iter()
+        .filter_map(|mut s| {
+            s.points = s
+                .hists
+                .iter()
+                .map(|p| augur_storage::Sample::new(p.t, f(&p.h)))
+                .collect();
+            s.hists.clear();
+            s.drop_name = true;
+            (!s.points.is_empty()).then_some(s)
+        })
+        .collect();
+    Ok(Val::Vector(out))
 }
