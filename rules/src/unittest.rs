@@ -267,7 +267,7 @@ impl TestCx<'_> {
                         input.push((start + k as i64 * interval, parsed.labels.clone(), *v))
                     }
                     Point::Empty => {}
-                    Point::Histogram => {
+                    Point::Histogram(_) => {
                         return Err(format!(
                             "series {:?}: native histograms are not supported by Augur",
                             s.series

@@ -21,7 +21,7 @@ pub fn samples_of(line: &SeriesLine, step: i64) -> Vec<Sample> {
         .enumerate()
         .filter_map(|(k, p)| match p {
             Point::Value(v) => Some(Sample::new(k as i64 * step, *v)),
-            Point::Empty | Point::Histogram => None,
+            Point::Empty | Point::Histogram(_) => None,
         })
         .collect()
 }
@@ -53,7 +53,7 @@ pub fn load(db: &dyn Appendable, step: i64, series: &[SeriesLine]) -> Result<Loa
         out.histograms_skipped += line
             .points
             .iter()
-            .filter(|p| matches!(p, Point::Histogram))
+            .filter(|p| matches!(p, Point::Histogram(_)))
             .count();
         // The parser refuses `{}` in a load block, so every line has labels.
         let sts = start_timestamps_of(line, step);

@@ -96,7 +96,7 @@ pub fn run_script<S: Store>(
             } => {
                 for s in series {
                     let name = s.labels.metric_name().unwrap_or("").to_owned();
-                    if s.points.iter().any(|p| matches!(p, Point::Histogram)) {
+                    if s.points.iter().any(|p| matches!(p, Point::Histogram(_))) {
                         hist_metrics.insert(name.clone());
                     }
                     if *nhcb {
@@ -137,7 +137,7 @@ fn skip_reason(ev: &Eval, hist_metrics: &BTreeSet<String>) -> Option<String> {
     let hist_expected = |lines: &[SeriesLine]| {
         lines
             .iter()
-            .any(|l| l.points.iter().any(|p| matches!(p, Point::Histogram)))
+            .any(|l| l.points.iter().any(|p| matches!(p, Point::Histogram(_))))
     };
     let expected_hist = match &ev.expected {
         Expected::Series(l) => hist_expected(l),

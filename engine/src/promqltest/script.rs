@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use augur_storage::histogram::{Histogram, ResetHint, Span};
 use augur_storage::{Labels, STALE_NAN};
 
 /// A parse failure, with the 1-based line it happened on.
@@ -21,13 +22,13 @@ impl fmt::Display for ScriptError {
 impl std::error::Error for ScriptError {}
 
 /// One position of a value sequence.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Point {
     /// `_`: no sample here.
     Empty,
     Value(f64),
-    /// A native histogram literal (`{{…}}`): not supported by this engine yet.
-    Histogram,
+    /// A native histogram literal (`{{…}}`, see [`parse_histogram`]).
+    Histogram(Box<Histogram>),
 }
 
 /// A series line: labels and expanded values.
@@ -164,18 +165,7 @@ fn expand_item(item: &str, out: &mut Vec<Point>) -> Result<(), String> {
         return Ok(());
     }
     if item.starts_with("{{") {
-        // Histogram literal, possibly with an `xN` repetition: count the positions.
-        let n = match item.rfind("}}x") {
-            Some(i) => {
-                item[i + 3..]
-                    .parse::<usize>()
-                    .map_err(|_| format!("bad repetition in {item:?}"))?
-                    + 1
-            }
-            None => 1,
-        };
-        out.extend(std::iter::repeat_n(Point::Histogram, n));
-        return Ok(());
+        return expand_histograms(item, out);
     }
     if let Some(n) = item.strip_prefix("_x") {
         let n: usize = n
@@ -394,6 +384,200 @@ pub fn unquote_prefix(s: &str) -> Option<(String, usize)> {
         }
     }
     None
+}
+
+/// Expands a histogram item: `{{h}}`, `{{h}}xN` (N+1 copies) or `{{h}}±{{d}}xN` (`h`, then
+/// `d` added or subtracted N times). Every histogram after the first is marked as no counter
+/// reset, as Prometheus's loader marks them.
+fn expand_histograms(item: &str, out: &mut Vec<Point>) -> Result<(), String> {
+    let close = item
+        .find("}}")
+        .ok_or_else(|| format!("unterminated histogram {item:?}"))?;
+    let first = parse_histogram(&item[..close + 2])?;
+    let rest = &item[close + 2..];
+    let (delta, times) = if rest.is_empty() {
+        (None, 0)
+    } else if let Some(n) = rest.strip_prefix('x') {
+        (
+            None,
+            n.parse::<usize>()
+                .map_err(|_| format!("bad repetition in {item:?}"))?,
+        )
+    } else {
+        let sign = match rest.as_bytes()[0] {
+            b'+' => 1.0,
+            b'-' => -1.0,
+            _ => return Err(format!("invalid histogram series {item:?}")),
+        };
+        let close2 = rest
+            .find("}}x")
+            .ok_or_else(|| format!("a histogram increment needs a repetition: {item:?}"))?;
+        let d = parse_histogram(&rest[1..close2 + 2])?;
+        let n = rest[close2 + 3..]
+            .parse::<usize>()
+            .map_err(|_| format!("bad repetition in {item:?}"))?;
+        (Some((d, sign)), n)
+    };
+    let mut h = first;
+    out.push(Point::Histogram(Box::new(h.clone())));
+    for _ in 0..times {
+        if let Some((d, sign)) = &delta {
+            h = add_histograms(&h, d, *sign)?;
+        }
+        h.reset_hint = ResetHint::No;
+        out.push(Point::Histogram(Box::new(h.clone())));
+    }
+    Ok(())
+}
+
+/// Parses a histogram literal: `{{schema:1 sum:-0.3 count:3 z_bucket:1 z_bucket_w:0.05
+/// buckets:[1 2] offset:-1 n_buckets:[1] n_offset:0 counter_reset_hint:gauge
+/// custom_values:[0.1 0.5]}}` (every field optional). Counts are floats, as Prometheus's
+/// test loader makes them; each side is one span starting at its offset.
+pub fn parse_histogram(text: &str) -> Result<Histogram, String> {
+    let body = text
+        .trim()
+        .strip_prefix("{{")
+        .and_then(|b| b.strip_suffix("}}"))
+        .ok_or_else(|| format!("invalid histogram {text:?}"))?;
+    let bad = |what: &str| format!("invalid {what} in histogram {text:?}");
+    let mut h = Histogram::default();
+    let (mut pos, mut neg) = (Vec::new(), Vec::new());
+    let (mut pos_offset, mut neg_offset) = (0i32, 0i32);
+    let mut rest = body.trim();
+    while !rest.is_empty() {
+        let colon = rest.find(':').ok_or_else(|| bad("field"))?;
+        let key = rest[..colon].trim();
+        rest = rest[colon + 1..].trim_start();
+        let value;
+        if rest.starts_with('[') {
+            let end = rest.find(']').ok_or_else(|| bad(key))?;
+            value = &rest[..=end];
+            rest = rest[end + 1..].trim_start();
+        } else {
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            value = &rest[..end];
+            rest = rest[end..].trim_start();
+        }
+        let num = || parse_value(value).ok_or_else(|| bad(key));
+        let list = || -> Result<Vec<f64>, String> {
+            value
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .split_whitespace()
+                .map(|v| parse_value(v).ok_or_else(|| bad(key)))
+                .collect()
+        };
+        match key {
+            "schema" => h.schema = num()? as i32,
+            "sum" => h.sum = num()?,
+            "count" => h.count = num()?,
+            "z_bucket" => h.zero_count = num()?,
+            "z_bucket_w" => h.zero_threshold = num()?,
+            "buckets" => pos = list()?,
+            "n_buckets" => neg = list()?,
+            "offset" => pos_offset = num()? as i32,
+            "n_offset" => neg_offset = num()? as i32,
+            "custom_values" => h.custom_values = list()?,
+            "counter_reset_hint" => {
+                h.reset_hint = match value {
+                    "unknown" => ResetHint::Unknown,
+                    "reset" => ResetHint::Yes,
+                    "not_reset" => ResetHint::No,
+                    "gauge" => ResetHint::Gauge,
+                    _ => return Err(bad(key)),
+                }
+            }
+            _ => return Err(format!("unknown field {key:?} in histogram {text:?}")),
+        }
+    }
+    let span = |offset: i32, n: usize| {
+        if n == 0 {
+            Vec::new()
+        } else {
+            vec![Span {
+                offset,
+                length: n as u32,
+            }]
+        }
+    };
+    h.positive_spans = span(pos_offset, pos.len());
+    h.positive_buckets = pos;
+    h.negative_spans = span(neg_offset, neg.len());
+    h.negative_buckets = neg;
+    Ok(h)
+}
+
+/// `a + sign·b` bucket by bucket, at the lower of the two resolutions (a bucket of the
+/// finer one is counted in the coarser bucket that contains it, as Prometheus reduces
+/// resolution: index `i` becomes `((i − 1) >> Δ) + 1`). Custom buckets must match.
+fn add_histograms(a: &Histogram, b: &Histogram, sign: f64) -> Result<Histogram, String> {
+    let custom = a.uses_custom_buckets() || b.uses_custom_buckets();
+    if custom && (a.schema != b.schema || a.custom_values != b.custom_values) {
+        return Err("histogram increments need the same custom bounds".into());
+    }
+    let schema = a.schema.min(b.schema);
+    let (da, db) = ((a.schema - schema) as u32, (b.schema - schema) as u32);
+    let side = |sa: &[Span], ca: &[f64], sb: &[Span], cb: &[f64]| -> (Vec<Span>, Vec<f64>) {
+        let mut by_index: std::collections::BTreeMap<i32, f64> = Default::default();
+        for (spans, counts, k, delta) in [(sa, ca, 1.0, da), (sb, cb, sign, db)] {
+            let mut idx = 0i32;
+            let mut c = counts.iter();
+            for (n, s) in spans.iter().enumerate() {
+                idx = if n == 0 { s.offset } else { idx + s.offset };
+                for _ in 0..s.length {
+                    let target = if delta == 0 {
+                        idx
+                    } else {
+                        ((idx - 1) >> delta) + 1
+                    };
+                    *by_index.entry(target).or_default() += k * c.next().copied().unwrap_or(0.0);
+                    idx += 1;
+                }
+            }
+        }
+        // One span per run of consecutive indexes.
+        let (mut spans, mut counts) = (Vec::<Span>::new(), Vec::new());
+        let mut end: Option<i32> = None;
+        for (i, v) in by_index {
+            match (end, spans.last_mut()) {
+                (Some(e), Some(last)) if i == e => last.length += 1,
+                _ => spans.push(Span {
+                    offset: end.map_or(i, |e| i - e),
+                    length: 1,
+                }),
+            }
+            counts.push(v);
+            end = Some(i + 1);
+        }
+        (spans, counts)
+    };
+    let (positive_spans, positive_buckets) = side(
+        &a.positive_spans,
+        &a.positive_buckets,
+        &b.positive_spans,
+        &b.positive_buckets,
+    );
+    let (negative_spans, negative_buckets) = side(
+        &a.negative_spans,
+        &a.negative_buckets,
+        &b.negative_spans,
+        &b.negative_buckets,
+    );
+    Ok(Histogram {
+        schema,
+        zero_threshold: a.zero_threshold,
+        zero_count: a.zero_count + sign * b.zero_count,
+        count: a.count + sign * b.count,
+        sum: a.sum + sign * b.sum,
+        positive_spans,
+        positive_buckets,
+        negative_spans,
+        negative_buckets,
+        custom_values: a.custom_values.clone(),
+        reset_hint: a.reset_hint,
+        integer: false,
+    })
 }
 
 /// Parses a series line. `{}` (the empty label set) is allowed.
@@ -746,6 +930,43 @@ mod tests {
             expand_item(item, &mut out).unwrap();
         }
         out
+    }
+
+    #[test]
+    fn histogram_series_expand_as_prometheus_loads_them() {
+        let line = parse_series_line(
+            "h {{sum:3 count:2 buckets:[2]}}+{{sum:1.3 count:1 buckets:[1]}}x2 {{schema:1 sum:-0.3 count:32.1 z_bucket:7.1 z_bucket_w:0.05 buckets:[5.1 10 7] offset:-3 n_buckets:[4.1 5] n_offset:-5 counter_reset_hint:gauge}}",
+            1,
+        )
+        .unwrap();
+        let hs: Vec<&Histogram> = line
+            .points
+            .iter()
+            .map(|p| match p {
+                Point::Histogram(h) => &**h,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(hs.len(), 4);
+        assert_eq!(hs[2].count, 4.0);
+        assert!((hs[2].sum - 5.6).abs() < 1e-9, "{}", hs[2].sum);
+        assert_eq!(hs[2].positive_buckets, [4.0]);
+        assert_eq!(
+            (hs[0].reset_hint, hs[1].reset_hint),
+            (ResetHint::Unknown, ResetHint::No)
+        );
+        let h = hs[3];
+        assert_eq!((h.schema, h.zero_count, h.zero_threshold), (1, 7.1, 0.05));
+        assert_eq!(
+            h.positive_spans,
+            [Span {
+                offset: -3,
+                length: 3
+            }]
+        );
+        assert_eq!(h.negative_buckets, [4.1, 5.0]);
+        assert_eq!(h.reset_hint, ResetHint::Gauge);
+        assert!(parse_histogram("{{sum:1 nope:2}}").is_err());
     }
 
     #[test]
