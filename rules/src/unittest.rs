@@ -8,16 +8,18 @@
 //! falls in; `promql_expr_test` queries run after the loop. Output and exit status follow
 //! promtool: `SUCCESS`, or `FAILED:` with expected against got.
 //!
-//! Not supported: native-histogram input or expectations (Augur stores float samples only);
-//! such a test group fails saying so. `--diff`, `--debug` and `--junit` are not implemented.
+//! Native histograms are input and expected in the series notation
+//! (`{{schema:… sum:… count:… buckets:[…]}}`), compared field by field. `--diff`, `--debug`
+//! and `--junit` are not implemented.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use augur_engine::duration::{format_duration, parse_duration};
-use augur_engine::promqltest::script::{parse_labels, parse_series_line, Point};
+use augur_engine::promqltest::script::{parse_histogram, parse_labels, parse_series_line, Point};
 use augur_engine::GoExp;
+use augur_storage::histogram::Histogram;
 use augur_storage::{Labels, Sample};
 use serde::Deserialize;
 
@@ -251,8 +253,8 @@ impl TestCx<'_> {
             None => 0,
             Some(v) => start_timestamp(v)?,
         };
-        // Input samples, sorted by time, appended lazily.
-        let mut input: Vec<(i64, Labels, f64)> = Vec::new();
+        // Input samples (floats or native histograms), sorted by time, appended lazily.
+        let mut input: Vec<(i64, Labels, InputValue)> = Vec::new();
         for s in &tg.input_series {
             let line = format!(
                 "{} {}",
@@ -263,16 +265,17 @@ impl TestCx<'_> {
                 .map_err(|e| format!("series {:?}: {}", s.series, e.message))?;
             for (k, p) in parsed.points.iter().enumerate() {
                 match p {
-                    Point::Value(v) => {
-                        input.push((start + k as i64 * interval, parsed.labels.clone(), *v))
-                    }
+                    Point::Value(v) => input.push((
+                        start + k as i64 * interval,
+                        parsed.labels.clone(),
+                        InputValue::Float(*v),
+                    )),
                     Point::Empty => {}
-                    Point::Histogram(_) => {
-                        return Err(format!(
-                            "series {:?}: native histograms are not supported by Augur",
-                            s.series
-                        ))
-                    }
+                    Point::Histogram(h) => input.push((
+                        start + k as i64 * interval,
+                        parsed.labels.clone(),
+                        InputValue::Histogram(h.clone()),
+                    )),
                 }
             }
         }
@@ -323,7 +326,11 @@ impl TestCx<'_> {
             let mut app = store.appender();
             while next_input < input.len() && input[next_input].0 <= ts {
                 let (t, l, v) = &input[next_input];
-                app.append(l, *t, *v).map_err(|e| e.to_string())?;
+                match v {
+                    InputValue::Float(v) => app.append(l, *t, *v),
+                    InputValue::Histogram(h) => app.append_histogram(0, l, *t, h, 0),
+                }
+                .map_err(|e| e.to_string())?;
                 next_input += 1;
             }
             app.commit().map_err(|e| e.to_string())?;
@@ -390,28 +397,34 @@ impl TestCx<'_> {
             };
             let mut exp = Vec::new();
             for s in &t.exp_samples {
-                if s.histogram.is_some() {
-                    return Err(format!(
-                        "expr {:?}: native histogram expectations are not supported by Augur",
-                        t.expr
-                    ));
-                }
                 let labels = if s.labels.trim().is_empty() {
                     Labels::default()
                 } else {
                     parse_labels(s.labels.trim())
                         .map_err(|e| format!("expr {:?}: labels {:?}: {e}", t.expr, s.labels))?
                 };
-                exp.push((labels, s.value));
+                let h = match &s.histogram {
+                    Some(text) => {
+                        Some(std::sync::Arc::new(parse_histogram(text).map_err(|e| {
+                            format!("expr {:?}: histogram {text:?}: {e}", t.expr)
+                        })?))
+                    }
+                    None => None,
+                };
+                exp.push((labels, s.value, h));
             }
             let mut got = got;
             got.sort_by(|a, b| a.0.cmp(&b.0));
             exp.sort_by(|a, b| a.0.cmp(&b.0));
             let same = got.len() == exp.len()
-                && got
-                    .iter()
-                    .zip(&exp)
-                    .all(|(g, x)| g.0 == x.0 && self.float_eq(x.1, g.1));
+                && got.iter().zip(&exp).all(|(g, x)| {
+                    g.0 == x.0
+                        && match (&x.2, &g.2) {
+                            (None, None) => self.float_eq(x.1, g.1),
+                            (Some(e), Some(h)) => self.histogram_eq(e, h),
+                            _ => false,
+                        }
+                });
             if !same {
                 errs.push(format!(
                     "    expr: {:?}, time: {},\n        exp: {}\n        got: {}",
@@ -423,6 +436,25 @@ impl TestCx<'_> {
             }
         }
         Ok(errs)
+    }
+
+    /// Histograms equal field by field: layout exactly, counts and sum by [`Self::float_eq`]
+    /// (or both NaN), and the counter reset hint.
+    fn histogram_eq(&self, exp: &Histogram, got: &Histogram) -> bool {
+        let f = |a: f64, b: f64| (a.is_nan() && b.is_nan()) || self.float_eq(a, b);
+        let all =
+            |a: &[f64], b: &[f64]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| f(*x, *y));
+        exp.schema == got.schema
+            && exp.zero_threshold == got.zero_threshold
+            && f(exp.zero_count, got.zero_count)
+            && f(exp.count, got.count)
+            && f(exp.sum, got.sum)
+            && exp.positive_spans == got.positive_spans
+            && exp.negative_spans == got.negative_spans
+            && all(&exp.positive_buckets, &got.positive_buckets)
+            && all(&exp.negative_buckets, &got.negative_buckets)
+            && exp.custom_values == got.custom_values
+            && exp.reset_hint == got.reset_hint
     }
 
     /// Exact equality, or one ULP apart with `fuzzy_compare`; NaN never equals NaN.
@@ -459,10 +491,13 @@ fn firing(groups: &[Group], name: &str) -> Vec<LabeledAlert> {
     out
 }
 
-fn query_samples(query: &QueryFunc, expr: &str, t: i64) -> Result<Vec<(Labels, f64)>, String> {
+/// A query's samples: labels, float value, and the native histogram when it is one.
+type GotSample = (Labels, f64, Option<std::sync::Arc<Histogram>>);
+
+fn query_samples(query: &QueryFunc, expr: &str, t: i64) -> Result<Vec<GotSample>, String> {
     match query(expr, t, 0).map_err(|e| e.to_string())? {
-        augur_engine::Value::Vector(v) => Ok(v.into_iter().map(|e| (e.labels, e.v)).collect()),
-        augur_engine::Value::Scalar(Sample { v, .. }) => Ok(vec![(Labels::default(), v)]),
+        augur_engine::Value::Vector(v) => Ok(v.into_iter().map(|e| (e.labels, e.v, e.h)).collect()),
+        augur_engine::Value::Scalar(Sample { v, .. }) => Ok(vec![(Labels::default(), v, None)]),
         other => Err(format!(
             "expression evaluated to {}, want a vector or scalar",
             other.type_name()
@@ -494,20 +529,62 @@ fn show_alerts(list: &[LabeledAlert]) -> String {
     s
 }
 
-fn show_samples(list: &[(Labels, f64)]) -> String {
+fn show_samples(list: &[GotSample]) -> String {
     if list.is_empty() {
         return "nil".into();
     }
     list.iter()
-        .map(|(l, v)| {
+        .map(|(l, v, h)| {
+            let value = match h {
+                Some(h) => show_histogram(h),
+                None => GoExp::upper(*v).to_string(),
+            };
             format!(
-                "{} {}",
-                show_labels(l.iter().map(|x| (x.name, x.value))),
-                GoExp::upper(*v)
+                "{} {value}",
+                show_labels(l.iter().map(|x| (x.name, x.value)))
             )
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A histogram in the series notation (`{{schema:0 count:2 sum:3 buckets:[2]}}`).
+fn show_histogram(h: &Histogram) -> String {
+    let list = |v: &[f64]| {
+        v.iter()
+            .map(|x| GoExp::upper(*x).to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut s = format!(
+        "{{{{schema:{} count:{} sum:{}",
+        h.schema,
+        GoExp::upper(h.count),
+        GoExp::upper(h.sum)
+    );
+    if h.zero_count != 0.0 || h.zero_threshold != 0.0 {
+        s.push_str(&format!(
+            " z_bucket:{} z_bucket_w:{}",
+            GoExp::upper(h.zero_count),
+            GoExp::upper(h.zero_threshold)
+        ));
+    }
+    if let Some(span) = h.positive_spans.first() {
+        s.push_str(&format!(
+            " offset:{} buckets:[{}]",
+            span.offset,
+            list(&h.positive_buckets)
+        ));
+    }
+    if let Some(span) = h.negative_spans.first() {
+        s.push_str(&format!(
+            " n_offset:{} n_buckets:[{}]",
+            span.offset,
+            list(&h.negative_buckets)
+        ));
+    }
+    s.push_str("}}");
+    s
 }
 
 /// Go's `time.Duration.String()` of `ms` milliseconds since the epoch, as promtool prints
@@ -536,6 +613,12 @@ fn start_timestamp(v: &serde_yaml::Value) -> Result<i64, String> {
     chrono::DateTime::parse_from_rfc3339(&s)
         .map(|d| d.timestamp_millis())
         .map_err(|e| format!("start_timestamp {s:?}: {e}"))
+}
+
+/// One input sample's value.
+enum InputValue {
+    Float(f64),
+    Histogram(Box<Histogram>),
 }
 
 #[cfg(test)]
