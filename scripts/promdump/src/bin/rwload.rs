@@ -56,12 +56,10 @@ fn parse_args() -> Args {
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut num = |name: &str| -> u64 {
-            it.next()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| {
-                    eprintln!("rwload: {name} needs a number");
-                    usage()
-                })
+            it.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
+                eprintln!("rwload: {name} needs a number");
+                usage()
+            })
         };
         match arg.as_str() {
             "--series" => a.series = num("--series") as usize,
@@ -137,7 +135,11 @@ impl Conn {
         let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         Conn {
             host: host.to_owned(),
-            path: if path.is_empty() { "/".into() } else { path.into() },
+            path: if path.is_empty() {
+                "/".into()
+            } else {
+                path.into()
+            },
             stream: None,
         }
     }
@@ -251,43 +253,55 @@ fn run(args: &Args, url: &str, start_ms: i64) -> Summary {
                 std::thread::sleep(Duration::from_millis(wait as u64));
             }
         }
-        let mut body = Vec::with_capacity(n * 160);
-        let mut count = 0u64;
-        for (i, samples) in pending.iter_mut().enumerate() {
-            if !samples.is_empty() {
-                encode_series(&mut body, &labels[i], samples);
-                count += samples.len() as u64;
-                samples.clear();
-            }
-        }
-        let body = enc.compress_vec(&body).expect("snappy");
-        let mut tries = 0;
-        loop {
-            match conn.post(&body) {
-                Ok((s, _)) if (200..300).contains(&s) => break,
-                Ok((s, text)) if s >= 500 && tries < 30 => {
-                    tries += 1;
-                    eprintln!("rwload: {url}: {s} {}; retrying", text.trim());
-                    std::thread::sleep(Duration::from_secs(1));
+        // At most `--batch` samples per request: one scrape of more series than that is
+        // split over several requests, whole series each.
+        let mut start = 0;
+        while start < n {
+            let mut body = Vec::with_capacity(args.batch.min(n) * 160);
+            let mut count = 0u64;
+            let mut i = start;
+            while i < n && (count == 0 || count + (pending[i].len() as u64) <= args.batch as u64) {
+                let samples = &mut pending[i];
+                if !samples.is_empty() {
+                    encode_series(&mut body, &labels[i], samples);
+                    count += samples.len() as u64;
+                    samples.clear();
                 }
-                Ok((s, text)) => {
-                    sum.refused += 1;
-                    if sum.refused <= 5 {
-                        eprintln!("rwload: {url}: refused with {s}: {}", text.trim());
+                i += 1;
+            }
+            start = i;
+            if count == 0 {
+                continue;
+            }
+            let body = enc.compress_vec(&body).expect("snappy");
+            let mut tries = 0;
+            loop {
+                match conn.post(&body) {
+                    Ok((s, _)) if (200..300).contains(&s) => break,
+                    Ok((s, text)) if s >= 500 && tries < 30 => {
+                        tries += 1;
+                        eprintln!("rwload: {url}: {s} {}; retrying", text.trim());
+                        std::thread::sleep(Duration::from_secs(1));
                     }
-                    break;
+                    Ok((s, text)) => {
+                        sum.refused += 1;
+                        if sum.refused <= 5 {
+                            eprintln!("rwload: {url}: refused with {s}: {}", text.trim());
+                        }
+                        break;
+                    }
+                    Err(e) if tries < 30 => {
+                        tries += 1;
+                        eprintln!("rwload: {url}: {e}; retrying");
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
+                    Err(e) => panic!("rwload: {url}: {e}"),
                 }
-                Err(e) if tries < 30 => {
-                    tries += 1;
-                    eprintln!("rwload: {url}: {e}; retrying");
-                    std::thread::sleep(Duration::from_secs(1));
-                }
-                Err(e) => panic!("rwload: {url}: {e}"),
             }
+            sum.samples += count;
+            sum.requests += 1;
+            sum.bytes += body.len() as u64;
         }
-        sum.samples += count;
-        sum.requests += 1;
-        sum.bytes += body.len() as u64;
     };
     for s in 0..args.scrapes {
         let mut i = 0;
