@@ -42,7 +42,7 @@ fn upstream_corpus_scripts_parse() {
 /// ±Inf, negative and huge values, gaps, and the start timestamps of `@st` lines.
 #[test]
 fn upstream_corpus_data_loads_into_the_tsdb_exactly() {
-    use augur_engine::promqltest::load::{load, samples_of, start_timestamps_of};
+    use augur_engine::promqltest::load::{histograms_of, load, samples_of, start_timestamps_of};
     use augur_storage::{Matcher, Options, Queryable, Tsdb};
 
     let Some(dir) = corpus_dir() else {
@@ -68,6 +68,9 @@ fn upstream_corpus_data_loads_into_the_tsdb_exactly() {
         // Everything loaded since the last clear, for the read-back check.
         let mut expected: std::collections::BTreeMap<augur_storage::Labels, Vec<(i64, u64, i64)>> =
             Default::default();
+        // Histograms by series: (time, digest of the byte form).
+        let mut expected_h: std::collections::BTreeMap<augur_storage::Labels, Vec<(i64, u64)>> =
+            Default::default();
         for cmd in &cmds {
             match cmd {
                 Command::Clear => {
@@ -82,6 +85,7 @@ fn upstream_corpus_data_loads_into_the_tsdb_exactly() {
                     )
                     .unwrap();
                     expected.clear();
+                    expected_h.clear();
                 }
                 Command::Load {
                     step, series, line, ..
@@ -95,7 +99,7 @@ fn upstream_corpus_data_loads_into_the_tsdb_exactly() {
                     );
                     loads += 1;
                     samples += got.samples;
-                    histograms += got.histograms_skipped;
+                    histograms += got.histograms;
                     for s in series {
                         let sts = start_timestamps_of(s, *step);
                         let want = samples_of(s, *step)
@@ -105,6 +109,36 @@ fn upstream_corpus_data_loads_into_the_tsdb_exactly() {
                             .collect::<Vec<_>>();
                         with_st += sts.iter().filter(|&&st| st != 0).count();
                         expected.entry(s.labels.clone()).or_default().extend(want);
+                        expected_h.entry(s.labels.clone()).or_default().extend(
+                            histograms_of(s, *step)
+                                .iter()
+                                .map(|(t, h)| (*t, h.digest())),
+                        );
+                    }
+                    for (labels, want) in &expected_h {
+                        if want.is_empty() {
+                            continue;
+                        }
+                        let matchers: Vec<Matcher> = labels
+                            .iter()
+                            .map(|l| Matcher::equal(l.name, l.value))
+                            .collect();
+                        let found = db
+                            .querier(i64::MIN, i64::MAX)
+                            .unwrap()
+                            .select(&matchers)
+                            .unwrap();
+                        let have: Vec<(i64, u64)> = found
+                            .iter()
+                            .filter(|s| &s.labels == labels)
+                            .flat_map(|s| s.histograms.iter().map(|x| (x.t, x.h.digest())))
+                            .collect();
+                        assert_eq!(
+                            &have,
+                            want,
+                            "{}:{line}: {labels} histograms",
+                            path.display()
+                        );
                     }
                     for (labels, want) in &expected {
                         if want.is_empty() {
@@ -140,10 +174,10 @@ fn upstream_corpus_data_loads_into_the_tsdb_exactly() {
             }
         }
     }
-    eprintln!("corpus data: {loads} loads, {samples} float samples read back exactly ({with_st} with start timestamps), {histograms} native-histogram positions skipped");
+    eprintln!("corpus data: {loads} loads, {samples} float samples ({with_st} with start timestamps) and {histograms} native histograms read back exactly");
     assert!(
-        loads > 250 && samples > 10_000 && with_st > 100,
-        "{loads} loads, {samples} samples, {with_st} with start timestamps"
+        loads > 250 && samples > 10_000 && with_st > 100 && histograms > 1_000,
+        "{loads} loads, {samples} samples, {with_st} with start timestamps, {histograms} histograms"
     );
 }
 

@@ -1,17 +1,30 @@
 //! The `load` command: expand a block's series lines into samples at `k × step`, with the
 //! start timestamps of their `@st` lines, and commit them through the storage traits
-//! (FORMAT.md §3.1, §3.2).
+//! (FORMAT.md §3.1, §3.2). Native histogram positions are appended as histograms.
 
+use augur_storage::histogram::Histogram;
 use augur_storage::{Appendable, CommitReport, Result, Sample};
 
 use super::script::{Point, SeriesLine};
 
-/// What a load wrote, and what it could not (native histogram positions are not supported).
+/// What a load wrote: float samples, native histogram samples, and the commit's report.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Loaded {
     pub samples: usize,
-    pub histograms_skipped: usize,
+    pub histograms: usize,
     pub report: CommitReport,
+}
+
+/// The native histogram samples a series line stands for, with `step` between positions.
+pub fn histograms_of(line: &SeriesLine, step: i64) -> Vec<(i64, &Histogram)> {
+    line.points
+        .iter()
+        .enumerate()
+        .filter_map(|(k, p)| match p {
+            Point::Histogram(h) => Some((k as i64 * step, &**h)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The float samples a series line stands for, with `step` between positions from t = 0.
@@ -45,24 +58,53 @@ pub fn start_timestamps_of(line: &SeriesLine, step: i64) -> Vec<i64> {
     sts
 }
 
-/// Appends every float sample of a `load` block, with its start timestamp, in one commit.
+/// Appends every sample of a `load` block: floats with their start timestamps, and native
+/// histograms. One commit, except that a line mixing the two is written in runs of one kind,
+/// in time order (a commit applies its floats before its histograms, as Prometheus's does).
 pub fn load(db: &dyn Appendable, step: i64, series: &[SeriesLine]) -> Result<Loaded> {
     let mut out = Loaded::default();
     let mut app = db.appender();
     for line in series {
-        out.histograms_skipped += line
-            .points
-            .iter()
-            .filter(|p| matches!(p, Point::Histogram(_)))
-            .count();
         // The parser refuses `{}` in a load block, so every line has labels.
         let sts = start_timestamps_of(line, step);
-        for (i, s) in samples_of(line, step).into_iter().enumerate() {
-            let st = sts.get(i).copied().unwrap_or(0);
-            app.append_st(0, &line.labels, s.t, s.v, st)?;
-            out.samples += 1;
+        let mut float_i = 0;
+        let mut last_hist: Option<bool> = None;
+        for (k, p) in line.points.iter().enumerate() {
+            let t = k as i64 * step;
+            let hist = match p {
+                Point::Empty => continue,
+                Point::Histogram(_) => true,
+                Point::Value(_) => false,
+            };
+            if last_hist.is_some_and(|was| was != hist) {
+                let report = std::mem::replace(&mut app, db.appender()).commit()?;
+                merge(&mut out.report, report);
+            }
+            last_hist = Some(hist);
+            match p {
+                Point::Histogram(h) => {
+                    app.append_histogram(0, &line.labels, t, h, 0)?;
+                    out.histograms += 1;
+                }
+                Point::Value(v) => {
+                    let st = sts.get(float_i).copied().unwrap_or(0);
+                    app.append_st(0, &line.labels, t, *v, st)?;
+                    float_i += 1;
+                    out.samples += 1;
+                }
+                Point::Empty => {}
+            }
         }
     }
-    out.report = app.commit()?;
+    let report = app.commit()?;
+    merge(&mut out.report, report);
     Ok(out)
+}
+
+/// Adds a later commit's outcome to `total` (rejection indexes stay per commit).
+fn merge(total: &mut CommitReport, r: CommitReport) {
+    total.accepted += r.accepted;
+    total.out_of_order += r.out_of_order;
+    total.histograms += r.histograms;
+    total.rejected.extend(r.rejected);
 }
