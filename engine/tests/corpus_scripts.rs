@@ -42,6 +42,21 @@ fn upstream_corpus_scripts_parse() {
 /// ±Inf, negative and huge values, gaps, and the start timestamps of `@st` lines.
 #[test]
 fn upstream_corpus_data_loads_into_the_tsdb_exactly() {
+    /// The stored series with exactly these labels (none or one).
+    fn read_back(db: &Tsdb, labels: &augur_storage::Labels) -> Vec<augur_storage::Series> {
+        let matchers: Vec<Matcher> = labels
+            .iter()
+            .map(|l| Matcher::equal(l.name, l.value))
+            .collect();
+        db.querier(i64::MIN, i64::MAX)
+            .unwrap()
+            .select(&matchers)
+            .unwrap()
+            .into_iter()
+            .filter(|s| &s.labels == labels)
+            .collect()
+    }
+
     use augur_engine::promqltest::load::{histograms_of, load, samples_of, start_timestamps_of};
     use augur_storage::{Matcher, Options, Queryable, Tsdb};
 
@@ -119,18 +134,8 @@ fn upstream_corpus_data_loads_into_the_tsdb_exactly() {
                         if want.is_empty() {
                             continue;
                         }
-                        let matchers: Vec<Matcher> = labels
+                        let have: Vec<(i64, u64)> = read_back(&db, labels)
                             .iter()
-                            .map(|l| Matcher::equal(l.name, l.value))
-                            .collect();
-                        let found = db
-                            .querier(i64::MIN, i64::MAX)
-                            .unwrap()
-                            .select(&matchers)
-                            .unwrap();
-                        let have: Vec<(i64, u64)> = found
-                            .iter()
-                            .filter(|s| &s.labels == labels)
                             .flat_map(|s| s.histograms.iter().map(|x| (x.t, x.h.digest())))
                             .collect();
                         assert_eq!(
@@ -144,15 +149,7 @@ fn upstream_corpus_data_loads_into_the_tsdb_exactly() {
                         if want.is_empty() {
                             continue;
                         }
-                        let matchers: Vec<Matcher> = labels
-                            .iter()
-                            .map(|l| Matcher::equal(l.name, l.value))
-                            .collect();
-                        let found = db
-                            .querier(i64::MIN, i64::MAX)
-                            .unwrap()
-                            .select(&matchers)
-                            .unwrap();
+                        let found = read_back(&db, labels);
                         let series =
                             found
                                 .iter()
