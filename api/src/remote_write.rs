@@ -593,16 +593,17 @@ pub fn ingest(
         if s.exemplars > 0 {
             tracing::trace!(series = %labels, n = s.exemplars, "exemplars are not stored");
         }
+        let too_far_ahead = |t: i64| {
+            format!(
+                "out of bounds: timestamp {t} for series {labels} is more than 10m ahead of this server's clock ({now_ms})"
+            )
+        };
         let mut hint = resolved.hint;
         for j in 0..s.samples.len() {
             let (t, v, st) = s.samples.get(j);
             if t > too_new {
                 // One such sample would make every on-time sample after it out of order.
-                out.reject("out_of_bounds", 1, (i, j as u32), || {
-                    format!(
-                        "out of bounds: timestamp {t} for series {labels} is more than 10m ahead of this server's clock ({now_ms})"
-                    )
-                });
+                out.reject("out_of_bounds", 1, (i, j as u32), || too_far_ahead(t));
                 continue;
             }
             let id = app
@@ -631,11 +632,7 @@ pub fn ingest(
                 continue;
             }
             if t > too_new {
-                out.reject("out_of_bounds", 1, at, || {
-                    format!(
-                        "out of bounds: timestamp {t} for series {labels} is more than 10m ahead of this server's clock ({now_ms})"
-                    )
-                });
+                out.reject("out_of_bounds", 1, at, || too_far_ahead(t));
                 continue;
             }
             hint = app

@@ -500,27 +500,31 @@ pub struct HistogramChunk {
 impl HistogramChunk {
     /// A chunk holding one sample.
     pub fn new(t: i64, st: i64, h: &Histogram) -> HistogramChunk {
-        let mut c = HistogramChunk {
-            min_t: t,
-            max_t: t,
-            ..HistogramChunk::default()
-        };
-        c.push(t, st, h);
+        let mut c = HistogramChunk::starting_at(t);
+        c.append(t, st, h);
         c
     }
 
-    /// Appends a sample newer than every one held.
-    pub fn append(&mut self, t: i64, st: i64, h: &Histogram) {
-        self.push(t, st, h);
+    /// An empty chunk whose first sample will be at `t`.
+    pub fn starting_at(t: i64) -> HistogramChunk {
+        HistogramChunk {
+            min_t: t,
+            max_t: t,
+            ..HistogramChunk::default()
+        }
     }
 
-    fn push(&mut self, t: i64, st: i64, h: &Histogram) {
+    /// Appends a sample newer than every one held; returns [`Histogram::digest`] of it,
+    /// taken from the bytes just written.
+    pub fn append(&mut self, t: i64, st: i64, h: &Histogram) -> u64 {
         varint::put_varint(&mut self.body, t.wrapping_sub(self.max_t));
         varint::put_varint(&mut self.body, st.wrapping_sub(self.prev_st));
+        let start = self.body.len();
         h.encode(&mut self.body);
         self.prev_st = st;
         self.max_t = t;
         self.count += 1;
+        xxhash_rust::xxh3::xxh3_64(&self.body[start..])
     }
 
     pub fn is_full(&self) -> bool {
@@ -864,7 +868,7 @@ mod tests {
         }
         let mut c = HistogramChunk::new(samples[0].t, samples[0].st, &samples[0].h);
         for s in &samples[1..] {
-            c.append(s.t, s.st, &s.h);
+            assert_eq!(c.append(s.t, s.st, &s.h), s.h.digest());
         }
         assert_eq!(samples[4].h.digest(), samples[4].h.clone().digest());
         assert_ne!(samples[4].h.digest(), samples[3].h.digest());

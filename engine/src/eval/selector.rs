@@ -193,8 +193,8 @@ impl Ev<'_> {
         Ok(self
             .load(&selector_matchers(vs)?, mint, maxt)?
             .into_iter()
-            .map(|s| {
-                let sts = s.start_timestamps.clone();
+            .map(|mut s| {
+                let sts = std::mem::take(&mut s.start_timestamps);
                 (vseries(s), sts)
             })
             .collect())

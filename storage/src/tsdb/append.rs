@@ -20,7 +20,7 @@ use super::postings::Delta;
 use super::wal::{HistRecordBuilder, Logged, RecordBuilder};
 use super::Inner;
 use crate::error::{LabelError, RejectReason, Rejection, Result};
-use crate::histogram::{Histogram, HistogramSample};
+use crate::histogram::Histogram;
 use crate::interface::{Appender, CommitReport, SeriesRef};
 use crate::labels::Labels;
 
@@ -321,16 +321,7 @@ impl Appender for TsdbAppender<'_> {
                 series.append_histogram(x.t, x.st, &x.h)
             };
             cut += usize::from(was_cut);
-            let log = |record: &mut HistRecordBuilder| {
-                record.add_series(
-                    id,
-                    &[HistogramSample {
-                        t: x.t,
-                        st: x.st,
-                        h: x.h.clone(),
-                    }],
-                );
-            };
+            let log = |record: &mut HistRecordBuilder| record.add(id, x.t, x.st, &x.h);
             match applied {
                 Applied::Accepted | Applied::AcceptedOutOfOrder => {
                     log(&mut hist_record);

@@ -246,16 +246,16 @@ impl MemSeries {
         }
         let mut cut = self.cut_open();
         let head = self.hist.get_or_insert_with(Default::default);
-        match &mut head.chunk {
-            Some(c) => c.append(t, st, h),
-            None => head.chunk = Some(HistogramChunk::new(t, st, h)),
-        }
-        if head.chunk.as_ref().is_some_and(HistogramChunk::is_full) {
+        let chunk = head
+            .chunk
+            .get_or_insert_with(|| HistogramChunk::starting_at(t));
+        let digest = chunk.append(t, st, h);
+        if chunk.is_full() {
             cut |= head.cut_open();
         }
         self.min_t = self.min_t.min(t);
         self.max_t = t;
-        self.last_v = h.digest();
+        self.last_v = digest;
         self.last_is_hist = true;
         self.dirty = true;
         (Applied::Accepted, cut)

@@ -306,26 +306,13 @@ impl Default for HistRecordBuilder {
 }
 
 impl HistRecordBuilder {
-    /// Adds the histogram samples of one series, in apply order.
-    pub fn add_series(&mut self, id: SeriesRef, samples: &[HistogramSample]) {
-        if samples.is_empty() {
-            return;
-        }
-        let base = series_header(
-            &mut self.buf,
-            &mut self.base,
-            id,
-            samples[0].t,
-            samples.len(),
-        );
+    /// Adds one histogram sample of series `id` (a series may come back, once per sample).
+    pub fn add(&mut self, id: SeriesRef, t: i64, st: i64, h: &Histogram) {
+        let base = series_header(&mut self.buf, &mut self.base, id, t, 1);
         self.series += 1;
-        let mut prev = base;
-        for s in samples {
-            varint::put_varint(&mut self.buf, s.t.wrapping_sub(prev));
-            varint::put_varint(&mut self.buf, s.st);
-            s.h.encode(&mut self.buf);
-            prev = s.t;
-        }
+        varint::put_varint(&mut self.buf, t.wrapping_sub(base));
+        varint::put_varint(&mut self.buf, st);
+        h.encode(&mut self.buf);
     }
 
     pub fn is_empty(&self) -> bool {
