@@ -747,8 +747,9 @@ async fn anomaly_functions_ignore_native_histograms_with_an_info() {
     }
 }
 
-/// `histogram_count`, `histogram_sum` and `histogram_avg` read native histograms; nodes that
-/// do not handle them yet drop them rather than fail (no 500 from `sort` of a histogram).
+/// `histogram_count`, `histogram_sum` and `histogram_avg` read native histograms; operators
+/// scale them; nodes that read floats only drop them rather than fail (no 500 from `sort` of
+/// a histogram).
 #[tokio::test(flavor = "multi_thread")]
 async fn histogram_count_sum_avg_and_nodes_that_skip_histograms() {
     let srv = TestServer::start().await;
@@ -782,10 +783,32 @@ async fn histogram_count_sum_avg_and_nodes_that_skip_histograms() {
             "{expr}"
         );
     }
-    // The float series alone passes through float-only nodes.
-    for expr in ["sort(h)", "h * 2", "sum(h)", "-h"] {
+    // `sort` reads floats only: the float series alone passes.
+    let got = q("sort(h)").await;
+    assert_eq!(got.as_array().map(Vec::len), Some(1), "sort(h): {got}");
+    assert!(got[0].get("histogram").is_none(), "sort(h): {got}");
+    // Scaling and negation apply to both kinds.
+    for (expr, count) in [("h * 2", "12"), ("-h", "-6")] {
         let got = q(expr).await;
-        assert_eq!(got.as_array().map(Vec::len), Some(1), "{expr}: {got}");
-        assert!(got[0].get("histogram").is_none(), "{expr}: {got}");
+        assert_eq!(got.as_array().map(Vec::len), Some(2), "{expr}: {got}");
+        let hist = got
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["metric"]["job"] == "a")
+            .unwrap();
+        assert_eq!(hist["histogram"][1]["count"], count, "{expr}: {got}");
     }
+    // A sum of a float and a histogram is no sum, and says so.
+    let (status, body) = srv
+        .get(&format!("/api/v1/query?query=sum(h)&time={t}"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["result"], serde_json::json!([]), "{body}");
+    assert!(
+        body["warnings"][0].as_str().is_some_and(|w| w.starts_with(
+            "PromQL warning: encountered a mix of histograms and floats for aggregation"
+        )),
+        "{body}"
+    );
 }

@@ -17,6 +17,7 @@ mod error;
 mod eval;
 mod functions;
 pub mod gofmt;
+mod hist;
 pub mod lint;
 mod positions;
 pub mod promqltest;

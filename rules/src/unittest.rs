@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use augur_engine::duration::{format_duration, parse_duration};
+use augur_engine::promqltest::load::tsdb_hint;
 use augur_engine::promqltest::script::{parse_histogram, parse_labels, parse_series_line, Point};
 use augur_engine::GoExp;
 use augur_storage::histogram::Histogram;
@@ -263,19 +264,29 @@ impl TestCx<'_> {
             );
             let parsed = parse_series_line(&line, 0)
                 .map_err(|e| format!("series {:?}: {}", s.series, e.message))?;
+            // Hints as Prometheus's TSDB reads them back (a histogram after another is no
+            // reset unless it is one).
+            let mut prev: Option<&Histogram> = None;
             for (k, p) in parsed.points.iter().enumerate() {
                 match p {
-                    Point::Value(v) => input.push((
-                        start + k as i64 * interval,
-                        parsed.labels.clone(),
-                        InputValue::Float(*v),
-                    )),
+                    Point::Value(v) => {
+                        prev = None;
+                        input.push((
+                            start + k as i64 * interval,
+                            parsed.labels.clone(),
+                            InputValue::Float(*v),
+                        ))
+                    }
                     Point::Empty => {}
-                    Point::Histogram(h) => input.push((
-                        start + k as i64 * interval,
-                        parsed.labels.clone(),
-                        InputValue::Histogram(h.clone()),
-                    )),
+                    Point::Histogram(h, _) => {
+                        let read = tsdb_hint(h, prev).map_or_else(|| h.clone(), Box::new);
+                        prev = Some(h);
+                        input.push((
+                            start + k as i64 * interval,
+                            parsed.labels.clone(),
+                            InputValue::Histogram(read),
+                        ))
+                    }
                 }
             }
         }

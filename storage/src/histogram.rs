@@ -117,8 +117,9 @@ fn ldexp(x: f64, exp: i32) -> f64 {
     x * 2f64.powi(half) * 2f64.powi(exp - half)
 }
 
-/// Upper bound of bucket `idx` (Prometheus's `getBound`).
-fn bound(idx: i32, schema: i32, custom: &[f64]) -> f64 {
+/// Upper bound of bucket `idx` (Prometheus's `getBound`): on the positive side bucket `idx`
+/// covers `(bound(idx − 1), bound(idx)]`, on the negative side its mirror.
+pub fn bound(idx: i32, schema: i32, custom: &[f64]) -> f64 {
     if schema == CUSTOM_BUCKETS_SCHEMA {
         let len = custom.len() as i32;
         return match idx {

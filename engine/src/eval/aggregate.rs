@@ -6,7 +6,9 @@
 //! in all but pathological cases.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use augur_storage::histogram::{Histogram, ResetHint};
 use augur_storage::{Labels, Sample, METRIC_NAME};
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 
@@ -19,6 +21,8 @@ use crate::functions::{cmp_nan_last, kahan_inc, quantile, Collector};
 pub(crate) struct Cursors<'s> {
     series: &'s [VSeries],
     pos: Vec<usize>,
+    /// Positions in the histogram points, made on first use.
+    hpos: Vec<usize>,
 }
 
 impl<'s> Cursors<'s> {
@@ -26,7 +30,22 @@ impl<'s> Cursors<'s> {
         Cursors {
             series,
             pos: vec![0; series.len()],
+            hpos: Vec::new(),
         }
+    }
+
+    /// Series `i`'s native histogram at grid time `t` (times asked in increasing order).
+    pub fn at_h(&mut self, i: usize, t: i64) -> Option<&'s Arc<Histogram>> {
+        if self.hpos.is_empty() {
+            self.hpos = vec![0; self.series.len()];
+        }
+        let hs = &self.series[i].hists;
+        let mut p = self.hpos[i];
+        while p < hs.len() && hs[p].t < t {
+            p += 1;
+        }
+        self.hpos[i] = p;
+        (p < hs.len() && hs[p].t == t).then(|| &hs[p].h)
     }
 
     #[inline]
@@ -148,7 +167,7 @@ pub(crate) fn eval(ev: &Ev<'_>, a: &AggregateExpr) -> Result<Val> {
         Some(LabelModifier::Exclude(l)) => (true, l.labels.clone()),
     };
     if op == "count_values" {
-        let label = match a.param.as_deref() {
+        let label = match a.param.as_deref().map(crate::functions::unwrap_parens) {
             Some(Expr::StringLiteral(s)) => s.val.clone(),
             _ => return Err(exec_err!("count_values requires a string parameter")),
         };
@@ -159,17 +178,46 @@ pub(crate) fn eval(ev: &Ev<'_>, a: &AggregateExpr) -> Result<Val> {
         Some(p) => Some(ev.eval_scalar(p)?),
         None => None,
     };
-    let input = ev.eval_vector(&a.expr)?;
-    let mut groups = Grouper::new(&grouping, without);
-    let mut group_of = Vec::with_capacity(input.len());
-    let mut out: Vec<VSeries> = Vec::new();
-    for s in &input {
-        let g = groups.group(&s.labels);
-        if g == out.len() {
-            out.push(VSeries::new(groups.labels[g].clone(), Vec::new()));
+    let input = match ev.eval(&a.expr)? {
+        Val::Vector(v) => v,
+        other => {
+            return Err(exec_err!(
+                "expected instant vector, got {}",
+                other.type_name()
+            ))
         }
-        group_of.push(g);
-    }
+    };
+    let histograms = input.iter().any(|s| !s.hists.is_empty());
+    let input = if !histograms {
+        input
+    } else {
+        match op.as_str() {
+            "sum" | "avg" => {
+                return with_histograms(ev, op == "avg", input, &grouping, without, &a.expr)
+            }
+            // Counting reads no value: a histogram counts as any sample.
+            "count" | "group" => input
+                .into_iter()
+                .map(|mut s| {
+                    for h in std::mem::take(&mut s.hists) {
+                        s.points.push(Sample::new(h.t, 0.0));
+                    }
+                    s.points.sort_by_key(|p| p.t);
+                    s
+                })
+                .collect(),
+            // Picking series reads no value either.
+            "limitk" | "limit_ratio" => input,
+            _ => {
+                ev.ctx.info_at(
+                    format!("PromQL info: ignored histogram in {op} aggregation"),
+                    &*a.expr,
+                );
+                super::floats_only(input)
+            }
+        }
+    };
+    let (group_of, mut out) = output_groups(&input, &grouping, without);
     match op.as_str() {
         "topk" | "bottomk" | "limitk" | "limit_ratio" => {
             return select_k(
@@ -318,6 +366,157 @@ pub(crate) fn eval(ev: &Ev<'_>, a: &AggregateExpr) -> Result<Val> {
     Ok(Val::Vector(out))
 }
 
+/// Each input series' group, and an empty output series per group (its labels), in order of
+/// first sight.
+fn output_groups(
+    input: &[VSeries],
+    grouping: &[String],
+    without: bool,
+) -> (Vec<usize>, Vec<VSeries>) {
+    let mut groups = Grouper::new(grouping, without);
+    let mut group_of = Vec::with_capacity(input.len());
+    let mut out: Vec<VSeries> = Vec::new();
+    for s in input {
+        let g = groups.group(&s.labels);
+        if g == out.len() {
+            out.push(VSeries::new(groups.labels[g].clone(), Vec::new()));
+        }
+        group_of.push(g);
+    }
+    (group_of, out)
+}
+
+/// `sum` or `avg` of an input holding native histograms: per group and step, the sum or mean
+/// of its floats or of its histograms; a group with both, or with exponential and
+/// custom-bucket histograms, gives nothing at that step and a warning.
+fn with_histograms(
+    ev: &Ev<'_>,
+    avg: bool,
+    input: Vec<VSeries>,
+    grouping: &[String],
+    without: bool,
+    at: &Expr,
+) -> Result<Val> {
+    #[derive(Default)]
+    struct G {
+        seen: bool,
+        floats: bool,
+        bad: bool,
+        sum: f64,
+        c: f64,
+        count: f64,
+        h: Option<Histogram>,
+        reset: bool,
+        no_reset: bool,
+    }
+    let (group_of, mut out) = output_groups(&input, grouping, without);
+    let mut acc: Vec<G> = (0..out.len()).map(|_| G::default()).collect();
+    let mut cur = Cursors::new(&input);
+    let mut held = 0;
+    for t in ev.grid.times() {
+        ev.ctx.check()?;
+        acc.iter_mut().for_each(|g| *g = G::default());
+        for (i, s) in input.iter().enumerate() {
+            let f = cur.at(i, t);
+            let h = cur.at_h(i, t);
+            if f.is_none() && h.is_none() {
+                continue;
+            }
+            let g = &mut acc[group_of[i]];
+            if s.drop_name {
+                out[group_of[i]].drop_name = true;
+            }
+            g.seen = true;
+            g.count += 1.0;
+            if let Some(f) = f {
+                g.floats = true;
+                (g.sum, g.c) = kahan_inc(f, g.sum, g.c);
+                continue;
+            }
+            let h = h.expect("a histogram");
+            match h.reset_hint {
+                ResetHint::Yes => g.reset = true,
+                ResetHint::No => g.no_reset = true,
+                _ => {}
+            }
+            if g.bad {
+                continue;
+            }
+            g.h = match g.h.take() {
+                None => Some((**h).clone()),
+                Some(sum) => match crate::hist::add(&sum, h, false) {
+                    Some(r) => {
+                        if r.reconciled {
+                            ev.ctx.info_at(
+                                "PromQL info: mismatched custom buckets were reconciled during aggregation"
+                                    .into(),
+                                at,
+                            );
+                        }
+                        Some(r.h)
+                    }
+                    None => {
+                        ev.ctx.warn_at(
+                            format!(
+                                "PromQL warning: vector contains a mix of histograms with exponential and custom buckets schemas for metric name {:?}",
+                                s.labels.metric_name().unwrap_or_default()
+                            ),
+                            at,
+                        );
+                        g.bad = true;
+                        None
+                    }
+                },
+            };
+        }
+        for (gi, g) in acc.iter_mut().enumerate() {
+            if !g.seen {
+                continue;
+            }
+            if g.floats && (g.h.is_some() || g.bad) {
+                ev.ctx.warn_at(
+                    "PromQL warning: encountered a mix of histograms and floats for aggregation"
+                        .into(),
+                    at,
+                );
+                continue;
+            }
+            if g.reset && g.no_reset {
+                ev.ctx.warn_at(
+                    "PromQL warning: conflicting counter resets during histogram aggregation"
+                        .into(),
+                    at,
+                );
+            }
+            if g.bad {
+                continue;
+            }
+            held += 1;
+            match g.h.take() {
+                Some(mut h) => {
+                    h = if avg {
+                        crate::hist::div(&h, g.count)
+                    } else {
+                        crate::hist::mul(&h, 1.0)
+                    };
+                    out[gi].hists.push(super::HPoint { t, h: Arc::new(h) });
+                }
+                None => {
+                    let v = if avg {
+                        g.sum / g.count + g.c / g.count
+                    } else {
+                        g.sum + g.c
+                    };
+                    out[gi].points.push(Sample::new(t, v));
+                }
+            }
+        }
+    }
+    ev.ctx.hold(held)?;
+    out.retain(|s| !s.is_empty());
+    Ok(Val::Vector(out))
+}
+
 /// `topk`, `bottomk`, `limitk`, `limit_ratio`: series of the input, not new ones.
 fn select_k(
     ev: &Ev<'_>,
@@ -389,7 +588,12 @@ fn select_k(
         members.iter_mut().for_each(Vec::clear);
         let mut order = Vec::new();
         for (i, _) in input.iter().enumerate() {
-            let Some(v) = cur.at(i, t) else { continue };
+            // A histogram (`limitk`/`limit_ratio` keep them) takes part with no value.
+            let v = match cur.at(i, t) {
+                Some(v) => v,
+                None if cur.at_h(i, t).is_some() => f64::NAN,
+                None => continue,
+            };
             let g = group_of[i];
             if members[g].is_empty() {
                 order.push(g);
@@ -429,7 +633,13 @@ fn select_k(
                 }
             };
             for (i, v) in chosen {
-                out.push(&input[i].labels, input[i].drop_name, t, v)?;
+                match (cur.at(i, t), cur.at_h(i, t)) {
+                    (None, Some(h)) => {
+                        let k = out.slot(&input[i].labels, input[i].drop_name);
+                        out.push_h_at(k, t, Arc::clone(h))?;
+                    }
+                    _ => out.push(&input[i].labels, input[i].drop_name, t, v)?,
+                }
             }
         }
     }

@@ -10,10 +10,16 @@ use std::collections::HashMap;
 use augur_storage::Labels;
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 
+use std::sync::Arc;
+
+use augur_storage::histogram::{Histogram, ResetHint};
+use promql_parser::parser::Expr;
+
 use super::aggregate::{Cursors, Grouper};
 use super::{Ev, VSeries, Val};
 use crate::error::{exec_err, Result};
 use crate::functions::Collector;
+use crate::hist;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Op {
@@ -56,6 +62,28 @@ impl Op {
             "unless" => Op::Unless,
             other => return Err(exec_err!("operator {other:?} is not supported")),
         })
+    }
+
+    /// The operator as written in PromQL.
+    fn symbol(self) -> &'static str {
+        match self {
+            Op::Add => "+",
+            Op::Sub => "-",
+            Op::Mul => "*",
+            Op::Div => "/",
+            Op::Mod => "%",
+            Op::Pow => "^",
+            Op::Atan2 => "atan2",
+            Op::Eq => "==",
+            Op::Ne => "!=",
+            Op::Gt => ">",
+            Op::Lt => "<",
+            Op::Ge => ">=",
+            Op::Le => "<=",
+            Op::And => "and",
+            Op::Or => "or",
+            Op::Unless => "unless",
+        }
     }
 
     fn is_comparison(self) -> bool {
@@ -111,13 +139,12 @@ pub(crate) fn go_pow(x: f64, y: f64) -> f64 {
 pub(crate) fn eval(ev: &Ev<'_>, b: &BinaryExpr) -> Result<Val> {
     let op = Op::parse(&b.op.to_string())?;
     let ret_bool = b.return_bool();
-    // Operators read float points only (for now): histogram points are dropped.
-    let floats = |v: Val| match v {
-        Val::Vector(s) => Val::Vector(super::floats_only(s)),
-        other => other,
-    };
-    let lhs = floats(ev.eval(&b.lhs)?);
-    let rhs = floats(ev.eval(&b.rhs)?);
+    let lhs = ev.eval(&b.lhs)?;
+    let rhs = ev.eval(&b.rhs)?;
+    let hists = |v: &Val| matches!(v, Val::Vector(s) if s.iter().any(|s| !s.hists.is_empty()));
+    if hists(&lhs) || hists(&rhs) {
+        return with_histograms(ev, op, b, lhs, rhs);
+    }
     match (lhs, rhs) {
         (Val::Scalar(l), Val::Scalar(r)) => Ok(Val::Scalar(
             l.into_iter()
@@ -149,6 +176,189 @@ pub(crate) fn eval(ev: &Ev<'_>, b: &BinaryExpr) -> Result<Val> {
             } else {
                 vector_vector(ev, op, l, r, &matching, ret_bool).map(Val::Vector)
             }
+        }
+        (l, r) => Err(exec_err!(
+            "binary expression must contain only scalar and instant vector types, got {} and {}",
+            l.type_name(),
+            r.type_name()
+        )),
+    }
+}
+
+/// A point's value on either side of an operator: a float or a native histogram.
+#[derive(Clone, Copy)]
+enum Pv<'a> {
+    F(f64),
+    H(&'a Arc<Histogram>),
+}
+
+/// The result of one element's operation.
+enum Res {
+    F(f64),
+    H(Arc<Histogram>),
+    /// Dropped (a comparison that does not hold, or no result with an annotation).
+    None,
+}
+
+/// `l op r` where either may be a histogram (Prometheus's `vectorElemBinop`): `*` scales a
+/// histogram, `/` divides one by a float, `+`/`-` add histograms, `==`/`!=` compare them;
+/// any other pairing gives nothing and an info annotation.
+fn elem_op(ev: &Ev<'_>, op: Op, l: Pv<'_>, r: Pv<'_>, ret_bool: bool) -> Res {
+    let kind = |p: &Pv<'_>| match p {
+        Pv::F(_) => "float",
+        Pv::H(_) => "histogram",
+    };
+    let res = match (l, r) {
+        (Pv::F(l), Pv::F(r)) => {
+            let (v, keep) = op.apply(l, r);
+            return if ret_bool {
+                Res::F(if keep { 1.0 } else { 0.0 })
+            } else if keep {
+                Res::F(v)
+            } else {
+                Res::None
+            };
+        }
+        (Pv::F(f), Pv::H(h)) | (Pv::H(h), Pv::F(f)) if op == Op::Mul => {
+            Some((Res::H(Arc::new(hist::mul(h, f))), true))
+        }
+        (Pv::H(h), Pv::F(f)) if op == Op::Div => Some((Res::H(Arc::new(hist::div(h, f))), true)),
+        (Pv::H(a), Pv::H(b)) if matches!(op, Op::Add | Op::Sub) => {
+            match hist::add(a, b, op == Op::Sub) {
+                Some(mut s) => {
+                    let what = if op == Op::Add {
+                        "addition"
+                    } else {
+                        "subtraction"
+                    };
+                    if op == Op::Sub {
+                        s.h.reset_hint = ResetHint::Gauge;
+                    }
+                    if s.collision {
+                        ev.ctx.warn_at::<Expr>(
+                        format!("PromQL warning: conflicting counter resets during histogram {what}"),
+                        None,
+                    );
+                    }
+                    if s.reconciled {
+                        ev.ctx.info_at::<Expr>(
+                        format!("PromQL info: mismatched custom buckets were reconciled during {what}"),
+                        None,
+                    );
+                    }
+                    Some((Res::H(Arc::new(s.h)), true))
+                }
+                None => {
+                    ev.ctx.warn_at::<Expr>(
+                    format!(
+                        "PromQL warning: incompatible bucket layout encountered for binary operator {}",
+                        op.symbol()
+                    ),
+                    None,
+                );
+                    return Res::None;
+                }
+            }
+        }
+        (Pv::H(a), Pv::H(b)) if matches!(op, Op::Eq | Op::Ne) => {
+            let same = hist::equals(a, b);
+            Some((Res::H(Arc::clone(a)), same == (op == Op::Eq)))
+        }
+        _ => None,
+    };
+    match res {
+        Some((v, keep)) => {
+            if ret_bool {
+                Res::F(if keep { 1.0 } else { 0.0 })
+            } else if keep {
+                v
+            } else {
+                Res::None
+            }
+        }
+        None => {
+            ev.ctx.info_at::<Expr>(
+                format!(
+                    "PromQL info: incompatible sample types encountered for binary operator {:?}: {} {} {}",
+                    op.symbol(),
+                    kind(&l),
+                    op.symbol(),
+                    kind(&r)
+                ),
+                None,
+            );
+            Res::None
+        }
+    }
+}
+
+/// A point taken from a series: its float, or its histogram.
+type Picked = (f64, Option<Arc<Histogram>>);
+
+/// A picked point as an operand.
+fn as_pv(v: &Picked) -> Pv<'_> {
+    match &v.1 {
+        Some(h) => Pv::H(h),
+        None => Pv::F(v.0),
+    }
+}
+
+/// An operator with native histograms on either side: every element goes through
+/// [`elem_op`]; vector matching is as for floats.
+fn with_histograms(ev: &Ev<'_>, op: Op, b: &BinaryExpr, lhs: Val, rhs: Val) -> Result<Val> {
+    let ret_bool = b.return_bool();
+    match (lhs, rhs) {
+        (Val::Vector(series), Val::Scalar(sc)) | (Val::Scalar(sc), Val::Vector(series))
+            if !matches!(op, Op::And | Op::Or | Op::Unless) =>
+        {
+            let swap = matches!(
+                b.lhs.value_type(),
+                promql_parser::parser::value::ValueType::Scalar
+            );
+            let mut out = Collector::new();
+            let mut cur = Cursors::new(&series);
+            for t in ev.grid.times() {
+                ev.ctx.check()?;
+                let s_v = sc[ev.grid.index(t)];
+                for (i, s) in series.iter().enumerate() {
+                    let v = match (cur.at(i, t), cur.at_h(i, t)) {
+                        (Some(f), _) => Pv::F(f),
+                        (None, Some(h)) => Pv::H(h),
+                        (None, None) => continue,
+                    };
+                    let (l, r) = if swap {
+                        (Pv::F(s_v), v)
+                    } else {
+                        (v, Pv::F(s_v))
+                    };
+                    let mut res = elem_op(ev, op, l, r, ret_bool);
+                    if let (Res::F(x), Pv::F(own), false) = (&mut res, v, ret_bool) {
+                        if op.is_comparison() {
+                            *x = own;
+                        }
+                    }
+                    let drop = op.changes_schema() || ret_bool || s.drop_name;
+                    match res {
+                        Res::F(x) => {
+                            let k = out.slot(&s.labels, drop);
+                            out.push_at(k, t, x)?;
+                        }
+                        Res::H(h) => {
+                            let k = out.slot(&s.labels, drop);
+                            out.push_h_at(k, t, h)?;
+                        }
+                        Res::None => {}
+                    }
+                }
+            }
+            Ok(Val::Vector(out.finish(ev)?))
+        }
+        (Val::Vector(l), Val::Vector(r)) => {
+            let matching = Matching::of(b);
+            if matches!(op, Op::And | Op::Or | Op::Unless) {
+                return set_op(ev, op, l, r, &matching).map(Val::Vector);
+            }
+            vector_vector(ev, op, l, r, &matching, ret_bool).map(Val::Vector)
         }
         (l, r) => Err(exec_err!(
             "binary expression must contain only scalar and instant vector types, got {} and {}",
@@ -286,6 +496,18 @@ fn set_op(
     // Output slot per input series, found once.
     let mut lslot = vec![usize::MAX; lhs.len()];
     let mut rslot = vec![usize::MAX; rhs.len()];
+    let hists = lhs.iter().chain(&rhs).any(|s| !s.hists.is_empty());
+    let point = |c: &mut Cursors<'_>, i: usize, t: i64| -> Option<(f64, Option<Arc<Histogram>>)> {
+        match c.at(i, t) {
+            Some(f) => Some((f, None)),
+            None if hists => c.at_h(i, t).map(|h| (0.0, Some(Arc::clone(h)))),
+            None => None,
+        }
+    };
+    let push = |out: &mut Collector, k: usize, t: i64, v: (f64, Option<Arc<Histogram>>)| match v.1 {
+        Some(h) => out.push_h_at(k, t, h),
+        None => out.push_at(k, t, v.0),
+    };
     let slot = |slots: &mut [usize], i: usize, s: &VSeries, out: &mut Collector| {
         if slots[i] == usize::MAX {
             slots[i] = out.slot(&s.labels, s.drop_name);
@@ -298,30 +520,36 @@ fn set_op(
         match op {
             Op::And | Op::Unless => {
                 for (i, &sig) in rsig.iter().enumerate() {
-                    if rc.at(i, t).is_some() {
+                    if rc.at(i, t).is_some() || (hists && rc.at_h(i, t).is_some()) {
                         present[sig] = true;
                     }
                 }
                 for (i, s) in lhs.iter().enumerate() {
-                    let Some(v) = lc.at(i, t) else { continue };
+                    let Some(v) = point(&mut lc, i, t) else {
+                        continue;
+                    };
                     if present[lsig[i]] == (op == Op::And) {
                         let k = slot(&mut lslot, i, s, &mut out);
-                        out.push_at(k, t, v)?;
+                        push(&mut out, k, t, v)?;
                     }
                 }
             }
             _ => {
                 for (i, s) in lhs.iter().enumerate() {
-                    let Some(v) = lc.at(i, t) else { continue };
+                    let Some(v) = point(&mut lc, i, t) else {
+                        continue;
+                    };
                     present[lsig[i]] = true;
                     let k = slot(&mut lslot, i, s, &mut out);
-                    out.push_at(k, t, v)?;
+                    push(&mut out, k, t, v)?;
                 }
                 for (i, s) in rhs.iter().enumerate() {
-                    let Some(v) = rc.at(i, t) else { continue };
+                    let Some(v) = point(&mut rc, i, t) else {
+                        continue;
+                    };
                     if !present[rsig[i]] {
                         let k = slot(&mut rslot, i, s, &mut out);
-                        out.push_at(k, t, v)?;
+                        push(&mut out, k, t, v)?;
                     }
                 }
             }
@@ -353,7 +581,16 @@ fn vector_vector(
     let mut mc = Cursors::new(&many);
     let mut oc = Cursors::new(&one);
     let mut out = Collector::new();
-    let mut one_at: Vec<Option<(usize, f64)>> = vec![None; sig_labels.len()];
+    let mut one_at: Vec<Option<(usize, Picked)>> = vec![None; sig_labels.len()];
+    // Histograms are looked for only when there are any.
+    let hists = many.iter().chain(&one).any(|s| !s.hists.is_empty());
+    let pick = |c: &mut Cursors<'_>, i: usize, t: i64| -> Option<Picked> {
+        match c.at(i, t) {
+            Some(f) => Some((f, None)),
+            None if hists => c.at_h(i, t).map(|h| (0.0, Some(Arc::clone(h)))),
+            None => None,
+        }
+    };
     let mut st = PairState {
         result_cache: HashMap::new(),
         last_pair: vec![None; many.len()],
@@ -367,7 +604,9 @@ fn vector_vector(
         st.matched.iter_mut().for_each(|x| *x = false);
         st.inserted.iter_mut().for_each(Vec::clear);
         for (j, s) in one.iter().enumerate() {
-            let Some(v) = oc.at(j, t) else { continue };
+            let Some(v) = pick(&mut oc, j, t) else {
+                continue;
+            };
             let sig = osig[j];
             if let Some((prev, _)) = one_at[sig] {
                 let side = if swapped { "left" } else { "right" };
@@ -386,18 +625,15 @@ fn vector_vector(
             one_at[sig] = Some((j, v));
         }
         let emit = |i: usize,
-                    lv: f64,
+                    lv: &Picked,
                     j: usize,
-                    rv: f64,
+                    rv: &Picked,
                     sig: usize,
                     st: &mut PairState,
                     out: &mut Collector|
          -> Result<()> {
             let (l, r) = if swapped { (rv, lv) } else { (lv, rv) };
-            let (mut v, keep) = op.apply(l, r);
-            if ret_bool {
-                v = if keep { 1.0 } else { 0.0 };
-            }
+            let res = elem_op(ev, op, as_pv(l), as_pv(r), ret_bool);
             let many_labels = if i == FILL {
                 &sig_labels[sig]
             } else {
@@ -439,19 +675,22 @@ fn vector_vector(
                 st.inserted[sig].push(slot);
                 st.matched[sig] = true;
             }
-            if !keep && !ret_bool {
-                return Ok(());
+            match res {
+                Res::F(v) => out.push_at(slot, t, v),
+                Res::H(h) => out.push_h_at(slot, t, h),
+                Res::None => Ok(()),
             }
-            out.push_at(slot, t, v)
         };
         for (i, _) in many.iter().enumerate() {
-            let Some(lv) = mc.at(i, t) else { continue };
+            let Some(lv) = pick(&mut mc, i, t) else {
+                continue;
+            };
             let sig = msig[i];
-            match one_at[sig] {
-                Some((j, rv)) => emit(i, lv, j, rv, sig, &mut st, &mut out)?,
+            match &one_at[sig] {
+                Some((j, rv)) => emit(i, &lv, *j, rv, sig, &mut st, &mut out)?,
                 None => {
                     if let Some(f) = fill_one {
-                        emit(i, lv, FILL, f, sig, &mut st, &mut out)?;
+                        emit(i, &lv, FILL, &(f, None), sig, &mut st, &mut out)?;
                     }
                 }
             }
@@ -459,13 +698,13 @@ fn vector_vector(
         if let Some(f) = fill_many {
             for (j, _) in one.iter().enumerate() {
                 let sig = osig[j];
-                let Some((jj, rv)) = one_at[sig] else {
+                let Some((jj, rv)) = &one_at[sig] else {
                     continue;
                 };
-                if jj != j || st.matched[sig] {
+                if *jj != j || st.matched[sig] {
                     continue;
                 }
-                emit(FILL, f, j, rv, sig, &mut st, &mut out)?;
+                emit(FILL, &(f, None), j, rv, sig, &mut st, &mut out)?;
             }
         }
     }

@@ -289,11 +289,13 @@ impl<'a> Ev<'a> {
                     v.iter_mut().for_each(|x| *x = -*x);
                     Ok(Val::Scalar(v))
                 }
-                Val::Vector(series) => {
-                    let mut series = floats_only(series);
+                Val::Vector(mut series) => {
                     for s in &mut series {
                         s.drop_name = true;
                         s.points.iter_mut().for_each(|p| p.v = -p.v);
+                        for p in &mut s.hists {
+                            p.h = Arc::new(crate::hist::mul(&p.h, -1.0));
+                        }
                     }
                     Ok(Val::Vector(series))
                 }

@@ -15,6 +15,7 @@ use std::time::UNIX_EPOCH;
 use std::ops::Range;
 use std::sync::Arc;
 
+use augur_storage::histogram::ResetHint;
 use augur_storage::{is_stale_nan, MatchOp, Matcher, Sample, Series, StorageError};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
@@ -471,7 +472,16 @@ impl Ev<'_> {
             grid: Grid::new(start, first.max(last), step),
         };
         let series = match inner.eval(&sq.expr)? {
-            Val::Vector(v) => v,
+            Val::Vector(mut v) => {
+                // A subquery's steps are not consecutive samples: their reset hints would miss
+                // resets between steps or see one many times, so resets are detected again.
+                for p in v.iter_mut().flat_map(|s| s.hists.iter_mut()) {
+                    if matches!(p.h.reset_hint, ResetHint::Yes | ResetHint::No) {
+                        Arc::make_mut(&mut p.h).reset_hint = ResetHint::Unknown;
+                    }
+                }
+                v
+            }
             Val::Scalar(v) => vec![VSeries::new(
                 Default::default(),
                 inner

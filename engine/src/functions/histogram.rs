@@ -1,7 +1,8 @@
 //! `histogram_quantile`, `histogram_quantiles` and `histogram_fraction` over classic
-//! histograms (`_bucket` series with an `le` label), and `histogram_count`, `histogram_sum`
-//! and `histogram_avg` over native ones. The quantile and fraction of native histograms, and
-//! their standard deviation and variance, are not implemented yet.
+//! histograms (`_bucket` series with an `le` label) and over native ones (Prometheus's
+//! `HistogramQuantile`/`HistogramFraction`: linear interpolation in custom and zero buckets,
+//! exponential in the others), and `histogram_count`, `histogram_sum`, `histogram_avg`,
+//! `histogram_stddev` and `histogram_stdvar` of native histograms.
 
 use std::collections::HashMap;
 
@@ -30,6 +31,8 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
         "histogram_count" => Some(|h| h.count),
         "histogram_sum" => Some(|h| h.sum),
         "histogram_avg" => Some(|h| h.sum / h.count),
+        "histogram_stddev" => Some(|h| variance(h).sqrt()),
+        "histogram_stdvar" => Some(variance),
         _ => None,
     };
     if let Some(f) = native {
@@ -79,7 +82,18 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
             }
         }
     }
-    let input = ev.eval_vector(input_arg)?;
+    let input = match ev.eval(input_arg)? {
+        Val::Vector(v) => v,
+        other => {
+            return Err(crate::error::exec_err!(
+                "expected instant vector, got {}",
+                other.type_name()
+            ))
+        }
+    };
+    let mut out = Collector::new();
+    native_quantiles(ev, &want, &input, input_arg, &mut out)?;
+    let input = crate::eval::floats_only(input);
     // Group the bucket series by their labels without `le`, once.
     let mut groups: HashMap<Labels, usize> = HashMap::new();
     let mut keys: Vec<Labels> = Vec::new();
@@ -110,7 +124,6 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
         }
         member.push(Some((g, bound)));
     }
-    let mut out = Collector::new();
     let mut cur = Cursors::new(&input);
     let mut buckets: Vec<Vec<(f64, f64)>> = vec![Vec::new(); keys.len()];
     let mut quantile_labels: HashMap<(usize, u64), Labels> = HashMap::new();
@@ -145,19 +158,7 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
                             None => keys[g].clone(),
                             Some(label) => quantile_labels
                                 .entry((g, q.to_bits()))
-                                .or_insert_with(|| {
-                                    let text = openmetrics_float(q);
-                                    build_labels(
-                                        keys[g]
-                                            .iter()
-                                            .filter(|l| l.name != label)
-                                            .map(|l| (l.name, l.value))
-                                            .chain(std::iter::once((
-                                                label.as_str(),
-                                                text.as_str(),
-                                            ))),
-                                    )
-                                })
+                                .or_insert_with(|| quantile_labels_of(&keys[g], label, q))
                                 .clone(),
                         };
                         out.push(&labels, true, t, v)?;
@@ -419,6 +420,281 @@ fn bucket_quantile(q: f64, b: &mut Vec<(f64, f64)>) -> (f64, Option<Forced>) {
         start + (end - start) * (rank / count)
     };
     (v, forced)
+}
+
+/// `labels` with `label` set to the quantile `q` (`histogram_quantiles`' output labels).
+fn quantile_labels_of(labels: &Labels, label: &str, q: f64) -> Labels {
+    let text = openmetrics_float(q);
+    build_labels(
+        labels
+            .iter()
+            .filter(|l| l.name != label)
+            .map(|l| (l.name, l.value))
+            .chain(std::iter::once((label, text.as_str()))),
+    )
+}
+
+/// `histogram_quantile`, `histogram_quantiles` and `histogram_fraction` of the native
+/// histogram points of `input` (float points are left to the classic path).
+fn native_quantiles(
+    ev: &Ev<'_>,
+    want: &Want,
+    input: &[crate::eval::VSeries],
+    at: &Expr,
+    out: &mut Collector,
+) -> Result<()> {
+    let mut infos: Vec<String> = Vec::new();
+    let mut note = |msg: String| {
+        if !infos.contains(&msg) {
+            infos.push(msg);
+        }
+    };
+    for s in input.iter().filter(|s| !s.hists.is_empty()) {
+        let metric = s.labels.metric_name().unwrap_or_default();
+        let mut label_cache: HashMap<u64, Labels> = HashMap::new();
+        for p in &s.hists {
+            let step = ev.grid.index(p.t);
+            match want {
+                Want::Quantiles(qs, label) => {
+                    for q in qs {
+                        let q = q[step];
+                        let (v, info) = native_quantile(q, &p.h);
+                        if let Some(info) = info {
+                            note(format!("PromQL info: input to histogram_quantile has NaN observations, result is {info} for metric name {metric:?}"));
+                        }
+                        let labels = match label {
+                            None => s.labels.clone(),
+                            Some(label) => label_cache
+                                .entry(q.to_bits())
+                                .or_insert_with(|| quantile_labels_of(&s.labels, label, q))
+                                .clone(),
+                        };
+                        out.push(&labels, true, p.t, v)?;
+                    }
+                }
+                Want::Fraction(lower, upper) => {
+                    let (v, nans) = native_fraction(lower[step], upper[step], &p.h);
+                    if nans {
+                        note(format!("PromQL info: input to histogram_fraction has NaN observations, which are excluded from all fractions for metric name {metric:?}"));
+                    }
+                    out.push(&s.labels, true, p.t, v)?;
+                }
+            }
+        }
+    }
+    for msg in infos {
+        ev.ctx.info_at(msg, at);
+    }
+    Ok(())
+}
+
+/// The φ-quantile of a native histogram, interpolated within its bucket (linearly for custom
+/// buckets and the zero bucket, exponentially otherwise), and, when NaN observations made
+/// the result NaN or skewed it, which (Prometheus's `HistogramQuantile`).
+fn native_quantile(q: f64, h: &Histogram) -> (f64, Option<&'static str>) {
+    if q < 0.0 {
+        return (f64::NEG_INFINITY, None);
+    }
+    if q > 1.0 {
+        return (f64::INFINITY, None);
+    }
+    if h.count == 0.0 || q.is_nan() {
+        return (f64::NAN, None);
+    }
+    let all = h.buckets();
+    let forward = h.sum.is_nan() || q < 0.5;
+    let order: Vec<&augur_storage::histogram::Bucket> = if forward {
+        all.iter().collect()
+    } else {
+        all.iter().rev().collect()
+    };
+    let mut rank = if forward {
+        q * h.count
+    } else {
+        (1.0 - q) * h.count
+    };
+    let mut count = 0.0;
+    let mut at = 0;
+    let mut bucket = augur_storage::histogram::Bucket {
+        lower: 0.0,
+        upper: 0.0,
+        lower_inclusive: false,
+        upper_inclusive: false,
+        count: 0.0,
+    };
+    while at < order.len() {
+        let b = order[at];
+        at += 1;
+        if b.count == 0.0 {
+            continue;
+        }
+        bucket = *b;
+        count += b.count;
+        if count >= rank {
+            break;
+        }
+    }
+    let custom = h.uses_custom_buckets();
+    if !custom && bucket.lower < 0.0 && bucket.upper > 0.0 {
+        if h.negative_buckets.is_empty() && !h.positive_buckets.is_empty() {
+            bucket.lower = 0.0;
+        } else if h.positive_buckets.is_empty() && !h.negative_buckets.is_empty() {
+            bucket.upper = 0.0;
+        }
+    } else if custom {
+        if bucket.lower == f64::NEG_INFINITY {
+            if bucket.upper <= 0.0 {
+                return (bucket.upper, None);
+            }
+            bucket.lower = 0.0;
+        } else if bucket.upper == f64::INFINITY {
+            return (bucket.lower, None);
+        }
+    }
+    count = count.min(h.count);
+    if count < rank {
+        if h.sum.is_nan() {
+            return (f64::NAN, Some("NaN"));
+        }
+        return (bucket.upper, None);
+    }
+    if forward {
+        rank -= count - bucket.count;
+    } else {
+        rank = count - rank;
+    }
+    let mut info = None;
+    if h.sum.is_nan() {
+        count += order[at..].iter().map(|b| b.count).sum::<f64>();
+        if count < h.count {
+            info = Some("skewed higher");
+        }
+    }
+    let fraction = rank / bucket.count;
+    if custom || (bucket.lower <= 0.0 && bucket.upper >= 0.0) {
+        return (
+            bucket.lower + (bucket.upper - bucket.lower) * fraction,
+            info,
+        );
+    }
+    let (ll, lu) = (bucket.lower.abs().log2(), bucket.upper.abs().log2());
+    if bucket.lower > 0.0 {
+        return ((ll + (lu - ll) * fraction).exp2(), info);
+    }
+    (-(lu + (ll - lu) * (1.0 - fraction)).exp2(), info)
+}
+
+/// The fraction of a native histogram's observations between `lower` and `upper`, and
+/// whether NaN observations were left out (Prometheus's `HistogramFraction`).
+fn native_fraction(lower: f64, upper: f64, h: &Histogram) -> (f64, bool) {
+    if h.count == 0.0 || lower.is_nan() || upper.is_nan() {
+        return (f64::NAN, false);
+    }
+    if lower >= upper {
+        return (0.0, false);
+    }
+    let custom = h.uses_custom_buckets();
+    let only_positive = h.negative_buckets.is_empty() && !h.positive_buckets.is_empty();
+    let only_negative = h.positive_buckets.is_empty() && !h.negative_buckets.is_empty();
+    let (mut rank, mut lower_rank, mut upper_rank) = (0.0, 0.0, 0.0);
+    let (mut lower_set, mut upper_set) = (false, false);
+    let mut count = 0.0;
+    let all = h.buckets();
+    let mut at = 0;
+    while at < all.len() {
+        let mut b = all[at];
+        at += 1;
+        count += b.count;
+        let mut zero = false;
+        if b.lower <= 0.0 && b.upper >= 0.0 {
+            zero = true;
+            if only_positive {
+                b.lower = 0.0;
+            } else if only_negative {
+                b.upper = 0.0;
+            }
+        }
+        let below = |v: f64| -> f64 {
+            if custom || zero {
+                if b.lower == f64::NEG_INFINITY {
+                    return b.count;
+                }
+                return rank + b.count * (v - b.lower) / (b.upper - b.lower);
+            }
+            let (ll, lu, lv) = (b.lower.abs().log2(), b.upper.abs().log2(), v.abs().log2());
+            let f = if v > 0.0 {
+                (lv - ll) / (lu - ll)
+            } else {
+                1.0 - (lv - lu) / (ll - lu)
+            };
+            rank + b.count * f
+        };
+        if !lower_set && b.lower >= lower {
+            lower_rank = rank;
+            lower_set = true;
+        }
+        if !upper_set && b.lower >= upper {
+            upper_rank = rank;
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        if !lower_set && b.lower < lower && b.upper > lower {
+            lower_rank = below(lower);
+            lower_set = true;
+        }
+        if !upper_set && b.lower < upper && b.upper > upper {
+            upper_rank = below(upper);
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        rank += b.count;
+    }
+    let mut nans = false;
+    if h.sum.is_nan() {
+        count += all[at..].iter().map(|b| b.count).sum::<f64>();
+        nans = count < h.count;
+    } else {
+        count = h.count;
+    }
+    if !lower_set || lower_rank > count {
+        lower_rank = count;
+    }
+    if !upper_set || upper_rank > count {
+        upper_rank = count;
+    }
+    ((upper_rank - lower_rank) / h.count, nans)
+}
+
+/// The variance of a native histogram's observations, each bucket's observations taken at
+/// its middle (geometric for exponential buckets, arithmetic for custom ones, 0 in the zero
+/// bucket).
+fn variance(h: &Histogram) -> f64 {
+    let mean = h.sum / h.count;
+    let (mut var, mut c) = (0.0, 0.0);
+    for b in h.buckets() {
+        if b.count == 0.0 {
+            continue;
+        }
+        let v = if h.uses_custom_buckets() {
+            (b.upper + b.lower) / 2.0
+        } else if b.lower <= 0.0 && b.upper >= 0.0 {
+            0.0
+        } else {
+            let g = (b.upper * b.lower).sqrt();
+            if b.upper < 0.0 {
+                -g
+            } else {
+                g
+            }
+        };
+        let d = v - mean;
+        (var, c) = super::kahan_inc(b.count * d * d, var, c);
+    }
+    (var + c) / h.count
 }
 
 /// `f` of each native histogram point of `arg`'s series; float points are ignored (they do

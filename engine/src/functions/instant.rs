@@ -54,11 +54,18 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
             Val::Scalar(out)
         }
         "absent" => {
-            let series = ev.eval_vector(args[0])?;
+            let Val::Vector(series) = ev.eval(args[0])? else {
+                return Err(crate::error::exec_err!("expected instant vector"));
+            };
             let mut present = vec![false; n];
             for s in &series {
-                for p in &s.points {
-                    present[ev.grid.index(p.t)] = true;
+                for t in s
+                    .points
+                    .iter()
+                    .map(|p| p.t)
+                    .chain(s.hists.iter().map(|h| h.t))
+                {
+                    present[ev.grid.index(t)] = true;
                 }
             }
             let points: Vec<Sample> = (0..n)

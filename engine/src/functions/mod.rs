@@ -1,7 +1,9 @@
 //! PromQL functions, split by family: [`range`] (functions of a range vector: `rate`,
 //! `*_over_time`, …), [`instant`] (per-element math, time and date functions, `sort*`,
 //! `scalar`, `vector`, `absent`, `timestamp`), [`labels`] (`label_replace`, `label_join`,
-//! `sort_by_label*`) and [`histogram`] (`histogram_quantile` over classic `le` buckets).
+//! `sort_by_label*`) and [`histogram`] (`histogram_quantile` and the other `histogram_*`
+//! functions, classic and native); [`range_hist`] holds the range functions' semantics over
+//! native histogram samples.
 //!
 //! This module dispatches a call to its family and holds the numeric helpers the families
 //! and the aggregations share (Kahan summation, quantiles, Go-style float formatting).
@@ -13,6 +15,7 @@ pub(crate) mod info;
 pub(crate) mod instant;
 pub(crate) mod labels;
 pub(crate) mod range;
+pub(crate) mod range_hist;
 
 use std::collections::HashMap;
 
@@ -110,10 +113,31 @@ impl Collector {
         Ok(())
     }
 
+    /// Adds a native histogram point to the output series `i`.
+    pub fn push_h_at(
+        &mut self,
+        i: usize,
+        t: i64,
+        h: std::sync::Arc<augur_storage::histogram::Histogram>,
+    ) -> Result<()> {
+        let s = &mut self.series[i];
+        if s.hists.last().is_some_and(|p| p.t == t) || s.points.last().is_some_and(|p| p.t == t) {
+            return Err(exec_err!(
+                "vector cannot contain metrics with the same labelset"
+            ));
+        }
+        s.hists.push(crate::eval::HPoint { t, h });
+        Ok(())
+    }
+
     pub fn finish(mut self, ev: &Ev<'_>) -> Result<Vec<VSeries>> {
-        self.series.retain(|s| !s.points.is_empty());
-        ev.ctx
-            .hold(self.series.iter().map(|s| s.points.len()).sum())?;
+        self.series.retain(|s| !s.is_empty());
+        ev.ctx.hold(
+            self.series
+                .iter()
+                .map(|s| s.points.len() + s.hists.len())
+                .sum(),
+        )?;
         Ok(self.series)
     }
 }

@@ -11,14 +11,16 @@
 //! there, replacing extrapolation towards the window's start.
 
 use std::cell::Cell;
+use std::sync::Arc;
 
 use augur_storage::Sample;
 use promql_parser::parser::Expr;
 
+use super::range_hist;
 use super::{kahan_inc, quantile};
 use crate::error::{exec_err, Result};
 use crate::eval::selector::slide_ranges;
-use crate::eval::{Ev, VSeries, Val};
+use crate::eval::{Ev, HPoint, VSeries, Val};
 
 /// One evaluation window.
 pub(crate) struct Win<'a> {
@@ -186,19 +188,6 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
         }
     }
     let input = ev.matrix_input(args[matrix_at])?;
-    // No range function reads native histograms yet: say so rather than drop them silently.
-    let mut named = std::collections::BTreeSet::new();
-    for s in input.series.iter().filter(|s| !s.hists.is_empty()) {
-        if named.insert(s.labels.metric_name().unwrap_or_default()) {
-            ev.ctx.info_at(
-                format!(
-                    "PromQL info: ignored native histograms in {name}(), which reads float samples only, for metric name {:?}",
-                    s.labels.metric_name().unwrap_or_default()
-                ),
-                args[matrix_at],
-            );
-        }
-    }
     if let Some(mode) = &input.mode {
         let allowed: &[&str] = if mode == "anchored" {
             &["changes", "delta", "increase", "rate", "resets"]
@@ -241,6 +230,29 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
             _ => &[],
         };
         overlap.set(false);
+        if !s.hists.is_empty() {
+            let (points, hists) = with_histograms(
+                ev,
+                name,
+                f,
+                s,
+                (wide_refs, widened, &input.refs),
+                (input.range, input.mode.as_deref()),
+                &params,
+                args[matrix_at],
+            )?;
+            if points.is_empty() && hists.is_empty() {
+                continue;
+            }
+            held += points.len() + hists.len();
+            out.push(VSeries {
+                hists,
+                labels: s.labels.clone(),
+                points,
+                drop_name: s.drop_name || !keep_name,
+            });
+            continue;
+        }
         slide_ranges(&s.points, wide_refs, widened, |i, range| {
             if range.is_empty() {
                 return Ok(());
@@ -304,18 +316,102 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
     Ok(Some(Val::Vector(out)))
 }
 
+/// One series of a range function whose input holds native histograms: each window's floats
+/// and histograms go to [`range_hist::window`]; its annotations are added at the argument.
+#[allow(clippy::too_many_arguments)]
+fn with_histograms(
+    ev: &Ev<'_>,
+    name: &str,
+    f: RangeFn,
+    s: &VSeries,
+    (refs, widened, ends): (&[i64], i64, &[i64]),
+    (range, mode): (i64, Option<&str>),
+    params: &[Vec<f64>],
+    at: &Expr,
+) -> Result<(Vec<Sample>, Vec<HPoint>)> {
+    let (mut points, mut hists) = (Vec::new(), Vec::new());
+    let metric = s.labels.metric_name().unwrap_or_default();
+    let overlap = Cell::new(false);
+    let mut step_params = vec![0.0; params.len()];
+    let mut notes = range_hist::Notes::default();
+    let (mut lo, mut hi) = (0, 0);
+    let mut anomaly_info = false;
+    slide_ranges(&s.points, refs, widened, |i, range_f| {
+        let r = refs[i];
+        while hi < s.hists.len() && s.hists[hi].t <= r {
+            hi += 1;
+        }
+        while lo < hi && s.hists[lo].t <= r - widened {
+            lo += 1;
+        }
+        for (p, v) in step_params.iter_mut().zip(params) {
+            *p = v[i];
+        }
+        let end = ends[i];
+        let w = Win {
+            sts: &[],
+            s: &s.points[range_f],
+            overlap: &overlap,
+            start: end - range,
+            end,
+            range,
+            ts: ev.grid.ts(i),
+            params: &step_params,
+            mode,
+        };
+        let hs = &s.hists[lo..hi];
+        let out = if hs.is_empty() {
+            if w.s.is_empty() {
+                return Ok(());
+            }
+            f(&w)?.map(range_hist::Out::F)
+        } else {
+            anomaly_info |= range_hist::is_augur_function(name);
+            range_hist::window(name, &w, hs, metric, &mut notes, f)?
+        };
+        match out {
+            Some(range_hist::Out::F(v)) => points.push(Sample::new(w.ts, v)),
+            Some(range_hist::Out::H(h)) => hists.push(HPoint {
+                t: w.ts,
+                h: Arc::new(h),
+            }),
+            None => {}
+        }
+        Ok(())
+    })?;
+    if anomaly_info {
+        notes.list.push((
+            false,
+            format!(
+                "PromQL info: ignored native histograms in {name}(), which reads float samples only, for metric name {metric:?}"
+            ),
+        ));
+    }
+    for (warn, msg) in notes.list {
+        if warn {
+            ev.ctx.warn_at(msg, at);
+        } else {
+            ev.ctx.info_at(msg, at);
+        }
+    }
+    Ok((points, hists))
+}
+
 /// `absent_over_time`: one series (labels from the selector's equality matchers) with 1 at
 /// every step where no series had a sample in the window.
 fn absent_over_time(ev: &Ev<'_>, arg: &Expr) -> Result<Val> {
     let input = ev.matrix_input(arg)?;
     let mut present = vec![false; ev.grid.len()];
     for s in &input.series {
-        input.windows(&s.points, |i, w| {
-            if !w.is_empty() {
-                present[i] = true;
-            }
-            Ok(())
-        })?;
+        let hist_times: Vec<Sample> = s.hists.iter().map(|h| Sample::new(h.t, 0.0)).collect();
+        for points in [&s.points, &hist_times] {
+            input.windows(points, |i, w| {
+                if !w.is_empty() {
+                    present[i] = true;
+                }
+                Ok(())
+            })?;
+        }
     }
     let points: Vec<Sample> = present
         .iter()
@@ -358,7 +454,7 @@ fn extrapolated_rate(w: &Win<'_>, is_counter: bool, is_rate: bool) -> Option<f64
         }
     }
     let mut to_start = (first.t - w.start) as f64 / 1000.0;
-    let mut to_end = (w.end - last.t) as f64 / 1000.0;
+    let to_end = (w.end - last.t) as f64 / 1000.0;
     let mut sampled = (last.t - first.t) as f64 / 1000.0;
     let avg_between = if s.len() > 1 {
         sampled / (s.len() - 1) as f64
@@ -391,7 +487,22 @@ fn extrapolated_rate(w: &Win<'_>, is_counter: bool, is_rate: bool) -> Option<f64
             }
         }
     }
-    if to_end >= threshold {
+    Some(result * extrapolation(to_start, to_end, sampled, avg_between, w.range, is_rate))
+}
+
+/// The factor that extends an increase seen over `sampled` seconds to the window: to its end
+/// unless the last sample is further from it than 1.1 average intervals (then half an
+/// interval), to its start by `to_start` (already decided), per second of `range_ms` for a
+/// rate (the end of Prometheus's `extrapolatedRate`).
+pub(crate) fn extrapolation(
+    to_start: f64,
+    mut to_end: f64,
+    sampled: f64,
+    avg_between: f64,
+    range_ms: i64,
+    is_rate: bool,
+) -> f64 {
+    if to_end >= avg_between * 1.1 {
         to_end = avg_between / 2.0;
     }
     let mut factor = if sampled != 0.0 {
@@ -400,9 +511,9 @@ fn extrapolated_rate(w: &Win<'_>, is_counter: bool, is_rate: bool) -> Option<f64
         1.0
     };
     if is_rate {
-        factor /= w.range as f64 / 1000.0;
+        factor /= range_ms as f64 / 1000.0;
     }
-    Some(result * factor)
+    factor
 }
 
 /// Whether a sample's start timestamp says its counter restarted since the previous sample

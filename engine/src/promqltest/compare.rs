@@ -1,5 +1,6 @@
 //! How expected and actual values are compared (FORMAT.md §7.7).
 
+use augur_storage::histogram::Histogram;
 use augur_storage::is_stale_nan;
 
 /// The smallest normal `f64`.
@@ -27,6 +28,39 @@ pub fn float_eq(expected: f64, actual: f64) -> bool {
         return diff < 1e-6 * MIN_NORMAL;
     }
     diff / sum.min(f64::MAX) < 1e-6
+}
+
+/// Whether `actual` matches the `expected` histogram as promqltest compares them: both
+/// compacted, the same schema, zero threshold, custom bounds and bucket indexes, counts, sum
+/// and bucket counts by [`float_eq`]; the counter reset hint only when the expectation names
+/// it (`hint_set`).
+pub fn histogram_eq(expected: &Histogram, actual: &Histogram, hint_set: bool) -> bool {
+    let nonzero = |h: &Histogram, positive: bool| -> Vec<(i32, f64)> {
+        let (spans, counts) = if positive {
+            (&h.positive_spans, &h.positive_buckets)
+        } else {
+            (&h.negative_spans, &h.negative_buckets)
+        };
+        let mut side = crate::hist::side(spans, counts);
+        side.retain(|b| b.1 != 0.0);
+        side
+    };
+    let same_side = |positive: bool| {
+        let (e, a) = (nonzero(expected, positive), nonzero(actual, positive));
+        e.len() == a.len()
+            && e.iter()
+                .zip(&a)
+                .all(|(e, a)| e.0 == a.0 && float_eq(e.1, a.1))
+    };
+    expected.schema == actual.schema
+        && float_eq(expected.count, actual.count)
+        && float_eq(expected.sum, actual.sum)
+        && (!expected.uses_custom_buckets() || expected.custom_values == actual.custom_values)
+        && expected.zero_threshold == actual.zero_threshold
+        && float_eq(expected.zero_count, actual.zero_count)
+        && same_side(false)
+        && same_side(true)
+        && (!hint_set || expected.reset_hint == actual.reset_hint)
 }
 
 #[cfg(test)]

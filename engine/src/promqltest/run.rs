@@ -1,14 +1,16 @@
 //! Runs promqltest scripts against the engine: `load`/`clear` go to a fresh store from the
-//! caller's factory, each `eval` is checked as FORMAT.md §7 says, and every eval ends up
-//! passed, failed (with the reason) or skipped (with the reason: only evals that need native
-//! histograms, which Augur does not store yet, are skipped).
+//! caller's factory (`load_with_nhcb` also loads each classic histogram as a custom-bucket
+//! native histogram, as Prometheus's runner does), each `eval` is checked as FORMAT.md §7
+//! says (histograms compared as promqltest compares them, see [`super::compare`]), and every
+//! eval ends up passed or failed with the reason.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use augur_storage::histogram::Histogram;
 use augur_storage::{Appendable, Labels, Queryable, Sample, Series};
 
-use super::compare::float_eq;
+use super::compare::{float_eq, histogram_eq};
 use super::load::load;
 use super::script::{
     parse_script, Command, Eval, EvalAt, Expect, Expected, Point, SeriesLine, TextMatch,
@@ -80,13 +82,10 @@ pub fn run_script<S: Store>(
         }
     };
     let mut store = new_store();
-    // Metric names that hold native histograms in the current store.
-    let mut hist_metrics: BTreeSet<String> = BTreeSet::new();
     for cmd in &cmds {
         match cmd {
             Command::Clear => {
                 drop(std::mem::replace(&mut store, new_store()));
-                hist_metrics.clear();
             }
             Command::Load {
                 step,
@@ -94,141 +93,30 @@ pub fn run_script<S: Store>(
                 nhcb,
                 line,
             } => {
-                for s in series {
-                    let name = s.labels.metric_name().unwrap_or("").to_owned();
-                    if s.points.iter().any(|p| matches!(p, Point::Histogram(_))) {
-                        hist_metrics.insert(name.clone());
-                    }
-                    if *nhcb {
-                        if let Some(base) = name.strip_suffix("_bucket") {
-                            hist_metrics.insert(base.to_owned());
-                        }
-                    }
-                }
+                let converted;
+                let series = if *nhcb {
+                    converted = [series.clone(), super::load::nhcb_lines(series)].concat();
+                    &converted
+                } else {
+                    series
+                };
                 if let Err(e) = load(&store, *step, series) {
                     out.failed += 1;
                     out.failures
                         .push(format!("{file}:{line}: load failed: {e}"));
                 }
             }
-            Command::Eval(ev) => {
-                if let Some(reason) = skip_reason(ev, &hist_metrics) {
-                    out.skipped += 1;
-                    *out.skip_reasons.entry(reason).or_default() += 1;
-                    out.skipped_evals.push(format!("{file}:{}", ev.line));
-                    continue;
+            Command::Eval(ev) => match check_eval(engine, &store, ev) {
+                Ok(()) => out.passed += 1,
+                Err(why) => {
+                    out.failed += 1;
+                    out.failures
+                        .push(format!("{file}:{}: {}: {why}", ev.line, ev.expr));
                 }
-                match check_eval(engine, &store, ev) {
-                    Ok(()) => out.passed += 1,
-                    Err(why) => {
-                        out.failed += 1;
-                        out.failures
-                            .push(format!("{file}:{}: {}: {why}", ev.line, ev.expr));
-                    }
-                }
-            }
+            },
         }
     }
     out
-}
-
-/// Why an eval cannot run on Augur, if it cannot: it needs native histograms.
-fn skip_reason(ev: &Eval, hist_metrics: &BTreeSet<String>) -> Option<String> {
-    let hist_expected = |lines: &[SeriesLine]| {
-        lines
-            .iter()
-            .any(|l| l.points.iter().any(|p| matches!(p, Point::Histogram(_))))
-    };
-    let expected_hist = match &ev.expected {
-        Expected::Series(l) => hist_expected(l),
-        Expected::RangeVector { series, .. } => hist_expected(series),
-        _ => false,
-    };
-    if expected_hist || ev.expr.contains("{{") {
-        return Some("native histogram in the expected result".into());
-    }
-    if hist_metrics.is_empty() {
-        return None;
-    }
-    // A selector without a metric name may select histogram series too.
-    let bytes = ev.expr.as_bytes();
-    let mut names = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        let c = bytes[i];
-        if c.is_ascii_alphabetic() || c == b'_' || c == b':' {
-            let start = i;
-            while i < bytes.len()
-                && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b':')
-            {
-                i += 1;
-            }
-            names.push(&ev.expr[start..i]);
-        } else if c == b'"' || c == b'\'' || c == b'`' {
-            // Skip string literals (label values may mention metric names).
-            let q = c;
-            i += 1;
-            while i < bytes.len() && bytes[i] != q {
-                if bytes[i] == b'\\' {
-                    i += 1;
-                }
-                i += 1;
-            }
-            i += 1;
-        } else {
-            i += 1;
-        }
-    }
-    if names.iter().any(|n| hist_metrics.contains(*n))
-        || (has_nameless_selector(&ev.expr) && name_regexes_may_match(&ev.expr, hist_metrics))
-    {
-        return Some("reads native histogram series".into());
-    }
-    None
-}
-
-/// Whether the `__name__` matchers in the query could select one of `names`: true unless
-/// every `__name__=~"…"`/`__name__="…"` matcher is known to match none of them.
-fn name_regexes_may_match(q: &str, names: &BTreeSet<String>) -> bool {
-    let mut found = false;
-    for (i, _) in q.match_indices("__name__") {
-        let rest = &q[i + "__name__".len()..];
-        let (op_len, anchored) = if rest.starts_with("=~\"") {
-            (3, true)
-        } else if rest.starts_with("=\"") {
-            (2, false)
-        } else {
-            return true;
-        };
-        let body = &rest[op_len..];
-        let Some(end) = body.find('"') else {
-            return true;
-        };
-        let text = body[..end].replace("\\\\", "\\");
-        found = true;
-        let pattern = if anchored {
-            format!("^(?:{text})$")
-        } else {
-            format!("^{}$", regex::escape(&text))
-        };
-        match regex::Regex::new(&pattern) {
-            Ok(re) if names.iter().any(|n| re.is_match(n)) => return true,
-            Ok(_) => {}
-            Err(_) => return true,
-        }
-    }
-    !found
-}
-
-/// Whether the query has a `{…}` selector with no metric name before it.
-fn has_nameless_selector(q: &str) -> bool {
-    let b = q.as_bytes();
-    b.iter().enumerate().any(|(i, &c)| {
-        c == b'{' && {
-            let prev = b[..i].iter().rev().find(|c| !c.is_ascii_whitespace());
-            !prev.is_some_and(|p| p.is_ascii_alphanumeric() || *p == b'_' || *p == b':')
-        }
-    })
 }
 
 fn text_matches(m: &TextMatch, actual: &str) -> bool {
@@ -316,7 +204,10 @@ fn compare_value(ev: &Eval, value: &Value, ordered: bool) -> Result<(), String> 
             }
             compare_vector(
                 lines,
-                elems.iter().map(|e| (&e.labels, e.v)).collect(),
+                elems
+                    .iter()
+                    .map(|e| (&e.labels, e.v, e.h.as_deref()))
+                    .collect(),
                 ordered,
             )
         }
@@ -358,11 +249,10 @@ fn compare_value(ev: &Eval, value: &Value, ordered: bool) -> Result<(), String> 
     }
 }
 
-fn compare_vector(
-    lines: &[SeriesLine],
-    got: Vec<(&Labels, f64)>,
-    ordered: bool,
-) -> Result<(), String> {
+/// One element of an instant result: labels, float value, histogram value.
+type Got<'a> = (&'a Labels, f64, Option<&'a Histogram>);
+
+fn compare_vector(lines: &[SeriesLine], got: Vec<Got<'_>>, ordered: bool) -> Result<(), String> {
     if lines.len() != got.len() {
         return Err(format!(
             "expected {} series, got {}: {}",
@@ -372,44 +262,99 @@ fn compare_vector(
         ));
     }
     for (i, line) in lines.iter().enumerate() {
-        let want = match line.points.as_slice() {
-            [Point::Value(v)] => *v,
-            _ => return Err(format!("line {}: expected one value", line.line)),
-        };
         let found = if ordered {
             (got[i].0 == &line.labels).then_some(got[i])
         } else {
             got.iter().find(|g| g.0 == &line.labels).copied()
         };
-        match found {
-            None => {
+        let Some((_, v, h)) = found else {
+            return Err(format!(
+                "expected {}{}, got {}",
+                line.labels,
+                if ordered {
+                    format!(" at position {i}")
+                } else {
+                    String::new()
+                },
+                show_vector(&got)
+            ));
+        };
+        match (line.points.as_slice(), h) {
+            ([Point::Value(want)], None) => {
+                if !float_eq(*want, v) {
+                    return Err(format!("{}: expected {want}, got {v}", line.labels));
+                }
+            }
+            ([Point::Histogram(want, hint_set)], Some(h)) => {
+                if !histogram_eq(want, h, *hint_set) {
+                    return Err(format!(
+                        "{}: expected {}, got {}",
+                        line.labels,
+                        show_histogram(want),
+                        show_histogram(h)
+                    ));
+                }
+            }
+            ([Point::Value(want)], Some(h)) => {
                 return Err(format!(
-                    "expected {} {want}{}, got {}",
+                    "{}: expected float {want}, got histogram {}",
                     line.labels,
-                    if ordered {
-                        format!(" at position {i}")
-                    } else {
-                        String::new()
-                    },
-                    show_vector(&got)
+                    show_histogram(h)
                 ))
             }
-            Some((_, v)) if !float_eq(want, v) => {
-                return Err(format!("{}: expected {want}, got {v}", line.labels))
+            ([Point::Histogram(want, _)], None) => {
+                return Err(format!(
+                    "{}: expected histogram {}, got float {v}",
+                    line.labels,
+                    show_histogram(want)
+                ))
             }
-            _ => {}
+            _ => return Err(format!("line {}: expected one value", line.line)),
         }
     }
     Ok(())
 }
 
-fn show_vector(got: &[(&Labels, f64)]) -> String {
+/// A histogram in the `{{…}}` notation of the scripts (every bucket with its index).
+fn show_histogram(h: &Histogram) -> String {
+    let side = |spans, counts| {
+        crate::hist::side(spans, counts)
+            .iter()
+            .map(|(i, c)| format!("{i}:{c}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut s = format!(
+        "{{{{schema:{} count:{} sum:{} z_bucket:{} z_bucket_w:{} buckets:[{}] n_buckets:[{}]",
+        h.schema,
+        h.count,
+        h.sum,
+        h.zero_count,
+        h.zero_threshold,
+        side(&h.positive_spans, &h.positive_buckets),
+        side(&h.negative_spans, &h.negative_buckets)
+    );
+    if !h.custom_values.is_empty() {
+        let _ = write!(s, " custom_values:{:?}", h.custom_values);
+    }
+    let _ = write!(s, " hint:{:?}}}}}", h.reset_hint);
+    s
+}
+
+fn show_vector(got: &[Got<'_>]) -> String {
     let mut s = String::from("[");
-    for (i, (l, v)) in got.iter().enumerate().take(10) {
+    for (i, (l, v, h)) in got.iter().enumerate().take(10) {
         if i > 0 {
             s.push_str(", ");
         }
-        let _ = write!(s, "{l} {v}");
+        match h {
+            Some(h) => {
+                let _ = write!(s, "{l} {}", show_histogram(h));
+            }
+            None => {
+                let _ = write!(s, "{l} {v}");
+            }
+        }
     }
     if got.len() > 10 {
         let _ = write!(s, ", … {} more", got.len() - 10);
@@ -457,6 +402,35 @@ fn compare_matrix(
                 .iter()
                 .zip(&s.samples)
                 .all(|(w, g)| w.t == g.t && float_eq(w.v, g.v));
+        let want_h: Vec<(i64, &Histogram, bool)> = line
+            .points
+            .iter()
+            .enumerate()
+            .filter_map(|(k, p)| match p {
+                Point::Histogram(h, hint_set) => Some((start + k as i64 * step, &**h, *hint_set)),
+                _ => None,
+            })
+            .collect();
+        if want_h.len() != s.histograms.len() {
+            return Err(format!(
+                "{}: expected {} histograms, got {} (at {:?})",
+                line.labels,
+                want_h.len(),
+                s.histograms.len(),
+                s.histograms.iter().map(|h| h.t).collect::<Vec<_>>()
+            ));
+        }
+        for ((t, w, hint_set), g) in want_h.iter().zip(&s.histograms) {
+            if *t != g.t || !histogram_eq(w, &g.h, *hint_set) {
+                return Err(format!(
+                    "{}: expected {}@{t}, got {}@{}",
+                    line.labels,
+                    show_histogram(w),
+                    show_histogram(&g.h),
+                    g.t
+                ));
+            }
+        }
         if !same {
             let show = |v: &[Sample]| -> String {
                 v.iter()

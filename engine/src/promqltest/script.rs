@@ -27,8 +27,9 @@ pub enum Point {
     /// `_`: no sample here.
     Empty,
     Value(f64),
-    /// A native histogram literal (`{{…}}`, see [`parse_histogram`]).
-    Histogram(Box<Histogram>),
+    /// A native histogram literal (`{{…}}`, see [`parse_histogram`]), and whether it names
+    /// its counter reset hint (an expected value's hint is compared only then).
+    Histogram(Box<Histogram>, bool),
 }
 
 /// A series line: labels and expanded values.
@@ -387,13 +388,12 @@ pub fn unquote_prefix(s: &str) -> Option<(String, usize)> {
 }
 
 /// Expands a histogram item: `{{h}}`, `{{h}}xN` (N+1 copies) or `{{h}}±{{d}}xN` (`h`, then
-/// `d` added or subtracted N times). Every histogram after the first is marked as no counter
-/// reset, as Prometheus's loader marks them.
+/// `d` added or subtracted N times).
 fn expand_histograms(item: &str, out: &mut Vec<Point>) -> Result<(), String> {
     let close = item
         .find("}}")
         .ok_or_else(|| format!("unterminated histogram {item:?}"))?;
-    let first = parse_histogram(&item[..close + 2])?;
+    let (first, mut hint_set) = parse_histogram_hint(&item[..close + 2])?;
     let rest = &item[close + 2..];
     let (delta, times) = if rest.is_empty() {
         (None, 0)
@@ -412,20 +412,20 @@ fn expand_histograms(item: &str, out: &mut Vec<Point>) -> Result<(), String> {
         let close2 = rest
             .find("}}x")
             .ok_or_else(|| format!("a histogram increment needs a repetition: {item:?}"))?;
-        let d = parse_histogram(&rest[1..close2 + 2])?;
+        let (d, d_hint) = parse_histogram_hint(&rest[1..close2 + 2])?;
+        hint_set |= d_hint;
         let n = rest[close2 + 3..]
             .parse::<usize>()
             .map_err(|_| format!("bad repetition in {item:?}"))?;
         (Some((d, sign)), n)
     };
     let mut h = first;
-    out.push(Point::Histogram(Box::new(h.clone())));
+    out.push(Point::Histogram(Box::new(h.clone()), hint_set));
     for _ in 0..times {
         if let Some((d, sign)) = &delta {
             h = add_histograms(&h, d, *sign)?;
         }
-        h.reset_hint = ResetHint::No;
-        out.push(Point::Histogram(Box::new(h.clone())));
+        out.push(Point::Histogram(Box::new(h.clone()), hint_set));
     }
     Ok(())
 }
@@ -435,6 +435,11 @@ fn expand_histograms(item: &str, out: &mut Vec<Point>) -> Result<(), String> {
 /// custom_values:[0.1 0.5]}}` (every field optional). Counts are floats, as Prometheus's
 /// test loader makes them; each side is one span starting at its offset.
 pub fn parse_histogram(text: &str) -> Result<Histogram, String> {
+    parse_histogram_hint(text).map(|(h, _)| h)
+}
+
+/// [`parse_histogram`], and whether the literal names its counter reset hint.
+pub fn parse_histogram_hint(text: &str) -> Result<(Histogram, bool), String> {
     let body = text
         .trim()
         .strip_prefix("{{")
@@ -442,6 +447,7 @@ pub fn parse_histogram(text: &str) -> Result<Histogram, String> {
         .ok_or_else(|| format!("invalid histogram {text:?}"))?;
     let bad = |what: &str| format!("invalid {what} in histogram {text:?}");
     let mut h = Histogram::default();
+    let mut hint_set = false;
     let (mut pos, mut neg) = (Vec::new(), Vec::new());
     let (mut pos_offset, mut neg_offset) = (0i32, 0i32);
     let mut rest = body.trim();
@@ -480,6 +486,7 @@ pub fn parse_histogram(text: &str) -> Result<Histogram, String> {
             "n_offset" => neg_offset = num()? as i32,
             "custom_values" => h.custom_values = list()?,
             "counter_reset_hint" => {
+                hint_set = true;
                 h.reset_hint = match value {
                     "unknown" => ResetHint::Unknown,
                     "reset" => ResetHint::Yes,
@@ -505,79 +512,14 @@ pub fn parse_histogram(text: &str) -> Result<Histogram, String> {
     h.positive_buckets = pos;
     h.negative_spans = span(neg_offset, neg.len());
     h.negative_buckets = neg;
-    Ok(h)
+    Ok((h, hint_set))
 }
 
-/// `a + sign·b` bucket by bucket, at the lower of the two resolutions (a bucket of the
-/// finer one is counted in the coarser bucket that contains it, as Prometheus reduces
-/// resolution: index `i` becomes `((i − 1) >> Δ) + 1`). Custom buckets must match.
+/// `a + sign·b` with PromQL's histogram arithmetic (the coarser schema, the wider zero bucket).
 fn add_histograms(a: &Histogram, b: &Histogram, sign: f64) -> Result<Histogram, String> {
-    let custom = a.uses_custom_buckets() || b.uses_custom_buckets();
-    if custom && (a.schema != b.schema || a.custom_values != b.custom_values) {
-        return Err("histogram increments need the same custom bounds".into());
-    }
-    let schema = a.schema.min(b.schema);
-    let (da, db) = ((a.schema - schema) as u32, (b.schema - schema) as u32);
-    let side = |sa: &[Span], ca: &[f64], sb: &[Span], cb: &[f64]| -> (Vec<Span>, Vec<f64>) {
-        let mut by_index: std::collections::BTreeMap<i32, f64> = Default::default();
-        for (spans, counts, k, delta) in [(sa, ca, 1.0, da), (sb, cb, sign, db)] {
-            let mut idx = 0i32;
-            let mut c = counts.iter();
-            for (n, s) in spans.iter().enumerate() {
-                idx = if n == 0 { s.offset } else { idx + s.offset };
-                for _ in 0..s.length {
-                    let target = if delta == 0 {
-                        idx
-                    } else {
-                        ((idx - 1) >> delta) + 1
-                    };
-                    *by_index.entry(target).or_default() += k * c.next().copied().unwrap_or(0.0);
-                    idx += 1;
-                }
-            }
-        }
-        // One span per run of consecutive indexes.
-        let (mut spans, mut counts) = (Vec::<Span>::new(), Vec::new());
-        let mut end: Option<i32> = None;
-        for (i, v) in by_index {
-            match (end, spans.last_mut()) {
-                (Some(e), Some(last)) if i == e => last.length += 1,
-                _ => spans.push(Span {
-                    offset: end.map_or(i, |e| i - e),
-                    length: 1,
-                }),
-            }
-            counts.push(v);
-            end = Some(i + 1);
-        }
-        (spans, counts)
-    };
-    let (positive_spans, positive_buckets) = side(
-        &a.positive_spans,
-        &a.positive_buckets,
-        &b.positive_spans,
-        &b.positive_buckets,
-    );
-    let (negative_spans, negative_buckets) = side(
-        &a.negative_spans,
-        &a.negative_buckets,
-        &b.negative_spans,
-        &b.negative_buckets,
-    );
-    Ok(Histogram {
-        schema,
-        zero_threshold: a.zero_threshold,
-        zero_count: a.zero_count + sign * b.zero_count,
-        count: a.count + sign * b.count,
-        sum: a.sum + sign * b.sum,
-        positive_spans,
-        positive_buckets,
-        negative_spans,
-        negative_buckets,
-        custom_values: a.custom_values.clone(),
-        reset_hint: a.reset_hint,
-        integer: false,
-    })
+    crate::hist::add(a, b, sign < 0.0)
+        .map(|s| s.h)
+        .ok_or_else(|| "a histogram increment needs the same kind of buckets".to_string())
 }
 
 /// Parses a series line. `{}` (the empty label set) is allowed.
@@ -943,7 +885,7 @@ mod tests {
             .points
             .iter()
             .map(|p| match p {
-                Point::Histogram(h) => &**h,
+                Point::Histogram(h, _) => &**h,
                 other => panic!("{other:?}"),
             })
             .collect();
@@ -951,9 +893,10 @@ mod tests {
         assert_eq!(hs[2].count, 4.0);
         assert!((hs[2].sum - 5.6).abs() < 1e-9, "{}", hs[2].sum);
         assert_eq!(hs[2].positive_buckets, [4.0]);
+        // Hints stay as written: the loader gives them as the TSDB reads them back.
         assert_eq!(
             (hs[0].reset_hint, hs[1].reset_hint),
-            (ResetHint::Unknown, ResetHint::No)
+            (ResetHint::Unknown, ResetHint::Unknown)
         );
         let h = hs[3];
         assert_eq!((h.schema, h.zero_count, h.zero_threshold), (1, 7.1, 0.05));
