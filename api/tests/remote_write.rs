@@ -761,16 +761,7 @@ async fn histogram_count_sum_avg_and_nodes_that_skip_histograms() {
     let t = (T0 + 10_000) as f64 / 1000.0;
     let q = |q: &'static str| {
         let srv = &srv;
-        async move {
-            let (status, body) = srv
-                .get(&format!(
-                    "/api/v1/query?query={}&time={t}",
-                    form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
-                ))
-                .await;
-            assert_eq!(status, 200, "{q}: {body}");
-            body["data"]["result"].clone()
-        }
+        async move { instant_query(srv, q, t).await["data"]["result"].clone() }
     };
     for (expr, want) in [
         ("histogram_count(h)", "6"),
@@ -811,4 +802,48 @@ async fn histogram_count_sum_avg_and_nodes_that_skip_histograms() {
         )),
         "{body}"
     );
+}
+
+/// A sender's "no reset" hint on a histogram whose counts went down is not trusted: queries
+/// see the reset, as Prometheus's TSDB (which re-detects resets on append) shows it.
+#[tokio::test(flavor = "multi_thread")]
+async fn histogram_resets_are_detected_whatever_the_sender_hints() {
+    let srv = TestServer::start().await;
+    let mut ts = series(&[("__name__", "h_total")], &[]);
+    // Buckets 1 3 2, then 2 4 3, then 1 1 1 (a reset), every one hinted "no reset".
+    ts.histograms.push(int_histogram(T0, vec![1, 2, -1], 6));
+    ts.histograms
+        .push(int_histogram(T0 + 15_000, vec![2, 2, -1], 9));
+    ts.histograms
+        .push(int_histogram(T0 + 30_000, vec![1, 0, 0], 3));
+    let (status, body) = srv.write_v1(&request(vec![ts])).await;
+    assert_eq!((status, body.as_str()), (204, ""));
+    let t = (T0 + 30_000) as f64 / 1000.0;
+    let value = |q: &'static str| {
+        let srv = &srv;
+        async move {
+            let body = instant_query(srv, q, t).await;
+            let v = &body["data"]["result"][0]["value"][1];
+            v.as_str()
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or_else(|| panic!("{q}: {body}"))
+        }
+    };
+    assert_eq!(value("resets(h_total[1m])").await, 1.0);
+    // 3 observations before the reset and 3 after it (from zero), extrapolated: more than 6.
+    // Trusting the hint would give 3 − 6 = −3.
+    let increase = value("histogram_count(increase(h_total[1m]))").await;
+    assert!(increase > 6.0, "{increase}");
+}
+
+/// The body of a successful instant query at `t` (seconds).
+async fn instant_query(srv: &TestServer, q: &str, t: f64) -> serde_json::Value {
+    let (status, body) = srv
+        .get(&format!(
+            "/api/v1/query?query={}&time={t}",
+            form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+        ))
+        .await;
+    assert_eq!(status, 200, "{q}: {body}");
+    body
 }

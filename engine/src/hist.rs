@@ -17,13 +17,19 @@ pub(crate) fn side(spans: &[Span], counts: &[f64]) -> Side {
     let mut out = Vec::with_capacity(counts.len());
     let mut counts = counts.iter();
     let mut idx = 0i32;
+    // Indexes wrap as Go's int32 arithmetic does (hostile spans must not panic).
     for (n, s) in spans.iter().enumerate() {
-        idx = if n == 0 { s.offset } else { idx + s.offset };
+        idx = if n == 0 {
+            s.offset
+        } else {
+            idx.wrapping_add(s.offset)
+        };
         for _ in 0..s.length {
-            if let Some(&c) = counts.next() {
-                out.push((idx, c));
-            }
-            idx += 1;
+            let Some(&c) = counts.next() else {
+                return out;
+            };
+            out.push((idx, c));
+            idx = idx.wrapping_add(1);
         }
     }
     out
@@ -78,7 +84,7 @@ fn reduce(side: Side, from: i32, to: i32) -> Side {
     let shift = (from - to) as u32;
     let mut out: Side = Vec::with_capacity(side.len());
     for (i, c) in side {
-        let target = ((i - 1) >> shift) + 1;
+        let target = (i.wrapping_sub(1) >> shift).wrapping_add(1);
         match out.last_mut() {
             Some((j, sum)) if *j == target => *sum += c,
             _ => out.push((target, c)),
@@ -111,7 +117,7 @@ fn zero_count_for(h: &Histogram, pos: &Side, neg: &Side, mut larger: f64) -> (f6
     'again: loop {
         let mut zc = h.zero_count;
         for &(i, c) in pos {
-            if b(i - 1) >= larger {
+            if b(i.wrapping_sub(1)) >= larger {
                 break;
             }
             zc += c;
@@ -123,7 +129,7 @@ fn zero_count_for(h: &Histogram, pos: &Side, neg: &Side, mut larger: f64) -> (f6
             }
         }
         for &(i, c) in neg {
-            if -b(i - 1) <= -larger {
+            if -b(i.wrapping_sub(1)) <= -larger {
                 break;
             }
             zc += c;
@@ -145,7 +151,10 @@ fn zero_count_for(h: &Histogram, pos: &Side, neg: &Side, mut larger: f64) -> (f6
 fn reconcile_zero(h: &mut Histogram, hp: &mut Side, hn: &mut Side, other: &Histogram) -> f64 {
     let (op, on) = (positive(other), negative(other));
     let (mut ozc, mut ozt) = (other.zero_count, other.zero_threshold);
-    while ozt != h.zero_threshold {
+    // Each round widens one threshold to a bucket bound; a NaN threshold would never settle.
+    let mut rounds = 0;
+    while ozt != h.zero_threshold && !ozt.is_nan() && !h.zero_threshold.is_nan() && rounds < 64 {
+        rounds += 1;
         if h.zero_threshold > ozt {
             (ozc, ozt) = zero_count_for(other, &op, &on, h.zero_threshold);
         }
@@ -153,7 +162,7 @@ fn reconcile_zero(h: &mut Histogram, hp: &mut Side, hn: &mut Side, other: &Histo
             (h.zero_count, h.zero_threshold) = zero_count_for(h, hp, hn, ozt);
             // The buckets now inside the zero bucket are counted in it.
             let (schema, zt) = (h.schema, h.zero_threshold);
-            let inside = |i: i32| bound(i - 1, schema, &[]) < zt;
+            let inside = |i: i32| bound(i.wrapping_sub(1), schema, &[]) < zt;
             hp.retain(|&(i, _)| !inside(i));
             hn.retain(|&(i, _)| !inside(i));
         }
@@ -359,12 +368,44 @@ pub(crate) fn div(h: &Histogram, divisor: f64) -> Histogram {
 /// reset allows (Prometheus's `DetectReset`).
 pub(crate) fn detect_reset(cur: &Histogram, prev: &Histogram) -> bool {
     match cur.reset_hint {
-        ResetHint::Yes => return true,
-        ResetHint::No => return false,
-        _ => {}
+        ResetHint::Yes => true,
+        ResetHint::No => false,
+        _ => counts_reset(cur, prev),
     }
+}
+
+/// The reset hint Prometheus's TSDB gives `cur` when it reads it back after `prev` (the
+/// series' previous sample, if a histogram): a gauge stays a gauge; a counter histogram is
+/// no reset, unless its counts say it is one, whatever its sender claimed (the TSDB starts a
+/// chunk there, which reads back as unknown: Prometheus issue 15346). Without `prev` (a new
+/// chunk) a sent "reset" reads back as unknown too.
+pub(crate) fn chunk_hint(cur: &Histogram, prev: Option<&Histogram>) -> ResetHint {
+    match (cur.reset_hint, prev) {
+        (ResetHint::Gauge, _) => ResetHint::Gauge,
+        (ResetHint::Yes, None) => ResetHint::Unknown,
+        (hint, None) => hint,
+        (_, Some(p)) if p.reset_hint == ResetHint::Gauge => ResetHint::Unknown,
+        (_, Some(p)) if counts_reset(cur, p) => ResetHint::Unknown,
+        _ => ResetHint::No,
+    }
+}
+
+/// [`detect_reset`] from the counts alone, whatever the hint says.
+fn counts_reset(cur: &Histogram, prev: &Histogram) -> bool {
     if cur.count < prev.count {
         return true;
+    }
+    // The usual case: the same layout, compared count by count without building sides.
+    if cur.schema == prev.schema
+        && cur.zero_threshold == prev.zero_threshold
+        && cur.custom_values == prev.custom_values
+        && cur.positive_spans == prev.positive_spans
+        && cur.negative_spans == prev.negative_spans
+    {
+        let lower = |a: &[f64], b: &[f64]| a.iter().zip(b).any(|(c, p)| c < p);
+        return cur.zero_count < prev.zero_count
+            || lower(&cur.positive_buckets, &prev.positive_buckets)
+            || lower(&cur.negative_buckets, &prev.negative_buckets);
     }
     if cur.uses_custom_buckets() {
         if !prev.uses_custom_buckets() {
@@ -431,7 +472,8 @@ fn side_dropped(cur: &Side, prev: &Side) -> bool {
 }
 
 /// Whether two histograms hold the same data (Prometheus's `Equals` of compacted
-/// histograms: counts compared bit for bit, the reset hint ignored).
+/// histograms: counts compared bit for bit, the reset hint ignored). Unlike `Equals` on
+/// uncompacted histograms, an explicitly stored empty bucket makes no difference.
 pub(crate) fn equals(a: &Histogram, b: &Histogram) -> bool {
     let bits = |x: f64| x.to_bits();
     let same_side = |x: Side, y: Side| {
@@ -518,6 +560,42 @@ mod tests {
         let mut hinted = grown.clone();
         hinted.reset_hint = ResetHint::Yes;
         assert!(detect_reset(&hinted, &a));
+    }
+
+    #[test]
+    fn hostile_input_neither_hangs_nor_panics() {
+        // A NaN zero threshold never matches another: adding must still end.
+        let mut a = h(0, f64::NAN, 1.0, &[(1, 2.0)]);
+        let b = h(0, 0.5, 1.0, &[(1, 2.0)]);
+        assert!(add(&a, &b, false).is_some());
+        assert!(add(&b, &a, false).is_some());
+        // Indexes at the ends of i32 wrap as in Go.
+        a.zero_threshold = 0.0;
+        a.positive_spans = vec![Span {
+            offset: i32::MAX,
+            length: 1,
+        }];
+        assert_eq!(
+            side(&a.positive_spans, &a.positive_buckets),
+            vec![(i32::MAX, 2.0)]
+        );
+        assert!(add(&a, &b, false).is_some());
+        let _ = detect_reset(&a, &b);
+        let _ = to_schema(&a, -4);
+    }
+
+    #[test]
+    fn chunk_hints_follow_the_counts() {
+        let a = h(0, 0.0, 0.0, &[(1, 2.0)]);
+        let mut more = h(0, 0.0, 0.0, &[(1, 3.0)]);
+        let mut less = h(0, 0.0, 0.0, &[(1, 1.0)]);
+        less.reset_hint = ResetHint::No;
+        more.reset_hint = ResetHint::Yes;
+        assert_eq!(chunk_hint(&less, Some(&a)), ResetHint::Unknown);
+        assert_eq!(chunk_hint(&more, Some(&a)), ResetHint::No);
+        assert_eq!(chunk_hint(&more, None), ResetHint::Unknown);
+        less.reset_hint = ResetHint::Gauge;
+        assert_eq!(chunk_hint(&less, Some(&a)), ResetHint::Gauge);
     }
 
     #[test]

@@ -131,19 +131,19 @@ pub fn bound(idx: i32, schema: i32, custom: &[f64]) -> f64 {
     }
     if schema < 0 {
         let exp = i64::from(idx) << -schema;
-        if exp >= 1024 {
+        if exp == 1024 {
             // The last regular bucket: +Inf is the overflow bucket's.
             return f64::MAX;
         }
-        return ldexp(1.0, exp.max(-1100) as i32);
+        return ldexp(1.0, exp.clamp(-1100, 1100) as i32);
     }
     let table = crate::histogram_bounds::EXPONENTIAL_BOUNDS[schema as usize];
     let frac = table[(idx & ((1 << schema) - 1)) as usize];
-    let exp = (idx >> schema) + 1;
-    if frac == 0.5 && exp >= 1025 {
+    let exp = (idx >> schema).wrapping_add(1);
+    if frac == 0.5 && exp == 1025 {
         return f64::MAX;
     }
-    ldexp(frac, exp)
+    ldexp(frac, exp.clamp(-1100, 1100))
 }
 
 /// Why a histogram is invalid, in Prometheus's words.
@@ -178,9 +178,13 @@ impl Histogram {
             let mut idx = Vec::new();
             let mut next = 0i32;
             for (k, s) in spans.iter().enumerate() {
-                let start = if k == 0 { s.offset } else { next + s.offset };
-                idx.extend((0..s.length as i32).map(|j| start + j));
-                next = start + s.length as i32;
+                let start = if k == 0 {
+                    s.offset
+                } else {
+                    next.wrapping_add(s.offset)
+                };
+                idx.extend((0..s.length as i32).map(|j| start.wrapping_add(j)));
+                next = start.wrapping_add(s.length as i32);
             }
             idx
         };
@@ -189,7 +193,7 @@ impl Histogram {
         let neg = indexes(&self.negative_spans);
         for (&i, &count) in neg.iter().zip(&self.negative_buckets).rev() {
             let lower = -bound(i, self.schema, &self.custom_values);
-            let upper = (-bound(i - 1, self.schema, &self.custom_values)).min(-zt);
+            let upper = (-bound(i.wrapping_sub(1), self.schema, &self.custom_values)).min(-zt);
             out.push(Bucket {
                 lower,
                 upper,
@@ -209,7 +213,7 @@ impl Histogram {
         }
         let pos = indexes(&self.positive_spans);
         for (&i, &count) in pos.iter().zip(&self.positive_buckets) {
-            let mut lower = bound(i - 1, self.schema, &self.custom_values);
+            let mut lower = bound(i.wrapping_sub(1), self.schema, &self.custom_values);
             let upper = bound(i, self.schema, &self.custom_values);
             if custom {
                 out.push(Bucket {
@@ -695,6 +699,19 @@ fn check_custom_bounds(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounds_past_the_largest_float_are_infinite() {
+        // The last regular bucket ends at the largest float; the one past it, at +Inf
+        // (Prometheus's getBound).
+        assert_eq!(bound(1024, 0, &[]), f64::MAX);
+        assert_eq!(bound(1025, 0, &[]), f64::INFINITY);
+        assert_eq!(bound(256, -2, &[]), f64::MAX);
+        assert_eq!(bound(257, -2, &[]), f64::INFINITY);
+        assert_eq!(bound(8192, 3, &[]), f64::MAX);
+        assert_eq!(bound(8193, 3, &[]), f64::INFINITY);
+        assert_eq!(bound(1, 0, &[]), 2.0);
+    }
 
     fn exponential() -> Histogram {
         Histogram {

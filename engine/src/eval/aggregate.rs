@@ -408,6 +408,8 @@ fn with_histograms(
         h: Option<Histogram>,
         reset: bool,
         no_reset: bool,
+        /// The float mean, once a sum overflowed (as in [`Agg::Avg`]).
+        mean: Option<f64>,
     }
     let (group_of, mut out) = output_groups(&input, grouping, without);
     let mut acc: Vec<G> = (0..out.len()).map(|_| G::default()).collect();
@@ -430,7 +432,22 @@ fn with_histograms(
             g.count += 1.0;
             if let Some(f) = f {
                 g.floats = true;
-                (g.sum, g.c) = kahan_inc(f, g.sum, g.c);
+                if let Some(mean) = g.mean.as_mut() {
+                    let q = (g.count - 1.0) / g.count;
+                    (*mean, g.c) = kahan_inc(f / g.count, q * *mean, q * g.c);
+                    continue;
+                }
+                let (sum, c) = kahan_inc(f, g.sum, g.c);
+                if avg && sum.is_infinite() && g.count > 1.0 {
+                    // Overflow: go on with an incremental mean.
+                    let n = g.count - 1.0;
+                    let (mean, c) = (g.sum / n, g.c / n);
+                    let q = n / g.count;
+                    let (mean, c) = kahan_inc(f / g.count, q * mean, q * c);
+                    (g.mean, g.c) = (Some(mean), c);
+                    continue;
+                }
+                (g.sum, g.c) = (sum, c);
                 continue;
             }
             let h = h.expect("a histogram");
@@ -481,15 +498,15 @@ fn with_histograms(
                 );
                 continue;
             }
+            if g.bad {
+                continue;
+            }
             if g.reset && g.no_reset {
                 ev.ctx.warn_at(
                     "PromQL warning: conflicting counter resets during histogram aggregation"
                         .into(),
                     at,
                 );
-            }
-            if g.bad {
-                continue;
             }
             held += 1;
             match g.h.take() {
@@ -502,10 +519,10 @@ fn with_histograms(
                     out[gi].hists.push(super::HPoint { t, h: Arc::new(h) });
                 }
                 None => {
-                    let v = if avg {
-                        g.sum / g.count + g.c / g.count
-                    } else {
-                        g.sum + g.c
+                    let v = match g.mean {
+                        Some(mean) => mean + g.c,
+                        None if avg => g.sum / g.count + g.c / g.count,
+                        None => g.sum + g.c,
                     };
                     out[gi].points.push(Sample::new(t, v));
                 }

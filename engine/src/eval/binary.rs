@@ -196,29 +196,38 @@ enum Pv<'a> {
 enum Res {
     F(f64),
     H(Arc<Histogram>),
-    /// Dropped (a comparison that does not hold, or no result with an annotation).
+    /// No element (a comparison that does not hold); the pair still counts as matched.
     None,
+    /// No element and no match: the operation failed with an annotation (Prometheus's `err`
+    /// of `vectorElemBinop`, which returns before the matching bookkeeping).
+    Dropped,
 }
 
 /// `l op r` where either may be a histogram (Prometheus's `vectorElemBinop`): `*` scales a
 /// histogram, `/` divides one by a float, `+`/`-` add histograms, `==`/`!=` compare them;
 /// any other pairing gives nothing and an info annotation.
+#[inline]
 fn elem_op(ev: &Ev<'_>, op: Op, l: Pv<'_>, r: Pv<'_>, ret_bool: bool) -> Res {
+    if let (Pv::F(l), Pv::F(r)) = (l, r) {
+        let (v, keep) = op.apply(l, r);
+        return if ret_bool {
+            Res::F(if keep { 1.0 } else { 0.0 })
+        } else if keep {
+            Res::F(v)
+        } else {
+            Res::None
+        };
+    }
+    hist_op(ev, op, l, r, ret_bool)
+}
+
+/// [`elem_op`] with a histogram on either side.
+fn hist_op(ev: &Ev<'_>, op: Op, l: Pv<'_>, r: Pv<'_>, ret_bool: bool) -> Res {
     let kind = |p: &Pv<'_>| match p {
         Pv::F(_) => "float",
         Pv::H(_) => "histogram",
     };
     let res = match (l, r) {
-        (Pv::F(l), Pv::F(r)) => {
-            let (v, keep) = op.apply(l, r);
-            return if ret_bool {
-                Res::F(if keep { 1.0 } else { 0.0 })
-            } else if keep {
-                Res::F(v)
-            } else {
-                Res::None
-            };
-        }
         (Pv::F(f), Pv::H(h)) | (Pv::H(h), Pv::F(f)) if op == Op::Mul => {
             Some((Res::H(Arc::new(hist::mul(h, f))), true))
         }
@@ -239,6 +248,7 @@ fn elem_op(ev: &Ev<'_>, op: Op, l: Pv<'_>, r: Pv<'_>, ret_bool: bool) -> Res {
                         format!("PromQL warning: conflicting counter resets during histogram {what}"),
                         None,
                     );
+                        return Res::Dropped;
                     }
                     if s.reconciled {
                         ev.ctx.info_at::<Expr>(
@@ -256,7 +266,7 @@ fn elem_op(ev: &Ev<'_>, op: Op, l: Pv<'_>, r: Pv<'_>, ret_bool: bool) -> Res {
                     ),
                     None,
                 );
-                    return Res::None;
+                    return Res::Dropped;
                 }
             }
         }
@@ -287,7 +297,9 @@ fn elem_op(ev: &Ev<'_>, op: Op, l: Pv<'_>, r: Pv<'_>, ret_bool: bool) -> Res {
                 ),
                 None,
             );
-            Res::None
+            // Prometheus returns this info as its error: the element is dropped, `bool` or
+            // not, before matching.
+            Res::Dropped
         }
     }
 }
@@ -347,7 +359,7 @@ fn with_histograms(ev: &Ev<'_>, op: Op, b: &BinaryExpr, lhs: Val, rhs: Val) -> R
                             let k = out.slot(&s.labels, drop);
                             out.push_h_at(k, t, h)?;
                         }
-                        Res::None => {}
+                        Res::None | Res::Dropped => {}
                     }
                 }
             }
@@ -634,6 +646,9 @@ fn vector_vector(
          -> Result<()> {
             let (l, r) = if swapped { (rv, lv) } else { (lv, rv) };
             let res = elem_op(ev, op, as_pv(l), as_pv(r), ret_bool);
+            if matches!(res, Res::Dropped) {
+                return Ok(());
+            }
             let many_labels = if i == FILL {
                 &sig_labels[sig]
             } else {
@@ -678,7 +693,7 @@ fn vector_vector(
             match res {
                 Res::F(v) => out.push_at(slot, t, v),
                 Res::H(h) => out.push_h_at(slot, t, h),
-                Res::None => Ok(()),
+                Res::None | Res::Dropped => Ok(()),
             }
         };
         for (i, _) in many.iter().enumerate() {

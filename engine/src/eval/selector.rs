@@ -15,7 +15,7 @@ use std::time::UNIX_EPOCH;
 use std::ops::Range;
 use std::sync::Arc;
 
-use augur_storage::histogram::ResetHint;
+use augur_storage::histogram::{Histogram, ResetHint};
 use augur_storage::{is_stale_nan, MatchOp, Matcher, Sample, Series, StorageError};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
@@ -516,15 +516,29 @@ enum Hists {
     AsTimes,
 }
 
-/// A storage series as the evaluator holds it: floats in `points`, histograms in `hists`.
+/// A storage series as the evaluator holds it: floats in `points`, histograms in `hists`,
+/// their reset hints as Prometheus's TSDB reads them back (a sender's hints are not trusted:
+/// each histogram after another, with no float between, is a reset only if its counts say so;
+/// see [`crate::hist::chunk_hint`]).
 fn vseries(s: Series) -> VSeries {
     let mut v = VSeries::new(s.labels, s.samples);
+    let mut prev: Option<(i64, Arc<Histogram>)> = None;
     v.hists = s
         .histograms
         .into_iter()
-        .map(|x| HPoint {
-            t: x.t,
-            h: Arc::new(x.h),
+        .map(|mut x| {
+            let after = prev.as_ref().filter(|(pt, _)| {
+                // A float between the two starts a new chunk.
+                let i = v.points.partition_point(|p| p.t <= *pt);
+                v.points.get(i).is_none_or(|p| p.t >= x.t)
+            });
+            let hint = crate::hist::chunk_hint(&x.h, after.map(|(_, h)| &**h));
+            if hint != x.h.reset_hint {
+                x.h.reset_hint = hint;
+            }
+            let h = Arc::new(x.h);
+            prev = Some((x.t, Arc::clone(&h)));
+            HPoint { t: x.t, h }
         })
         .collect();
     v

@@ -422,6 +422,16 @@ fn bucket_quantile(q: f64, b: &mut Vec<(f64, f64)>) -> (f64, Option<Forced>) {
     (v, forced)
 }
 
+/// ` for metric name "x"` ending an annotation, or nothing without a name (Prometheus's
+/// `maybeAddMetricName`).
+fn for_metric(name: &str) -> String {
+    if name.is_empty() {
+        String::new()
+    } else {
+        format!(" for metric name {name:?}")
+    }
+}
+
 /// `labels` with `label` set to the quantile `q` (`histogram_quantiles`' output labels).
 fn quantile_labels_of(labels: &Labels, label: &str, q: f64) -> Labels {
     let text = openmetrics_float(q);
@@ -460,7 +470,10 @@ fn native_quantiles(
                         let q = q[step];
                         let (v, info) = native_quantile(q, &p.h);
                         if let Some(info) = info {
-                            note(format!("PromQL info: input to histogram_quantile has NaN observations, result is {info} for metric name {metric:?}"));
+                            note(format!(
+                                "PromQL info: input to histogram_quantile has NaN observations, result is {info}{}",
+                                for_metric(metric)
+                            ));
                         }
                         let labels = match label {
                             None => s.labels.clone(),
@@ -475,7 +488,10 @@ fn native_quantiles(
                 Want::Fraction(lower, upper) => {
                     let (v, nans) = native_fraction(lower[step], upper[step], &p.h);
                     if nans {
-                        note(format!("PromQL info: input to histogram_fraction has NaN observations, which are excluded from all fractions for metric name {metric:?}"));
+                        note(format!(
+                            "PromQL info: input to histogram_fraction has NaN observations, which are excluded from all fractions{}",
+                            for_metric(metric)
+                        ));
                     }
                     out.push(&s.labels, true, p.t, v)?;
                 }
@@ -522,14 +538,14 @@ fn native_quantile(q: f64, h: &Histogram) -> (f64, Option<&'static str>) {
         upper_inclusive: false,
         count: 0.0,
     };
+    // As Prometheus: `bucket` is the last bucket looked at, an empty one included.
     while at < order.len() {
-        let b = order[at];
+        bucket = *order[at];
         at += 1;
-        if b.count == 0.0 {
+        if bucket.count == 0.0 {
             continue;
         }
-        bucket = *b;
-        count += b.count;
+        count += bucket.count;
         if count >= rank {
             break;
         }
@@ -565,7 +581,12 @@ fn native_quantile(q: f64, h: &Histogram) -> (f64, Option<&'static str>) {
     }
     let mut info = None;
     if h.sum.is_nan() {
-        count += order[at..].iter().map(|b| b.count).sum::<f64>();
+        // Prometheus counts the rest of the buckets moving `bucket` along with them, so the
+        // interpolation below happens in the last bucket; that is kept here.
+        for b in &order[at..] {
+            bucket = **b;
+            count += b.count;
+        }
         if count < h.count {
             info = Some("skewed higher");
         }

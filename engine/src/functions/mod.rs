@@ -104,7 +104,7 @@ impl Collector {
     /// Adds a point to the output series `i` (from [`Collector::slot`]).
     pub fn push_at(&mut self, i: usize, t: i64, v: f64) -> Result<()> {
         let s = &mut self.series[i];
-        if s.points.last().is_some_and(|p| p.t == t) {
+        if s.points.last().is_some_and(|p| p.t == t) || s.hists.last().is_some_and(|p| p.t == t) {
             return Err(exec_err!(
                 "vector cannot contain metrics with the same labelset"
             ));

@@ -224,59 +224,50 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
     };
     for (si, s) in input.series.iter().enumerate() {
         ev.ctx.check()?;
-        let mut points = Vec::new();
         let sts: &[i64] = match input.sts.get(si) {
             Some(sts) if uses_sts => sts,
             _ => &[],
         };
         overlap.set(false);
-        if !s.hists.is_empty() {
-            let (points, hists) = with_histograms(
+        let (points, hists) = if s.hists.is_empty() {
+            let mut points = Vec::new();
+            slide_ranges(&s.points, wide_refs, widened, |i, range| {
+                if range.is_empty() {
+                    return Ok(());
+                }
+                for (p, v) in step_params.iter_mut().zip(&params) {
+                    *p = v[i];
+                }
+                let end = input.refs[i];
+                let w = Win {
+                    sts: sts.get(range.clone()).unwrap_or(&[]),
+                    s: &s.points[range],
+                    overlap: &overlap,
+                    start: end - input.range,
+                    end,
+                    range: input.range,
+                    ts: ev.grid.ts(i),
+                    params: &step_params,
+                    mode: input.mode.as_deref(),
+                };
+                if let Some(v) = f(&w)? {
+                    points.push(Sample::new(w.ts, v));
+                }
+                Ok(())
+            })?;
+            (points, Vec::new())
+        } else {
+            with_histograms(
                 ev,
                 name,
                 f,
-                s,
+                (s, sts, &overlap),
                 (wide_refs, widened, &input.refs),
                 (input.range, input.mode.as_deref()),
                 &params,
                 args[matrix_at],
-            )?;
-            if points.is_empty() && hists.is_empty() {
-                continue;
-            }
-            held += points.len() + hists.len();
-            out.push(VSeries {
-                hists,
-                labels: s.labels.clone(),
-                points,
-                drop_name: s.drop_name || !keep_name,
-            });
-            continue;
-        }
-        slide_ranges(&s.points, wide_refs, widened, |i, range| {
-            if range.is_empty() {
-                return Ok(());
-            }
-            for (p, v) in step_params.iter_mut().zip(&params) {
-                *p = v[i];
-            }
-            let end = input.refs[i];
-            let w = Win {
-                sts: sts.get(range.clone()).unwrap_or(&[]),
-                s: &s.points[range],
-                overlap: &overlap,
-                start: end - input.range,
-                end,
-                range: input.range,
-                ts: ev.grid.ts(i),
-                params: &step_params,
-                mode: input.mode.as_deref(),
-            };
-            if let Some(v) = f(&w)? {
-                points.push(Sample::new(w.ts, v));
-            }
-            Ok(())
-        })?;
+            )?
+        };
         if overlap.get() {
             ev.ctx.warn_at(
                 format!(
@@ -286,10 +277,10 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
                 args[matrix_at],
             );
         }
-        if points.is_empty() {
+        if points.is_empty() && hists.is_empty() {
             continue;
         }
-        if name == "rate" || name == "increase" {
+        if (name == "rate" || name == "increase") && !points.is_empty() {
             if let Some(metric) = s.labels.metric_name() {
                 if !["_total", "_sum", "_count", "_bucket"]
                     .iter()
@@ -304,9 +295,9 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
                 }
             }
         }
-        held += points.len();
+        held += points.len() + hists.len();
         out.push(VSeries {
-            hists: Vec::new(),
+            hists,
             labels: s.labels.clone(),
             points,
             drop_name: s.drop_name || !keep_name,
@@ -323,7 +314,7 @@ fn with_histograms(
     ev: &Ev<'_>,
     name: &str,
     f: RangeFn,
-    s: &VSeries,
+    (s, sts, overlap): (&VSeries, &[i64], &Cell<bool>),
     (refs, widened, ends): (&[i64], i64, &[i64]),
     (range, mode): (i64, Option<&str>),
     params: &[Vec<f64>],
@@ -331,7 +322,6 @@ fn with_histograms(
 ) -> Result<(Vec<Sample>, Vec<HPoint>)> {
     let (mut points, mut hists) = (Vec::new(), Vec::new());
     let metric = s.labels.metric_name().unwrap_or_default();
-    let overlap = Cell::new(false);
     let mut step_params = vec![0.0; params.len()];
     let mut notes = range_hist::Notes::default();
     let (mut lo, mut hi) = (0, 0);
@@ -349,9 +339,9 @@ fn with_histograms(
         }
         let end = ends[i];
         let w = Win {
-            sts: &[],
+            sts: sts.get(range_f.clone()).unwrap_or(&[]),
             s: &s.points[range_f],
-            overlap: &overlap,
+            overlap,
             start: end - range,
             end,
             range,

@@ -103,21 +103,32 @@ pub(crate) fn window(
                 notes.mixed_floats(metric);
                 return Ok(None);
             }
-            if w.mode.is_some() {
-                // `anchored`/`smoothed` over histograms is not implemented yet.
+            if let Some(mode) = w.mode {
+                notes.info(format!(
+                    "PromQL info: {mode} windows over native histograms are not supported by Augur yet, no result for metric name {metric:?}"
+                ));
                 return Ok(None);
             }
             extrapolated(w, hs, name != "delta", name == "rate", metric, notes).map(Out::H)
         }
         "irate" | "idelta" => instant(fs, hs, name == "irate", metric, notes),
         "resets" | "changes" => {
-            let seq = merged(fs, hs);
+            let mut seq = merged(fs, hs);
+            if w.mode == Some("anchored") {
+                // From the last sample at or before the range's start; nothing when no
+                // sample is inside the range (as for floats).
+                let inside = seq.partition_point(|p| p.0 <= w.start);
+                if inside >= seq.len() {
+                    return Ok(None);
+                }
+                seq.drain(..inside.saturating_sub(1));
+            }
             if seq.is_empty() {
                 return Ok(None);
             }
             let mut n = 0;
             for pair in seq.windows(2) {
-                let changed = match (pair[0], pair[1]) {
+                let changed = match (pair[0].1, pair[1].1) {
                     (Pt::F(a), Pt::F(b)) if name == "changes" => {
                         a != b && !(a.is_nan() && b.is_nan())
                     }
@@ -215,16 +226,16 @@ enum Pt<'a> {
     H(&'a Histogram),
 }
 
-/// Floats and histograms of a window in time order.
-fn merged<'a>(fs: &'a [Sample], hs: &'a [HPoint]) -> Vec<Pt<'a>> {
+/// Floats and histograms of a window in time order, with their times.
+fn merged<'a>(fs: &'a [Sample], hs: &'a [HPoint]) -> Vec<(i64, Pt<'a>)> {
     let mut out = Vec::with_capacity(fs.len() + hs.len());
     let (mut i, mut j) = (0, 0);
     while i < fs.len() || j < hs.len() {
         if j >= hs.len() || (i < fs.len() && fs[i].t < hs[j].t) {
-            out.push(Pt::F(fs[i].v));
+            out.push((fs[i].t, Pt::F(fs[i].v)));
             i += 1;
         } else {
-            out.push(Pt::H(&hs[j].h));
+            out.push((hs[j].t, Pt::H(&hs[j].h)));
             j += 1;
         }
     }

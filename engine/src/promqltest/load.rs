@@ -2,7 +2,7 @@
 //! start timestamps of their `@st` lines, and commit them through the storage traits
 //! (FORMAT.md §3.1, §3.2). Native histogram positions are appended as histograms.
 
-use augur_storage::histogram::{Histogram, ResetHint};
+use augur_storage::histogram::Histogram;
 use augur_storage::{Appendable, CommitReport, Result, Sample};
 
 use super::script::{Point, SeriesLine};
@@ -237,23 +237,14 @@ pub fn nhcb_lines(series: &[SeriesLine]) -> Vec<SeriesLine> {
         .collect()
 }
 
-/// The counter reset hint Prometheus's TSDB gives a histogram it reads back, when it differs
-/// from the one written: a counter histogram without a hint that follows another histogram
-/// reads as no reset, unless it is one (its chunk then starts over).
+/// `h` with the counter reset hint Prometheus's TSDB would read back after `prev` (see
+/// [`crate::hist::chunk_hint`]), when that differs from the one written.
 pub fn tsdb_hint(h: &Histogram, prev: Option<&Histogram>) -> Option<Histogram> {
-    let prev = prev?;
-    if h.reset_hint != ResetHint::Unknown || prev.reset_hint == ResetHint::Gauge {
-        return None;
-    }
-    let mut out = h.clone();
-    // After a reset the new chunk reads back as unknown, not as a reset (Prometheus issue
-    // 15346, which its test scripts rely on).
-    out.reset_hint = if crate::hist::detect_reset(h, prev) {
-        ResetHint::Unknown
-    } else {
-        ResetHint::No
-    };
-    Some(out)
+    let hint = crate::hist::chunk_hint(h, prev);
+    (hint != h.reset_hint).then(|| Histogram {
+        reset_hint: hint,
+        ..h.clone()
+    })
 }
 
 /// Adds a later commit's outcome to `total` (rejection indexes stay per commit).
