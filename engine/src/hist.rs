@@ -494,6 +494,49 @@ pub(crate) fn equals(a: &Histogram, b: &Histogram) -> bool {
         && same_side(positive(a), positive(b))
 }
 
+/// A histogram as Go's `FloatHistogram.String` writes it, as `count_values` labels it:
+/// `{count:N, sum:S, (lower,upper]:count, …}` with the populated negative buckets (most
+/// negative first), the zero bucket if populated, then the populated positive buckets.
+pub(crate) fn go_string(h: &Histogram) -> String {
+    use crate::functions::instant::go_g;
+    let custom = h.uses_custom_buckets();
+    let bucket = |lower: f64, upper: f64, idx: i32, count: f64| {
+        let (lo_in, up_in) = if custom {
+            (idx == 0, true)
+        } else {
+            (lower < 0.0, upper > 0.0)
+        };
+        format!(
+            "{}{},{}{}:{}",
+            if lo_in { '[' } else { '(' },
+            go_g(lower),
+            go_g(upper),
+            if up_in { ']' } else { ')' },
+            go_g(count)
+        )
+    };
+    let b = |i: i32| bound(i, h.schema, &h.custom_values);
+    let mut out = format!("{{count:{}, sum:{}", go_g(h.count), go_g(h.sum));
+    for &(i, c) in negative(h).iter().rev().filter(|p| p.1 != 0.0) {
+        out.push_str(", ");
+        out.push_str(&bucket(-b(i), -b(i.wrapping_sub(1)), i, c));
+    }
+    if h.zero_count != 0.0 {
+        out.push_str(&format!(
+            ", [{},{}]:{}",
+            go_g(-h.zero_threshold),
+            go_g(h.zero_threshold),
+            go_g(h.zero_count)
+        ));
+    }
+    for &(i, c) in positive(h).iter().filter(|p| p.1 != 0.0) {
+        out.push_str(", ");
+        out.push_str(&bucket(b(i.wrapping_sub(1)), b(i), i, c));
+    }
+    out.push('}');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -596,6 +639,21 @@ mod tests {
         assert_eq!(chunk_hint(&more, None), ResetHint::Unknown);
         less.reset_hint = ResetHint::Gauge;
         assert_eq!(chunk_hint(&less, Some(&a)), ResetHint::Gauge);
+    }
+
+    #[test]
+    fn text_as_go_writes_it() {
+        let mut x = h(0, 0.001, 2.0, &[(0, 1.0), (1, 3.0)]);
+        x.negative_spans = vec![Span {
+            offset: 0,
+            length: 2,
+        }];
+        x.negative_buckets = vec![0.0, 4.0];
+        x.sum = 1.5;
+        assert_eq!(
+            go_string(&x),
+            "{count:6, sum:1.5, [-2,-1):4, [-0.001,0.001]:2, (0.5,1]:1, (1,2]:3}"
+        );
     }
 
     #[test]

@@ -171,7 +171,9 @@ pub(crate) fn eval(ev: &Ev<'_>, a: &AggregateExpr) -> Result<Val> {
             Some(Expr::StringLiteral(s)) => s.val.clone(),
             _ => return Err(exec_err!("count_values requires a string parameter")),
         };
-        let input = ev.eval_vector(&a.expr)?;
+        let Val::Vector(input) = ev.eval(&a.expr)? else {
+            return Err(exec_err!("expected instant vector"));
+        };
         return count_values(ev, input, &label, &grouping, without);
     }
     let param = match a.param.as_deref() {
@@ -698,8 +700,12 @@ fn count_values(
         let mut counts: Vec<(Labels, f64)> = Vec::new();
         let mut index: HashMap<Labels, usize> = HashMap::new();
         for (i, s) in input.iter().enumerate() {
-            let Some(v) = cur.at(i, t) else { continue };
-            let text = crate::functions::go_float(v);
+            // A histogram counts under its text, as Prometheus writes it.
+            let text = match (cur.at(i, t), cur.at_h(i, t)) {
+                (Some(v), _) => crate::functions::go_float(v),
+                (None, Some(h)) => crate::hist::go_string(h),
+                (None, None) => continue,
+            };
             let with_value = build_labels(
                 s.labels
                     .iter()

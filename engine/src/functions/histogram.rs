@@ -4,7 +4,7 @@
 //! exponential in the others), and `histogram_count`, `histogram_sum`, `histogram_avg`,
 //! `histogram_stddev` and `histogram_stdvar` of native histograms.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use augur_storage::histogram::Histogram;
 use augur_storage::Labels;
@@ -92,7 +92,8 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
         }
     };
     let mut out = Collector::new();
-    native_quantiles(ev, &want, &input, input_arg, &mut out)?;
+    let mixed = classic_beside_native(&input);
+    native_quantiles(ev, &want, &input, input_arg, &mixed, &mut out)?;
     let input = crate::eval::floats_only(input);
     // Group the bucket series by their labels without `le`, once.
     let mut groups: HashMap<Labels, usize> = HashMap::new();
@@ -111,12 +112,7 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
             member.push(None);
             continue;
         };
-        let key = build_labels(
-            s.labels
-                .iter()
-                .filter(|l| l.name != "le")
-                .map(|l| (l.name, l.value)),
-        );
+        let key = without_le(&s.labels);
         let next = keys.len();
         let g = *groups.entry(key.clone()).or_insert(next);
         if g == next {
@@ -136,6 +132,13 @@ pub(crate) fn call(ev: &Ev<'_>, name: &str, args: &[&Expr]) -> Result<Option<Val
             let Some((g, bound)) = *m else { continue };
             if let Some(v) = cur.at(i, t) {
                 buckets[g].push((bound, v));
+            }
+        }
+        // A native histogram with the same labels at this step: neither is evaluated (the
+        // native side says so).
+        for (g, b) in buckets.iter_mut().enumerate() {
+            if !b.is_empty() && mixed.get(&keys[g]).is_some_and(|ts| ts.contains(&t)) {
+                b.clear();
             }
         }
         match &want {
@@ -422,6 +425,43 @@ fn bucket_quantile(q: f64, b: &mut Vec<(f64, f64)>) -> (f64, Option<Forced>) {
     (v, forced)
 }
 
+/// For each native histogram series that classic buckets (`le` series with the same other
+/// labels) stand beside, the times the buckets have values: there Prometheus evaluates
+/// neither.
+fn classic_beside_native(input: &[crate::eval::VSeries]) -> HashMap<Labels, BTreeSet<i64>> {
+    let natives: std::collections::HashSet<&Labels> = input
+        .iter()
+        .filter(|s| !s.hists.is_empty())
+        .map(|s| &s.labels)
+        .collect();
+    let mut out: HashMap<Labels, BTreeSet<i64>> = HashMap::new();
+    if natives.is_empty() {
+        return out;
+    }
+    for s in input.iter().filter(|s| !s.points.is_empty()) {
+        if s.labels.get("le").and_then(parse_go_float).is_none() {
+            continue;
+        }
+        let key = without_le(&s.labels);
+        if natives.contains(&key) {
+            out.entry(key)
+                .or_default()
+                .extend(s.points.iter().map(|p| p.t));
+        }
+    }
+    out
+}
+
+/// A bucket series' labels without `le`: its classic histogram's.
+fn without_le(labels: &Labels) -> Labels {
+    build_labels(
+        labels
+            .iter()
+            .filter(|l| l.name != "le")
+            .map(|l| (l.name, l.value)),
+    )
+}
+
 /// ` for metric name "x"` ending an annotation, or nothing without a name (Prometheus's
 /// `maybeAddMetricName`).
 fn for_metric(name: &str) -> String {
@@ -451,6 +491,7 @@ fn native_quantiles(
     want: &Want,
     input: &[crate::eval::VSeries],
     at: &Expr,
+    mixed: &HashMap<Labels, BTreeSet<i64>>,
     out: &mut Collector,
 ) -> Result<()> {
     let mut infos: Vec<String> = Vec::new();
@@ -462,7 +503,18 @@ fn native_quantiles(
     for s in input.iter().filter(|s| !s.hists.is_empty()) {
         let metric = s.labels.metric_name().unwrap_or_default();
         let mut label_cache: HashMap<u64, Labels> = HashMap::new();
+        let classic = mixed.get(&s.labels);
         for p in &s.hists {
+            if classic.is_some_and(|ts| ts.contains(&p.t)) {
+                ev.ctx.warn_at(
+                    format!(
+                        "PromQL warning: vector contains a mix of classic and native histograms{}",
+                        for_metric(metric)
+                    ),
+                    at,
+                );
+                continue;
+            }
             let step = ev.grid.index(p.t);
             match want {
                 Want::Quantiles(qs, label) => {
