@@ -370,6 +370,7 @@ impl Ev<'_> {
     fn smoothed_vector(&self, series: Vec<VSeries>, refs: &[i64]) -> Result<Vec<VSeries>> {
         let lookback = self.ctx.settings.lookback;
         let mut out = Vec::new();
+        let mut notes = crate::functions::range_hist::Notes::default();
         for mut s in series {
             s.points.retain(|p| !is_stale_nan(p.v));
             let mut points = Vec::new();
@@ -391,12 +392,86 @@ impl Ev<'_> {
                 };
                 points.push(Sample::new(self.grid.ts(i), v));
             }
-            if !points.is_empty() {
+            let hists = self.smoothed_histograms(&s, refs, &mut notes);
+            if !points.is_empty() || !hists.is_empty() {
                 s.points = points;
+                s.hists = hists;
                 out.push(s);
             }
         }
+        for (warn, msg) in notes.list {
+            if warn {
+                self.ctx.warn_at::<Expr>(msg, None);
+            } else {
+                self.ctx.info_at::<Expr>(msg, None);
+            }
+        }
         Ok(out)
+    }
+
+    /// `x smoothed` over native histograms: at each reference time the sample there, or the
+    /// two around it interpolated (counter resets counted from zero), or the last one before
+    /// it; a step with floats and histograms around it gives nothing and a warning.
+    fn smoothed_histograms(
+        &self,
+        s: &VSeries,
+        refs: &[i64],
+        notes: &mut crate::functions::range_hist::Notes,
+    ) -> Vec<HPoint> {
+        let lookback = self.ctx.settings.lookback;
+        let metric = s.labels.metric_name().unwrap_or_default();
+        let mut out = Vec::new();
+        if s.hists.is_empty() {
+            return out;
+        }
+        for (i, &r) in refs.iter().enumerate() {
+            let within = |t: i64| t > r - lookback && t < r + lookback;
+            let lo = s.hists.partition_point(|p| p.t <= r - lookback);
+            let hi = s.hists.partition_point(|p| p.t < r + lookback);
+            if lo >= hi {
+                continue;
+            }
+            if s.points.iter().any(|p| within(p.t)) {
+                notes.mixed_floats(metric);
+                continue;
+            }
+            let hs = &s.hists[lo..hi];
+            let at = hs.partition_point(|p| p.t < r);
+            let h = match (hs.get(at), at.checked_sub(1).map(|k| &hs[k])) {
+                (Some(next), _) if next.t == r => Some((*next.h).clone()),
+                (Some(next), Some(prev)) => {
+                    if prev.h.uses_custom_buckets() != next.h.uses_custom_buckets() {
+                        notes.mixed_schemas(metric);
+                        continue;
+                    }
+                    let counter = prev.h.reset_hint != ResetHint::Gauge
+                        || next.h.reset_hint != ResetHint::Gauge;
+                    let h = crate::functions::range_hist::interpolate(
+                        (prev.t, &prev.h),
+                        (next.t, &next.h),
+                        r,
+                        counter,
+                        notes,
+                    );
+                    if h.is_none() {
+                        notes.mixed_schemas(metric);
+                    }
+                    h
+                }
+                (None, Some(prev)) => Some(Histogram {
+                    reset_hint: ResetHint::Unknown,
+                    ..(*prev.h).clone()
+                }),
+                _ => None,
+            };
+            if let Some(h) = h {
+                out.push(HPoint {
+                    t: self.grid.ts(i),
+                    h: Arc::new(h),
+                });
+            }
+        }
+        out
     }
 
     /// A range-vector argument (`x[5m]` or a subquery) prepared for sliding windows.

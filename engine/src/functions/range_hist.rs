@@ -39,13 +39,13 @@ impl Notes {
         self.list.push((false, msg));
     }
 
-    fn mixed_floats(&mut self, metric: &str) {
+    pub(crate) fn mixed_floats(&mut self, metric: &str) {
         self.warn(format!(
             "PromQL warning: encountered a mix of histograms and floats for metric name {metric:?}"
         ));
     }
 
-    fn mixed_schemas(&mut self, metric: &str) {
+    pub(crate) fn mixed_schemas(&mut self, metric: &str) {
         self.warn(format!(
             "PromQL warning: vector contains a mix of histograms with exponential and custom buckets schemas for metric name {metric:?}"
         ));
@@ -103,11 +103,10 @@ pub(crate) fn window(
                 notes.mixed_floats(metric);
                 return Ok(None);
             }
-            if let Some(mode) = w.mode {
-                notes.info(format!(
-                    "PromQL info: {mode} windows over native histograms are not supported by Augur yet, no result for metric name {metric:?}"
-                ));
-                return Ok(None);
+            if w.mode.is_some() {
+                return Ok(
+                    extended(w, hs, name != "delta", name == "rate", metric, notes).map(Out::H),
+                );
             }
             extrapolated(w, hs, name != "delta", name == "rate", metric, notes).map(Out::H)
         }
@@ -410,4 +409,162 @@ fn extrapolated(
     let factor =
         super::range::extrapolation(to_start, to_end, sampled, avg_between, w.range, is_rate);
     Some(hist::mul(&result, factor))
+}
+
+/// `h1` at `t1` and `h2` at `t2` interpolated linearly to `t`; a counter reset between them
+/// counts from zero (Prometheus's `interpolateHistograms`).
+pub(crate) fn interpolate(
+    (t1, h1): (i64, &Histogram),
+    (t2, h2): (i64, &Histogram),
+    t: i64,
+    is_counter: bool,
+    notes: &mut Notes,
+) -> Option<Histogram> {
+    if t == t1 {
+        return Some(h1.clone());
+    }
+    if t == t2 {
+        return Some(h2.clone());
+    }
+    let fraction = (t - t1) as f64 / (t2 - t1) as f64;
+    if is_counter && hist::detect_reset(h2, h1) {
+        return Some(hist::mul(h2, fraction));
+    }
+    let d = hist::add(h2, h1, true)?;
+    if d.reconciled {
+        notes.reconciled("subtraction");
+    }
+    let s = hist::add(&hist::mul(&d.h, fraction), h1, false)?;
+    if s.reconciled {
+        notes.reconciled("addition");
+    }
+    Some(s.h)
+}
+
+/// `rate`/`increase`/`delta` of histograms over an `anchored` or `smoothed` window
+/// (Prometheus's `extendedHistogramRate`): from the last sample at or before the window's
+/// start (smoothed: interpolated at the start and end) to the last one, counter resets
+/// added back.
+fn extended(
+    w: &Win<'_>,
+    hs: &[HPoint],
+    is_counter: bool,
+    is_rate: bool,
+    metric: &str,
+    notes: &mut Notes,
+) -> Option<Histogram> {
+    let smoothed = w.mode == Some("smoothed");
+    let mut last = hs.len() - 1;
+    let first = hs[..last]
+        .partition_point(|p| p.t <= w.start)
+        .saturating_sub(1);
+    if smoothed {
+        last = hs[..last].partition_point(|p| p.t < w.end);
+    }
+    if hs[last].t <= w.start || (smoothed && hs[first].t > w.end) {
+        return None;
+    }
+    let custom = hs[first].h.uses_custom_buckets();
+    for p in &hs[first..=last] {
+        if p.h.uses_custom_buckets() != custom {
+            notes.mixed_schemas(metric);
+            return None;
+        }
+        if is_counter && p.h.reset_hint == ResetHint::Gauge {
+            notes.not_counter(metric);
+        }
+    }
+    let mixed = |notes: &mut Notes| notes.mixed_schemas(metric);
+    // The sample at an end, or the two around it interpolated (smoothed).
+    let end_at = |a: usize, b: usize, t: i64, notes: &mut Notes| -> Option<Histogram> {
+        let h = interpolate(
+            (hs[a].t, &hs[a].h),
+            (hs[b].t, &hs[b].h),
+            t,
+            is_counter,
+            notes,
+        );
+        if h.is_none() {
+            mixed(notes);
+        }
+        h
+    };
+    let left = if smoothed && hs[first].t < w.start {
+        end_at(first, first + 1, w.start, notes)?
+    } else {
+        (*hs[first].h).clone()
+    };
+    let right = if smoothed && last > 0 && hs[last].t > w.end {
+        end_at(last - 1, last, w.end, notes)?
+    } else {
+        (*hs[last].h).clone()
+    };
+    if !is_counter && (left.reset_hint != ResetHint::Gauge || right.reset_hint != ResetHint::Gauge)
+    {
+        notes.not_gauge(metric);
+    }
+    let Some(d) = hist::add(&right, &left, true) else {
+        mixed(notes);
+        return None;
+    };
+    if d.reconciled {
+        notes.reconciled("subtraction");
+    }
+    let mut result = d.h;
+    if is_counter {
+        // Counter resets between the two ends: what the counter held before each is added
+        // back (Prometheus's `correctForCounterResetsHistogram`).
+        let mut from = first + 1;
+        let mut prev: &Histogram = &left;
+        if smoothed && hs[first].t < w.start && hist::detect_reset(&hs[first + 1].h, &hs[first].h) {
+            prev = &hs[first + 1].h;
+            from += 1;
+        }
+        let mut correction: Option<Histogram> = None;
+        let mut add = |c: &Histogram, notes: &mut Notes| -> bool {
+            correction = match correction.take() {
+                None => Some(c.clone()),
+                Some(sum) => match hist::add(&sum, c, false) {
+                    Some(s) => {
+                        if s.reconciled {
+                            notes.reconciled("addition");
+                        }
+                        Some(s.h)
+                    }
+                    None => {
+                        notes.mixed_schemas(metric);
+                        return false;
+                    }
+                },
+            };
+            true
+        };
+        if from <= last {
+            for p in &hs[from..last] {
+                if hist::detect_reset(&p.h, prev) && !add(prev, notes) {
+                    return None;
+                }
+                prev = &p.h;
+            }
+            if hist::detect_reset(&right, prev) && !add(prev, notes) {
+                return None;
+            }
+        }
+        if let Some(c) = correction {
+            let Some(s) = hist::add(&result, &c, false) else {
+                mixed(notes);
+                return None;
+            };
+            if s.reconciled {
+                notes.reconciled("addition");
+            }
+            result = s.h;
+        }
+    }
+    if is_rate {
+        result = hist::div(&result, w.range as f64 / 1000.0);
+    }
+    result.reset_hint = ResetHint::Gauge;
+    hist::compact(&mut result);
+    Some(result)
 }
