@@ -302,6 +302,273 @@ pub(crate) fn add(a: &Histogram, b: &Histogram, sub: bool) -> Option<Sum> {
     })
 }
 
+/// One side's buckets with Kahan compensation: (index, sum, compensation), increasing index.
+type KSide = Vec<(i32, f64, f64)>;
+
+/// A running Kahan-compensated sum of histograms (Prometheus's `KahanAdd`, which `sum`,
+/// `avg`, `sum_over_time` and `avg_over_time` use): every count carries its compensation
+/// term until [`KahanSum::finish`].
+#[derive(Clone)]
+pub(crate) struct KahanSum {
+    /// Schema, zero threshold, custom bounds and hint of the sum; its counts are unused.
+    meta: Histogram,
+    count: (f64, f64),
+    sum: (f64, f64),
+    zero: (f64, f64),
+    pos: KSide,
+    neg: KSide,
+}
+
+/// Kahan–Neumaier step on a (sum, compensation) pair.
+fn kinc(v: f64, (s, c): (f64, f64)) -> (f64, f64) {
+    crate::functions::kahan_inc(v, s, c)
+}
+
+fn kside(side: Side) -> KSide {
+    side.into_iter().map(|(i, v)| (i, v, 0.0)).collect()
+}
+
+/// A compensated side with each bucket moved to `target(index)` (non-decreasing), buckets
+/// landing together summed with their compensations.
+fn kregroup(side: KSide, target: impl Fn(i32) -> i32) -> KSide {
+    let mut out: KSide = Vec::with_capacity(side.len());
+    for (i, v, c) in side {
+        let t = target(i);
+        match out.last_mut() {
+            Some((j, s, sc)) if *j == t => {
+                (*s, *sc) = kinc(v, (*s, *sc));
+                (*s, *sc) = kinc(c, (*s, *sc));
+            }
+            _ => out.push((t, v, c)),
+        }
+    }
+    out
+}
+
+/// A compensated side merged into the coarser schema `to`.
+fn kreduce(side: KSide, from: i32, to: i32) -> KSide {
+    if from <= to {
+        return side;
+    }
+    let shift = (from - to) as u32;
+    kregroup(side, |i| (i.wrapping_sub(1) >> shift).wrapping_add(1))
+}
+
+/// A compensated custom-bucket side mapped onto the coarser `bounds` (see [`remap`]).
+fn kremap(side: &KSide, own: &[f64], bounds: &[f64]) -> KSide {
+    kregroup(side.clone(), |i| {
+        let upper = own.get(i as usize).copied().unwrap_or(f64::INFINITY);
+        bounds.partition_point(|&b| b < upper) as i32
+    })
+}
+
+/// `b` added into `a`, compensated; `b`'s buckets for which `skip` holds are left out.
+fn kmerge(a: KSide, b: &KSide, skip: impl Fn(i32) -> bool) -> KSide {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let mut a = a.into_iter().peekable();
+    for &(ib, vb, cb) in b.iter().filter(|x| !skip(x.0)) {
+        while let Some(&x) = a.peek().filter(|x| x.0 < ib) {
+            out.push(x);
+            a.next();
+        }
+        match a.peek().copied().filter(|x| x.0 == ib) {
+            Some((i, v, c)) => {
+                a.next();
+                let mut pair = kinc(vb, (v, c));
+                if cb != 0.0 {
+                    pair = kinc(cb, pair);
+                }
+                out.push((i, pair.0, pair.1));
+            }
+            None => out.push((ib, vb, cb)),
+        }
+    }
+    out.extend(a);
+    out
+}
+
+impl KahanSum {
+    pub(crate) fn new(h: &Histogram) -> KahanSum {
+        KahanSum {
+            meta: Histogram {
+                positive_spans: Vec::new(),
+                positive_buckets: Vec::new(),
+                negative_spans: Vec::new(),
+                negative_buckets: Vec::new(),
+                integer: false,
+                ..h.clone()
+            },
+            count: (h.count, 0.0),
+            sum: (h.sum, 0.0),
+            zero: (h.zero_count, 0.0),
+            pos: kside(positive(h)),
+            neg: kside(negative(h)),
+        }
+    }
+
+    /// Adds `o`; `None` when one has custom buckets and the other not (nothing changes).
+    /// Returns (counter-reset collision, custom bounds reconciled) as [`add`] does.
+    pub(crate) fn add(&mut self, o: &Histogram) -> Option<(bool, bool)> {
+        if self.meta.uses_custom_buckets() != o.uses_custom_buckets() {
+            return None;
+        }
+        let collision = adjust_hint(&mut self.meta.reset_hint, o.reset_hint);
+        self.count = kinc(o.count, self.count);
+        self.sum = kinc(o.sum, self.sum);
+        if self.meta.uses_custom_buckets() {
+            let op = kside(positive(o));
+            let mut reconciled = false;
+            if self.meta.custom_values == o.custom_values {
+                self.pos = kmerge(std::mem::take(&mut self.pos), &op, |_| false);
+            } else {
+                reconciled = true;
+                let shared = intersect(&self.meta.custom_values, &o.custom_values);
+                let mine = kremap(&self.pos, &self.meta.custom_values, &shared);
+                self.pos = kmerge(mine, &kremap(&op, &o.custom_values, &shared), |_| false);
+                self.meta.custom_values = shared;
+            }
+            return Some((collision, reconciled));
+        }
+        // The wider zero bucket: buckets inside it move into the zero count.
+        let (op, on) = (positive(o), negative(o));
+        let (mut ozc, mut ozt) = (o.zero_count, o.zero_threshold);
+        let mut rounds = 0;
+        while ozt != self.meta.zero_threshold
+            && !ozt.is_nan()
+            && !self.meta.zero_threshold.is_nan()
+            && rounds < 64
+        {
+            rounds += 1;
+            if self.meta.zero_threshold > ozt {
+                (ozc, ozt) = zero_count_for(o, &op, &on, self.meta.zero_threshold);
+            }
+            if ozt > self.meta.zero_threshold {
+                let plain = |k: &KSide| -> Side { k.iter().map(|x| (x.0, x.1)).collect() };
+                let view = Histogram {
+                    zero_count: self.zero.0,
+                    ..self.meta.clone()
+                };
+                let (_, zt) = zero_count_for(&view, &plain(&self.pos), &plain(&self.neg), ozt);
+                let schema = self.meta.schema;
+                let inside = |i: i32| bound(i.wrapping_sub(1), schema, &[]) < zt;
+                let mut zero = self.zero;
+                for side in [&mut self.pos, &mut self.neg] {
+                    side.retain(|&(i, v, c)| {
+                        if inside(i) {
+                            zero = kinc(v, zero);
+                            zero = kinc(c, zero);
+                            false
+                        } else {
+                            true
+                        }
+                    });
+                }
+                self.zero = zero;
+                self.meta.zero_threshold = zt;
+            }
+        }
+        self.zero = kinc(ozc, self.zero);
+        let schema = self.meta.schema.min(o.schema);
+        let pos = kreduce(std::mem::take(&mut self.pos), self.meta.schema, schema);
+        let neg = kreduce(std::mem::take(&mut self.neg), self.meta.schema, schema);
+        let (bp, bn) = (
+            kreduce(kside(op), o.schema, schema),
+            kreduce(kside(on), o.schema, schema),
+        );
+        self.meta.schema = schema;
+        let zt = self.meta.zero_threshold;
+        let in_zero = |i: i32| bound(i, schema, &[]) <= zt;
+        self.pos = kmerge(pos, &bp, in_zero);
+        self.neg = kmerge(neg, &bn, in_zero);
+        Some((collision, false))
+    }
+
+    /// Every count and its compensation multiplied by `f` (an incremental mean's scaling).
+    pub(crate) fn scale(&mut self, f: f64) {
+        for pair in [&mut self.count, &mut self.sum, &mut self.zero] {
+            pair.0 *= f;
+            pair.1 *= f;
+        }
+        for b in self.pos.iter_mut().chain(self.neg.iter_mut()) {
+            b.1 *= f;
+            b.2 *= f;
+        }
+    }
+
+    /// Whether a count overflowed to infinity (Prometheus's `HasOverflow`).
+    pub(crate) fn has_overflow(&self) -> bool {
+        [self.count.0, self.sum.0, self.zero.0]
+            .into_iter()
+            .chain(self.pos.iter().chain(&self.neg).map(|b| b.1))
+            .any(f64::is_infinite)
+    }
+
+    /// The sum divided by `n` (1 for the sum itself), each count `value/n + compensation/n`,
+    /// compacted.
+    pub(crate) fn finish(self, n: f64) -> Histogram {
+        let f = |(s, c): (f64, f64)| s / n + c / n;
+        let side = |k: &KSide| -> Side { k.iter().map(|&(i, s, c)| (i, f((s, c)))).collect() };
+        let mut h = Histogram {
+            count: f(self.count),
+            sum: f(self.sum),
+            zero_count: f(self.zero),
+            ..self.meta
+        };
+        set_sides(&mut h, &side(&self.pos), &side(&self.neg));
+        h
+    }
+}
+
+/// The sum or the mean of histograms as Prometheus's `sum`/`avg` (and `sum_over_time`/
+/// `avg_over_time`) compute them: Kahan-compensated, and a mean turns incremental once a sum
+/// overflows.
+pub(crate) struct Aggregate {
+    acc: KahanSum,
+    n: f64,
+    avg: bool,
+    incremental: bool,
+}
+
+impl Aggregate {
+    pub(crate) fn new(h: &Histogram, avg: bool) -> Aggregate {
+        Aggregate {
+            acc: KahanSum::new(h),
+            n: 1.0,
+            avg,
+            incremental: false,
+        }
+    }
+
+    /// Adds `h`; `None` when its kind of buckets differs (the aggregate is then unusable).
+    pub(crate) fn add(&mut self, h: &Histogram) -> Option<(bool, bool)> {
+        self.n += 1.0;
+        if !self.avg {
+            return self.acc.add(h);
+        }
+        if !self.incremental {
+            let mut next = self.acc.clone();
+            let flags = next.add(h)?;
+            if !next.has_overflow() {
+                self.acc = next;
+                return Some(flags);
+            }
+            self.incremental = true;
+            self.acc.scale(1.0 / (self.n - 1.0));
+        }
+        self.acc.scale((self.n - 1.0) / self.n);
+        self.acc.add(&div(h, self.n))
+    }
+
+    pub(crate) fn finish(self) -> Histogram {
+        let n = if self.avg && !self.incremental {
+            self.n
+        } else {
+            1.0
+        };
+        self.acc.finish(n)
+    }
+}
+
 /// Prometheus's `adjustCounterReset`: the hint of a sum; true on a reset/no-reset collision.
 fn adjust_hint(hint: &mut ResetHint, other: ResetHint) -> bool {
     match (*hint, other) {

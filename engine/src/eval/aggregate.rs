@@ -407,7 +407,7 @@ fn with_histograms(
         sum: f64,
         c: f64,
         count: f64,
-        h: Option<Histogram>,
+        h: Option<crate::hist::Aggregate>,
         reset: bool,
         no_reset: bool,
         /// The float mean, once a sum overflowed (as in [`Agg::Avg`]).
@@ -462,17 +462,17 @@ fn with_histograms(
                 continue;
             }
             g.h = match g.h.take() {
-                None => Some((**h).clone()),
-                Some(sum) => match crate::hist::add(&sum, h, false) {
-                    Some(r) => {
-                        if r.reconciled {
+                None => Some(crate::hist::Aggregate::new(h, avg)),
+                Some(mut agg) => match agg.add(h) {
+                    Some((_, reconciled)) => {
+                        if reconciled {
                             ev.ctx.info_at(
                                 "PromQL info: mismatched custom buckets were reconciled during aggregation"
                                     .into(),
                                 at,
                             );
                         }
-                        Some(r.h)
+                        Some(agg)
                     }
                     None => {
                         ev.ctx.warn_at(
@@ -512,12 +512,9 @@ fn with_histograms(
             }
             held += 1;
             match g.h.take() {
-                Some(mut h) => {
-                    h = if avg {
-                        crate::hist::div(&h, g.count)
-                    } else {
-                        crate::hist::mul(&h, 1.0)
-                    };
+                Some(agg) => {
+                    let mut h = agg.finish();
+                    crate::hist::compact(&mut h);
                     out[gi].hists.push(super::HPoint { t, h: Arc::new(h) });
                 }
                 None => {

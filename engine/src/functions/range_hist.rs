@@ -147,7 +147,6 @@ pub(crate) fn window(
                 return Ok(None);
             }
             let (mut reset, mut no_reset) = (false, false);
-            let mut sum = (*hs[0].h).clone();
             for p in hs {
                 match p.h.reset_hint {
                     ResetHint::Yes => reset = true,
@@ -155,14 +154,14 @@ pub(crate) fn window(
                     _ => {}
                 }
             }
+            let mut agg = hist::Aggregate::new(&hs[0].h, name == "avg_over_time");
             let mut reconciled = false;
             for p in &hs[1..] {
-                let Some(s) = hist::add(&sum, &p.h, false) else {
+                let Some((_, r)) = agg.add(&p.h) else {
                     notes.mixed_schemas(metric);
                     return Ok(None);
                 };
-                reconciled |= s.reconciled;
-                sum = s.h;
+                reconciled |= r;
             }
             if reset && no_reset {
                 notes.warn(
@@ -173,11 +172,8 @@ pub(crate) fn window(
             if reconciled {
                 notes.reconciled("aggregation");
             }
-            if name == "avg_over_time" {
-                sum = hist::div(&sum, hs.len() as f64);
-            } else {
-                hist::compact(&mut sum);
-            }
+            let mut sum = agg.finish();
+            hist::compact(&mut sum);
             Some(Out::H(sum))
         }
         "count_over_time" => Some(Out::F((fs.len() + hs.len()) as f64)),
