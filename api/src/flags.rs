@@ -82,6 +82,10 @@ pub struct ServeArgs {
     /// Accepted for compatibility: the remote-write receiver is always enabled.
     #[arg(long = "web.enable-remote-write-receiver")]
     pub enable_remote_write_receiver: bool,
+    /// The exporter-toolkit web configuration (basic authentication, response headers, rate
+    /// limit); read at start and on reload. See the README.
+    #[arg(long = "web.config.file")]
+    pub web_config_file: Option<PathBuf>,
     /// Enables the admin API (`/api/v1/admin/tsdb/snapshot`), as in Prometheus.
     #[arg(long = "web.enable-admin-api")]
     pub enable_admin_api: bool,
@@ -123,8 +127,8 @@ macro_rules! ignored_flags {
     ($($field:ident: $ty:ty = $name:literal,)*) => {
         /// Prometheus flags Augur accepts and ignores, so that a Prometheus command line starts
         /// Augur (a warning at start names each one given). Flags that would change what is
-        /// stored or who may read it (`--web.config.file`, `--storage.tsdb.retention`,
-        /// `--agent`) are not here: Augur refuses to start rather than ignore them.
+        /// stored or who may read it (`--storage.tsdb.retention`, `--agent`) are not here:
+        /// Augur refuses to start rather than ignore them.
         #[derive(clap::Args, Debug, Clone, Default)]
         pub struct IgnoredFlags {
             $(
@@ -197,6 +201,12 @@ impl ServeArgs {
         };
         put("config.file", self.config_file.display().to_string());
         put("web.listen-address", self.listen_address.clone());
+        put(
+            "web.config.file",
+            self.web_config_file
+                .as_ref()
+                .map_or_else(String::new, |p| p.display().to_string()),
+        );
         put(
             "web.external-url",
             self.external_url.clone().unwrap_or_default(),
@@ -300,7 +310,11 @@ mod tests {
             ]
         );
         assert_eq!(a.ignored.read_timeout.as_deref(), Some("5m"));
-        assert!(W::try_parse_from(["augur", "--web.config.file=web.yml"]).is_err());
+        let a = W::parse_from(["augur", "--web.config.file=web.yml"]).a;
+        assert_eq!(
+            a.web_config_file.as_deref(),
+            Some(std::path::Path::new("web.yml"))
+        );
         assert!(W::try_parse_from(["augur", "--storage.tsdb.retention=1d"]).is_err());
         let a = W::parse_from(["augur"]).a;
         assert_eq!(a.listen_address, "127.0.0.1:9090");

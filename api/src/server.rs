@@ -30,6 +30,7 @@ use crate::metrics::{
 };
 use crate::query;
 use crate::remote_write::{self, WriteError};
+use crate::web_config::{Access, WebConfig};
 
 /// Remote-write requests processed at once; more wait up to [`WRITE_QUEUE_WAIT`].
 const WRITE_SLOTS: usize = 8;
@@ -61,6 +62,8 @@ pub struct AppState {
     pub started: SystemTime,
     /// (last reload succeeded, when the config was last loaded successfully).
     pub last_reload: Mutex<(bool, SystemTime)>,
+    /// `--web.config.file` as last loaded (authentication, headers, rate limit).
+    web: RwLock<Arc<WebConfig>>,
 }
 
 impl AppState {
@@ -174,15 +177,18 @@ impl AppState {
     /// Re-reads the config file and the rule files. On error the running config, rules and
     /// Alertmanagers stay and the error is returned.
     pub fn reload(&self) -> Result<(), String> {
-        let result = Config::load(&self.args.config_file)
-            .map_err(|e| e.to_string())
-            .and_then(|cfg| Ok((self.notifier_config(&cfg)?, cfg)));
+        // The web configuration is checked first: a bad one keeps everything as it runs.
+        let result = load_web_config(&self.args).and_then(|web| {
+            let cfg = Config::load(&self.args.config_file).map_err(|e| e.to_string())?;
+            Ok((self.notifier_config(&cfg)?, cfg, web))
+        });
         let result = match (result, self.rules.get()) {
-            (Ok((am, cfg)), Some(m)) => self.load_rules(m, &cfg).map(|()| (am, cfg)),
+            (Ok((am, cfg, web)), Some(m)) => self.load_rules(m, &cfg).map(|()| (am, cfg, web)),
             (r, _) => r,
         };
-        let result = result.map(|((labels, relabel, sets), cfg)| {
+        let result = result.map(|((labels, relabel, sets), cfg, web)| {
             self.notifier.apply(labels, relabel, sets);
+            *self.web.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(web);
             cfg
         });
         let mut last = self.last_reload.lock().unwrap_or_else(|e| e.into_inner());
@@ -242,6 +248,7 @@ impl Server {
     /// Loads the config, binds, starts serving and starts opening the TSDB.
     pub async fn start(args: ServeArgs) -> anyhow::Result<Server> {
         let config = Config::load(&args.config_file)?;
+        let web = load_web_config(&args).map_err(|e| anyhow::anyhow!(e))?;
         crate::alertmanager::install_crypto_provider();
         for flag in args.ignored.given() {
             tracing::warn!(
@@ -308,6 +315,7 @@ impl Server {
             metrics,
             started: SystemTime::now(),
             last_reload: Mutex::new((true, SystemTime::now())),
+            web: RwLock::new(Arc::new(web)),
         });
 
         let (labels, relabel, sets) = state.notifier_config(&state.config()).map_err(|e| {
@@ -447,7 +455,49 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/-/reload", post(reload).put(reload))
         .route("/metrics", get(metrics))
         .layer(middleware::from_fn_with_state(Arc::clone(&state), track))
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), guard))
         .with_state(state)
+}
+
+/// The web configuration, or the default (no authentication) without `--web.config.file`.
+fn load_web_config(args: &ServeArgs) -> Result<WebConfig, String> {
+    match &args.web_config_file {
+        Some(path) => WebConfig::load(path),
+        None => Ok(WebConfig::default()),
+    }
+}
+
+/// Applies `--web.config.file` to every request: the rate limit, basic authentication (401
+/// with `WWW-Authenticate: Basic`), and the configured response headers.
+async fn guard(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let web = Arc::clone(&st.web.read().unwrap_or_else(|e| e.into_inner()));
+    let auth = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes().to_vec());
+    let access = if web.requires_auth() && auth.is_some() {
+        // A first check of a password runs bcrypt: off the async threads.
+        let w = Arc::clone(&web);
+        tokio::task::spawn_blocking(move || w.check(auth.as_deref()))
+            .await
+            .unwrap_or(Access::Unauthorized)
+    } else {
+        web.check(auth.as_deref())
+    };
+    let mut resp = match access {
+        Access::Allowed => next.run(req).await,
+        Access::Unauthorized => {
+            let mut r = plain(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+            r
+        }
+        Access::TooMany => plain(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests\n"),
+    };
+    for (name, value) in web.headers() {
+        resp.headers_mut().insert(name.clone(), value.clone());
+    }
+    resp
 }
 
 /// Records latency and status per route pattern.

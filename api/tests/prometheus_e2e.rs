@@ -1,8 +1,9 @@
 //! A real Prometheus (Debian's `prometheus` package) scrapes itself and remote-writes to a real
 //! Augur server; the series, samples and metadata must arrive. A second run scrapes a target
 //! serving a native histogram in the protobuf exposition format, and every histogram Augur
-//! stores must be one the target served, bucket for bucket. Skipped, saying so, when
-//! Prometheus is not installed and cannot be installed here.
+//! stores must be one the target served, bucket for bucket. A third writes through Augur's
+//! basic authentication (`--web.config.file`). Skipped, saying so, when Prometheus is not
+//! installed and cannot be installed here.
 
 mod common;
 
@@ -19,6 +20,86 @@ impl Drop for Child {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Starts Prometheus with `config` in `dir` (its data and log there), listening on `port`.
+fn spawn_prometheus(
+    prometheus: &std::path::Path,
+    dir: &std::path::Path,
+    config: &str,
+    port: u16,
+    extra: &[&str],
+) -> Child {
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(&cfg, config).unwrap();
+    let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
+    Child(
+        Command::new(prometheus)
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start prometheus"),
+    )
+}
+
+/// `up` samples Augur holds.
+fn up_samples(srv: &TestServer) -> usize {
+    use augur_storage::Queryable;
+    let db = srv.server.as_ref().unwrap().state.db().unwrap().clone();
+    let found = db
+        .querier(i64::MIN, i64::MAX)
+        .unwrap()
+        .select(&[augur_storage::Matcher::equal("__name__", "up")])
+        .unwrap();
+    found.first().map_or(0, |s| s.samples.len())
+}
+
+/// With `--web.config.file` requiring basic authentication, Prometheus's `basic_auth` on its
+/// remote-write entry gets its samples in, and an entry with a wrong password gets nothing in.
+#[tokio::test(flavor = "multi_thread")]
+async fn prometheus_remote_write_with_basic_auth() {
+    let prometheus = match debian_tool("prometheus", "prometheus") {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("SKIPPED prometheus_remote_write_with_basic_auth: {why}");
+            return;
+        }
+    };
+    let augur_dir = tempfile::TempDir::new().unwrap();
+    std::fs::write(config_path(augur_dir.path()), CONFIG).unwrap();
+    let web = augur_dir.path().join("web.yml");
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    std::fs::write(&web, format!("basic_auth_users:\n  alice: {hash}\n")).unwrap();
+    let flag = format!("--web.config.file={}", web.display());
+    let srv = TestServer::start_in(augur_dir, &[flag.as_str()]).await;
+    let dir = tempfile::TempDir::new().unwrap();
+    let port = free_port();
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n\
+         scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n\
+         remote_write:\n  - url: {base}/api/v1/write\n    basic_auth:\n      username: alice\n      password: s3cret\n    queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 100ms\n      max_backoff: 1s\n",
+        base = srv.base
+    );
+    let _child = spawn_prometheus(&prometheus, dir.path(), &config, port, &[]);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while up_samples(&srv) < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "nothing arrived from Prometheus with basic auth in 90 s; see {}",
+            dir.path().join("prometheus.log").display()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Without the password, nothing gets in.
+    let (status, _) = srv.write_v1(&request(vec![])).await;
+    assert_eq!(status, 401);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -39,22 +120,7 @@ async fn prometheus_remote_write_arrives() {
          remote_write:\n  - url: {base}/api/v1/write\n    queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 100ms\n      max_backoff: 1s\n    metadata_config:\n      send_interval: 1s\n",
         base = srv.base
     );
-    let cfg = dir.path().join("prometheus.yml");
-    std::fs::write(&cfg, config).unwrap();
-    let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-    let _child = Child(
-        Command::new(prometheus)
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start prometheus"),
-    );
+    let _child = spawn_prometheus(&prometheus, dir.path(), &config, port, &[]);
 
     let deadline = Instant::now() + Duration::from_secs(90);
     let samples_seen = loop {
@@ -64,15 +130,7 @@ async fn prometheus_remote_write_arrives() {
         let (_, md) = srv
             .get("/api/v1/metadata?metric=prometheus_http_requests_total")
             .await;
-        let db = srv.server.as_ref().unwrap().state.db().unwrap().clone();
-        use augur_storage::Queryable;
-        let samples_seen = db
-            .querier(i64::MIN, i64::MAX)
-            .unwrap()
-            .select(&[augur_storage::Matcher::equal("__name__", "up")])
-            .unwrap()
-            .first()
-            .map_or(0, |s| s.samples.len());
+        let samples_seen = up_samples(&srv);
         let have_series = body["data"].as_array().is_some_and(|a| !a.is_empty());
         let have_md = md["data"]["prometheus_http_requests_total"].is_array();
         if have_series && have_md && samples_seen >= 3 {
@@ -225,22 +283,12 @@ async fn prometheus_native_histograms_arrive() {
          remote_write:\n  - url: {base}/api/v1/write\n    send_native_histograms: true\n    queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 100ms\n      max_backoff: 1s\n",
         base = srv.base
     );
-    let cfg = dir.path().join("prometheus.yml");
-    std::fs::write(&cfg, config).unwrap();
-    let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-    let _child = Child(
-        Command::new(prometheus)
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--enable-feature=native-histograms")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start prometheus"),
+    let _child = spawn_prometheus(
+        &prometheus,
+        dir.path(),
+        &config,
+        port,
+        &["--enable-feature=native-histograms"],
     );
 
     let deadline = Instant::now() + Duration::from_secs(90);
