@@ -20,6 +20,7 @@ pub mod remote_write;
 pub mod rules_api;
 pub mod rules_cli;
 pub mod server;
+pub mod tls;
 pub mod web_config;
 
 /// Protobuf types generated from `proto/` by `build.rs`.

@@ -64,6 +64,9 @@ pub struct AppState {
     pub last_reload: Mutex<(bool, SystemTime)>,
     /// `--web.config.file` as last loaded (authentication, headers, rate limit).
     web: RwLock<Arc<WebConfig>>,
+    /// The TLS configuration new connections get, when the server speaks TLS (decided at
+    /// start; a reload swaps certificates and settings).
+    tls: Option<Arc<RwLock<Arc<rustls::ServerConfig>>>>,
 }
 
 impl AppState {
@@ -179,6 +182,12 @@ impl AppState {
     pub fn reload(&self) -> Result<(), String> {
         // The web configuration is checked first: a bad one keeps everything as it runs.
         let result = load_web_config(&self.args).and_then(|web| {
+            if web.tls.is_some() != self.tls.is_some() {
+                return Err(
+                    "tls_server_config: turning TLS on or off needs a restart; the running server keeps its setting"
+                        .to_string(),
+                );
+            }
             let cfg = Config::load(&self.args.config_file).map_err(|e| e.to_string())?;
             Ok((self.notifier_config(&cfg)?, cfg, web))
         });
@@ -188,6 +197,9 @@ impl AppState {
         };
         let result = result.map(|((labels, relabel, sets), cfg, web)| {
             self.notifier.apply(labels, relabel, sets);
+            if let (Some(running), Some(new)) = (&self.tls, &web.tls) {
+                *running.write().unwrap_or_else(|e| e.into_inner()) = Arc::clone(new);
+            }
             *self.web.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(web);
             cfg
         });
@@ -315,6 +327,10 @@ impl Server {
             metrics,
             started: SystemTime::now(),
             last_reload: Mutex::new((true, SystemTime::now())),
+            tls: web
+                .tls
+                .as_ref()
+                .map(|c| Arc::new(RwLock::new(Arc::clone(c)))),
             web: RwLock::new(Arc::new(web)),
         });
 
@@ -357,10 +373,20 @@ impl Server {
         let stop = Arc::new(Notify::new());
         let app = router(Arc::clone(&state));
         let stop2 = Arc::clone(&stop);
+        let tls = state.tls.clone();
         let serve = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop2.notified().await })
-                .await
+            match tls {
+                Some(cfg) => {
+                    axum::serve(crate::tls::TlsListener::new(listener, cfg), app)
+                        .with_graceful_shutdown(async move { stop2.notified().await })
+                        .await
+                }
+                None => {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(async move { stop2.notified().await })
+                        .await
+                }
+            }
         });
         tracing::info!(%addr, "listening");
         Ok(Server {

@@ -1,15 +1,16 @@
 //! `--web.config.file`: the Prometheus exporter-toolkit web configuration, same file format.
 //!
-//! What Augur applies: `basic_auth_users` (bcrypt hashes, `$2y$…` as `htpasswd -B` writes
-//! them; every endpoint, remote write included, answers 401 with `WWW-Authenticate: Basic`
-//! without valid credentials; a checked (user, password) pair is cached so a busy sender does
-//! not pay bcrypt per request), `http_server_config.headers` (the headers the toolkit allows,
-//! with its value checks) and `rate_limit` (a token bucket: `burst` requests, one more every
-//! `interval`; 429 beyond). `http_server_config.http2` is accepted. Unknown fields are errors,
-//! as the toolkit's strict YAML makes them.
+//! What Augur applies: `tls_server_config` (see [`crate::tls`]), `basic_auth_users` (bcrypt
+//! hashes, `$2y$…` as `htpasswd -B` writes them; every endpoint, remote write included,
+//! answers 401 with `WWW-Authenticate: Basic` without valid credentials; a checked (user,
+//! password) pair is cached so a busy sender does not pay bcrypt per request),
+//! `http_server_config.headers` (the headers the toolkit allows, with its value checks) and
+//! `rate_limit` (a token bucket: `burst` requests, one more every `interval`; 429 beyond).
+//! `http_server_config.http2` is accepted. Unknown fields are errors, as the toolkit's strict
+//! YAML makes them.
 //!
-//! `tls_server_config` is not implemented yet: a file that enables it stops start-up (and
-//! fails a reload) rather than serve in clear text what the operator meant to encrypt.
+//! `tls_server_config` turns on TLS (see [`crate::tls`] for what of it rustls honours);
+//! whether TLS is on is decided at start: a reload that would turn it on or off fails.
 //!
 //! Unlike the toolkit, which reads the file again on every request (a broken file then
 //! answers 500), Augur reads it at start and on reload (`/-/reload`, SIGHUP); a bad file on
@@ -37,7 +38,7 @@ struct File {
     basic_auth_users: BTreeMap<String, String>,
 }
 
-/// The toolkit's TLS section (read so its fields are known; not applied yet).
+/// The toolkit's TLS section.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TlsServerConfig {
@@ -55,22 +56,54 @@ struct TlsServerConfig {
     client_auth_type: String,
     #[serde(default)]
     client_ca_file: String,
-    // Known fields that matter only once TLS is on.
-    #[serde(default, rename = "cipher_suites")]
-    _cipher_suites: serde::de::IgnoredAny,
-    #[serde(default, rename = "curve_preferences")]
-    _curve_preferences: serde::de::IgnoredAny,
-    #[serde(default, rename = "min_version")]
-    _min_version: serde::de::IgnoredAny,
-    #[serde(default, rename = "max_version")]
-    _max_version: serde::de::IgnoredAny,
+    #[serde(default)]
+    cipher_suites: Vec<String>,
+    #[serde(default)]
+    curve_preferences: Vec<String>,
+    #[serde(default)]
+    min_version: String,
+    #[serde(default)]
+    max_version: String,
     #[serde(default, rename = "prefer_server_cipher_suites")]
     _prefer_server_cipher_suites: serde::de::IgnoredAny,
-    #[serde(default, rename = "client_allowed_sans")]
-    _client_allowed_sans: serde::de::IgnoredAny,
+    #[serde(default)]
+    client_allowed_sans: Vec<String>,
 }
 
 impl TlsServerConfig {
+    /// The checked settings; `file` is the web config (relative paths are from its folder).
+    fn settings(&self, file: &Path) -> Result<crate::tls::TlsSettings, String> {
+        use crate::tls::{relative_to, Pem};
+        let pick = |inline: &str, path: &str, what: &str| -> Result<Option<Pem>, String> {
+            match (inline.is_empty(), path.is_empty()) {
+                (false, false) => Err(format!(
+                    "at most one of {what} and {what}_file must be specified"
+                )),
+                (false, true) => Ok(Some(Pem::Inline(inline.to_owned()))),
+                (true, false) => Ok(Some(Pem::File(relative_to(file, path)))),
+                (true, true) => Ok(None),
+            }
+        };
+        let cert = pick(&self.cert, &self.cert_file, "cert")?;
+        let key = pick(&self.key, &self.key_file, "key")?;
+        let (Some(cert), Some(key)) = (cert, key) else {
+            return Err("missing cert_file or key_file (or cert and key)".into());
+        };
+        if !self.client_allowed_sans.is_empty() {
+            return Err("client_allowed_sans is not supported by Augur yet".into());
+        }
+        Ok(crate::tls::TlsSettings {
+            cert,
+            key,
+            client_auth: self.client_auth_type.clone(),
+            client_ca: pick(&self.client_ca, &self.client_ca_file, "client_ca")?,
+            min_version: self.min_version.clone(),
+            max_version: self.max_version.clone(),
+            cipher_suites: self.cipher_suites.clone(),
+            curves: self.curve_preferences.clone(),
+        })
+    }
+
     /// The toolkit's `IsEnabled`.
     fn enabled(&self) -> bool {
         [
@@ -121,6 +154,8 @@ const DECOY_HASH: &str = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV
 /// A loaded web configuration.
 #[derive(Debug, Default)]
 pub struct WebConfig {
+    /// The TLS server configuration, when `tls_server_config` enables TLS.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     headers: Vec<(HeaderName, HeaderValue)>,
     /// User → bcrypt hash; empty: no authentication.
     users: BTreeMap<String, String>,
@@ -164,11 +199,14 @@ impl WebConfig {
         } else {
             serde_yaml::from_str(&text).map_err(|e| format!("web config file {at}: {e}"))?
         };
-        if file.tls_server_config.as_ref().is_some_and(|t| t.enabled()) {
-            return Err(format!(
-                "web config file {at}: tls_server_config: TLS is not supported by Augur yet; terminate TLS in front of it (a reverse proxy) or remove the section"
-            ));
-        }
+        let tls = match &file.tls_server_config {
+            Some(t) if t.enabled() => Some(
+                t.settings(path)
+                    .and_then(|s| crate::tls::server_config(&s))
+                    .map_err(|e| format!("web config file {at}: tls_server_config: {e}"))?,
+            ),
+            _ => None,
+        };
         let mut headers = Vec::new();
         for (name, value) in &file.http_server_config.headers {
             let Some((_, allowed)) = ALLOWED_HEADERS.iter().find(|(n, _)| n == name) else {
@@ -218,6 +256,7 @@ impl WebConfig {
         };
         let _ = file.http_server_config.http2;
         Ok(WebConfig {
+            tls,
             headers,
             users: file.basic_auth_users,
             checked: Mutex::new(HashMap::new()),

@@ -229,8 +229,8 @@ async fn a_prometheus_3_command_line_starts_augur() {
     augur.child.kill().unwrap();
     augur.child.wait().unwrap();
 
-    // A web config that asks for TLS (not supported yet) stops the start, naming file and
-    // field, rather than serving in clear text.
+    // A web config whose TLS files are missing stops the start, naming file and field,
+    // rather than serving in clear text.
     let dir = tempfile::TempDir::new().unwrap();
     std::fs::write(dir.path().join("augur.yml"), "global: {}\n").unwrap();
     std::fs::write(

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{config_path, TestServer, CONFIG};
+use common::{config_path, Pki, TestServer, CONFIG};
 use prost::Message;
 use tempfile::TempDir;
 
@@ -149,7 +149,11 @@ fn bad_files_stop_start_up_naming_file_and_field() {
         ),
         (
             "tls_server_config:\n  cert_file: a.pem\n  key_file: a.key\n",
-            "tls_server_config: TLS is not supported",
+            "tls_server_config: ",
+        ),
+        (
+            "tls_server_config:\n  cert_file: a.pem\n",
+            "tls_server_config: missing cert_file or key_file",
         ),
         (
             "rate_limit:\n  interval: soon\n  burst: 1\n",
@@ -181,4 +185,93 @@ async fn the_rate_limit_answers_429() {
         );
     }
     assert_eq!(codes, [200, 200, 429]);
+}
+
+/// An HTTPS client trusting `ca` only, with a client certificate if given.
+fn https_client(ca: &str, identity: Option<(&str, &str)>) -> reqwest::Client {
+    augur_api::alertmanager::install_crypto_provider();
+    let mut b = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca.as_bytes()).unwrap()]);
+    if let Some((cert, key)) = identity {
+        b = b.identity(reqwest::Identity::from_pem(format!("{cert}{key}").as_bytes()).unwrap());
+    }
+    b.build().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_serves_https_and_picks_up_new_certificates() {
+    let (one, two) = (Pki::new("one"), Pki::new("two"));
+    let dir = TempDir::new().unwrap();
+    std::fs::write(config_path(dir.path()), CONFIG).unwrap();
+    let (cert, key) = one.issue(&["localhost"]);
+    std::fs::write(dir.path().join("server.pem"), &cert).unwrap();
+    std::fs::write(dir.path().join("server.key"), &key).unwrap();
+    let web = dir.path().join("web.yml");
+    // Relative paths are from the web config's folder, as in the toolkit.
+    std::fs::write(
+        &web,
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  min_version: TLS12\n",
+    )
+    .unwrap();
+    let flag = format!("--web.config.file={}", web.display());
+    let srv = TestServer::start_in(dir, &[flag.as_str()]).await;
+    let port = srv.server.as_ref().unwrap().addr.port();
+    let url = format!("https://localhost:{port}/-/healthy");
+    let trusting_one = https_client(&one.ca_pem(), None);
+    let r = trusting_one.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // Clear-text HTTP gets no answer.
+    assert!(srv.client.get(srv.url("/-/healthy")).send().await.is_err());
+    // New files, from another CA: the next handshake uses them.
+    let (cert, key) = two.issue(&["localhost"]);
+    std::fs::write(srv.dir.path().join("server.pem"), &cert).unwrap();
+    std::fs::write(srv.dir.path().join("server.key"), &key).unwrap();
+    let trusting_two = https_client(&two.ca_pem(), None);
+    let r = trusting_two.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(https_client(&one.ca_pem(), None)
+        .get(&url)
+        .send()
+        .await
+        .is_err());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_client_certificates_are_verified() {
+    let pki = Pki::new("mtls");
+    let other = Pki::new("other");
+    let dir = TempDir::new().unwrap();
+    std::fs::write(config_path(dir.path()), CONFIG).unwrap();
+    let (cert, key) = pki.issue(&["localhost"]);
+    std::fs::write(dir.path().join("ca.pem"), pki.ca_pem()).unwrap();
+    let web = dir.path().join("web.yml");
+    let indent = |s: &str| s.lines().map(|l| format!("    {l}\n")).collect::<String>();
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert: |\n{}  key: |\n{}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n",
+            indent(&cert),
+            indent(&key)
+        ),
+    )
+    .unwrap();
+    let flag = format!("--web.config.file={}", web.display());
+    let srv = TestServer::start_in(dir, &[flag.as_str()]).await;
+    let port = srv.server.as_ref().unwrap().addr.port();
+    let url = format!("https://localhost:{port}/-/healthy");
+    let ca = pki.ca_pem();
+    assert!(https_client(&ca, None).get(&url).send().await.is_err());
+    let (ccert, ckey) = other.issue(&["client"]);
+    assert!(https_client(&ca, Some((&ccert, &ckey)))
+        .get(&url)
+        .send()
+        .await
+        .is_err());
+    let (ccert, ckey) = pki.issue(&["client"]);
+    let r = https_client(&ca, Some((&ccert, &ckey)))
+        .get(&url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 }
