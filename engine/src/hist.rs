@@ -145,29 +145,32 @@ fn zero_count_for(h: &Histogram, pos: &Side, neg: &Side, mut larger: f64) -> (f6
     }
 }
 
-/// Widens the zero buckets of `h` (with sides `hp`, `hn`) and `other` to one threshold that
-/// cuts no populated bucket of either; returns the zero count `other` has with it
-/// (Prometheus's `reconcileZeroBuckets`).
-fn reconcile_zero(h: &mut Histogram, hp: &mut Side, hn: &mut Side, other: &Histogram) -> f64 {
-    let (op, on) = (positive(other), negative(other));
+/// Widens a receiver's zero bucket (threshold `zt`) and `other`'s to one threshold that cuts
+/// no populated bucket of either; returns the zero count `other` has with it (Prometheus's
+/// `reconcileZeroBuckets`). `widen(t)` raises the receiver's threshold to at least `t`,
+/// moving its buckets now inside into its zero count, and returns where it ended.
+fn reconcile_zero(mut zt: f64, other: &Histogram, mut widen: impl FnMut(f64) -> f64) -> f64 {
     let (mut ozc, mut ozt) = (other.zero_count, other.zero_threshold);
+    // `other`'s sides, built only when thresholds differ (rarely).
+    let mut sides: Option<(Side, Side)> = None;
     // Each round widens one threshold to a bucket bound; a NaN threshold would never settle.
     let mut rounds = 0;
-    while ozt != h.zero_threshold && !ozt.is_nan() && !h.zero_threshold.is_nan() && rounds < 64 {
+    while ozt != zt && !ozt.is_nan() && !zt.is_nan() && rounds < 64 {
         rounds += 1;
-        if h.zero_threshold > ozt {
-            (ozc, ozt) = zero_count_for(other, &op, &on, h.zero_threshold);
+        if zt > ozt {
+            let (op, on) = sides.get_or_insert_with(|| (positive(other), negative(other)));
+            (ozc, ozt) = zero_count_for(other, op, on, zt);
         }
-        if ozt > h.zero_threshold {
-            (h.zero_count, h.zero_threshold) = zero_count_for(h, hp, hn, ozt);
-            // The buckets now inside the zero bucket are counted in it.
-            let (schema, zt) = (h.schema, h.zero_threshold);
-            let inside = |i: i32| bound(i.wrapping_sub(1), schema, &[]) < zt;
-            hp.retain(|&(i, _)| !inside(i));
-            hn.retain(|&(i, _)| !inside(i));
+        if ozt > zt {
+            zt = widen(ozt);
         }
     }
     ozc
+}
+
+/// Whether bucket `i` of an exponential `schema` lies inside a zero bucket of threshold `zt`.
+fn inside_zero(i: i32, schema: i32, zt: f64) -> bool {
+    bound(i.wrapping_sub(1), schema, &[]) < zt
 }
 
 /// `a + sign·b` bucket by bucket; `b`'s buckets for which `skip` holds are left out.
@@ -281,7 +284,14 @@ pub(crate) fn add(a: &Histogram, b: &Histogram, sub: bool) -> Option<Sum> {
             reconciled,
         });
     }
-    let ozc = reconcile_zero(&mut h, &mut hp, &mut hn, b);
+    let ozc = reconcile_zero(h.zero_threshold, b, |t| {
+        (h.zero_count, h.zero_threshold) = zero_count_for(&h, &hp, &hn, t);
+        // The buckets now inside the zero bucket are counted in it.
+        let (schema, zt) = (h.schema, h.zero_threshold);
+        hp.retain(|&(i, _)| !inside_zero(i, schema, zt));
+        hn.retain(|&(i, _)| !inside_zero(i, schema, zt));
+        zt
+    });
     h.zero_count += sign * ozc;
     let schema = h.schema.min(b.schema);
     let (hp, hn) = (reduce(hp, h.schema, schema), reduce(hn, h.schema, schema));
@@ -430,50 +440,37 @@ impl KahanSum {
             return Some((collision, reconciled));
         }
         // The wider zero bucket: buckets inside it move into the zero count.
-        let (op, on) = (positive(o), negative(o));
-        let (mut ozc, mut ozt) = (o.zero_count, o.zero_threshold);
-        let mut rounds = 0;
-        while ozt != self.meta.zero_threshold
-            && !ozt.is_nan()
-            && !self.meta.zero_threshold.is_nan()
-            && rounds < 64
-        {
-            rounds += 1;
-            if self.meta.zero_threshold > ozt {
-                (ozc, ozt) = zero_count_for(o, &op, &on, self.meta.zero_threshold);
+        let ozc = reconcile_zero(self.meta.zero_threshold, o, |t| {
+            let plain = |k: &KSide| -> Side { k.iter().map(|x| (x.0, x.1)).collect() };
+            let view = Histogram {
+                zero_count: self.zero.0,
+                ..self.meta.clone()
+            };
+            let (_, zt) = zero_count_for(&view, &plain(&self.pos), &plain(&self.neg), t);
+            let schema = self.meta.schema;
+            let mut zero = self.zero;
+            for side in [&mut self.pos, &mut self.neg] {
+                side.retain(|&(i, v, c)| {
+                    if inside_zero(i, schema, zt) {
+                        zero = kinc(v, zero);
+                        zero = kinc(c, zero);
+                        false
+                    } else {
+                        true
+                    }
+                });
             }
-            if ozt > self.meta.zero_threshold {
-                let plain = |k: &KSide| -> Side { k.iter().map(|x| (x.0, x.1)).collect() };
-                let view = Histogram {
-                    zero_count: self.zero.0,
-                    ..self.meta.clone()
-                };
-                let (_, zt) = zero_count_for(&view, &plain(&self.pos), &plain(&self.neg), ozt);
-                let schema = self.meta.schema;
-                let inside = |i: i32| bound(i.wrapping_sub(1), schema, &[]) < zt;
-                let mut zero = self.zero;
-                for side in [&mut self.pos, &mut self.neg] {
-                    side.retain(|&(i, v, c)| {
-                        if inside(i) {
-                            zero = kinc(v, zero);
-                            zero = kinc(c, zero);
-                            false
-                        } else {
-                            true
-                        }
-                    });
-                }
-                self.zero = zero;
-                self.meta.zero_threshold = zt;
-            }
-        }
+            self.zero = zero;
+            self.meta.zero_threshold = zt;
+            zt
+        });
         self.zero = kinc(ozc, self.zero);
         let schema = self.meta.schema.min(o.schema);
         let pos = kreduce(std::mem::take(&mut self.pos), self.meta.schema, schema);
         let neg = kreduce(std::mem::take(&mut self.neg), self.meta.schema, schema);
         let (bp, bn) = (
-            kreduce(kside(op), o.schema, schema),
-            kreduce(kside(on), o.schema, schema),
+            kreduce(kside(positive(o)), o.schema, schema),
+            kreduce(kside(negative(o)), o.schema, schema),
         );
         self.meta.schema = schema;
         let zt = self.meta.zero_threshold;
