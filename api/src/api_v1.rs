@@ -395,6 +395,49 @@ pub async fn snapshot(State(st): State<Arc<AppState>>, p: Params) -> ApiResult {
     Ok(ApiResponse::new(json!({ "name": name })))
 }
 
+/// `POST|PUT /api/v1/admin/tsdb/delete_series?match[]=…&start=…&end=…`: deletes the samples
+/// in the range (default: all time) of every series matching any `match[]`; answers 204. The
+/// samples are gone from reads when it returns (Augur applies deletes at once rather than
+/// keeping tombstones) and their bytes leave the disk at the next compaction of their range
+/// (`clean_tombstones` forces one). Errors and their order are Prometheus's.
+pub async fn delete_series(
+    State(st): State<Arc<AppState>>,
+    p: Params,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    if !st.args.enable_admin_api {
+        return Err(ApiError::Unavailable("admin APIs disabled".into()));
+    }
+    if p.all("match[]").is_empty() {
+        return Err(ApiError::BadData("no match[] parameter provided".into()));
+    }
+    let (start, end) = range(&p)?;
+    let sets = matcher_sets(&p, true)?;
+    let db = Arc::clone(st.db()?);
+    let done = blocking(move || Ok(db.delete_series(&sets, start, end)?)).await?;
+    tracing::info!(
+        series = done.series_matched,
+        removed = done.series_removed,
+        samples = done.samples_deleted,
+        "series deleted"
+    );
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST|PUT /api/v1/admin/tsdb/clean_tombstones`: compacts the store so the space of
+/// deleted data comes back now; answers 204 when done.
+pub async fn clean_tombstones(
+    State(st): State<Arc<AppState>>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    if !st.args.enable_admin_api {
+        return Err(ApiError::Unavailable("admin APIs disabled".into()));
+    }
+    let db = Arc::clone(st.db()?);
+    blocking(move || Ok(db.clean_tombstones()?)).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
+}
+
 /// 64 random bits from the standard library's per-process random hasher keys and the clock.
 fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};

@@ -86,7 +86,8 @@ pub struct ServeArgs {
     /// limit); read at start and on reload. See the README.
     #[arg(long = "web.config.file")]
     pub web_config_file: Option<PathBuf>,
-    /// Enables the admin API (`/api/v1/admin/tsdb/snapshot`), as in Prometheus.
+    /// Enables the admin API (`/api/v1/admin/tsdb/`: `snapshot`, `delete_series`,
+    /// `clean_tombstones`), as in Prometheus.
     #[arg(long = "web.enable-admin-api")]
     pub enable_admin_api: bool,
     /// Log level: debug, info, warn or error.

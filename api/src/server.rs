@@ -466,6 +466,14 @@ fn router(state: Arc<AppState>) -> Router {
             "/api/v1/admin/tsdb/snapshot",
             post(api_v1::snapshot).put(api_v1::snapshot),
         )
+        .route(
+            "/api/v1/admin/tsdb/delete_series",
+            post(api_v1::delete_series).put(api_v1::delete_series),
+        )
+        .route(
+            "/api/v1/admin/tsdb/clean_tombstones",
+            post(api_v1::clean_tombstones).put(api_v1::clean_tombstones),
+        )
         .route("/api/v1/rules", get(crate::rules_api::rules))
         .route("/api/v1/alerts", get(crate::rules_api::alerts))
         .route(

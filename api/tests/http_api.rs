@@ -464,3 +464,114 @@ async fn snapshot_admin_api() {
     assert_eq!(names, json!(["http_requests_total", "late", "up"]));
     let _ = srv.stop().await;
 }
+
+/// `POST /api/v1/admin/tsdb/delete_series` and `clean_tombstones`: off without
+/// `--web.enable-admin-api`; with it, Prometheus's errors, 204 answers, matching samples gone
+/// from queries, series and label values at once, a range outside the samples deleting
+/// nothing, and the deletion still there after a restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_series_admin_api() {
+    let srv = seeded().await;
+    for path in [
+        "/api/v1/admin/tsdb/delete_series",
+        "/api/v1/admin/tsdb/clean_tombstones",
+    ] {
+        err(
+            srv.post_form(path, &[("match[]", "up")]).await,
+            503,
+            "unavailable",
+            "admin APIs disabled",
+        );
+    }
+    let dir = srv.stop().await;
+    let srv = TestServer::start_in(dir, &["--web.enable-admin-api"]).await;
+    const DELETE: &str = "/api/v1/admin/tsdb/delete_series";
+    err(
+        srv.post_form(DELETE, &[]).await,
+        400,
+        "bad_data",
+        "no match[] parameter provided",
+    );
+    err(
+        srv.post_form(DELETE, &[("match[]", "up"), ("start", "yesterday")])
+            .await,
+        400,
+        "bad_data",
+        r#"invalid parameter "start": invalid time value for 'start': cannot parse "yesterday" to a valid timestamp"#,
+    );
+    let (status, body) = srv.post_form(DELETE, &[("match[]", "up{")]).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errorType"], "bad_data");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with(r#"invalid parameter "match[]": "#),
+        "{body}"
+    );
+
+    // All of up{job="api"}.
+    let (status, body) = srv
+        .post_form(DELETE, &[("match[]", r#"up{job="api"}"#)])
+        .await;
+    assert_eq!((status, body), (204, json!("")));
+    assert_eq!(
+        ok(srv.get("/api/v1/series?match[]=up").await),
+        json!([{"__name__": "up", "job": "db", "instance": "b:1"}])
+    );
+    let t = (T0 / 1000).to_string();
+    let q = ok(srv.get(&format!("/api/v1/query?query=up&time={t}")).await);
+    assert_eq!(q["result"].as_array().unwrap().len(), 1, "{q}");
+    assert_eq!(
+        ok(srv.get("/api/v1/label/instance/values").await),
+        json!(["b:1"])
+    );
+
+    // A range that misses the sample deletes nothing; one that holds it, everything.
+    let before = ((T0 - 60_000) / 1000).to_string();
+    let (status, _) = srv
+        .post_form(
+            DELETE,
+            &[("match[]", "http_requests_total"), ("end", &before)],
+        )
+        .await;
+    assert_eq!(status, 204);
+    let q = ok(srv
+        .get(&format!("/api/v1/query?query=http_requests_total&time={t}"))
+        .await);
+    assert_eq!(q["result"].as_array().unwrap().len(), 1, "{q}");
+    let (status, _) = srv
+        .post_form(
+            DELETE,
+            &[
+                ("match[]", "http_requests_total"),
+                ("match[]", "late"),
+                ("start", &before),
+                ("end", &t),
+            ],
+        )
+        .await;
+    assert_eq!(status, 204);
+    let names = ok(srv.get("/api/v1/label/__name__/values").await);
+    // `late` is an hour after the range: kept.
+    assert_eq!(names, json!(["late", "up"]));
+    let (status, body) = srv
+        .post_form("/api/v1/admin/tsdb/clean_tombstones", &[])
+        .await;
+    assert_eq!((status, body), (204, json!("")));
+
+    let dir = srv.stop().await;
+    let srv = TestServer::start_in(dir, &[]).await;
+    assert_eq!(
+        ok(srv.get("/api/v1/label/__name__/values").await),
+        json!(["late", "up"])
+    );
+    assert_eq!(
+        ok(srv.get("/api/v1/series?match[]=up").await)
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let _ = srv.stop().await;
+}

@@ -107,7 +107,11 @@ impl TestServer {
             .await
             .unwrap();
         let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap())
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// Posts a raw remote-write body with the given headers; returns status, headers, body text.

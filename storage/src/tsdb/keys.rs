@@ -25,6 +25,10 @@ pub const META_FORMAT: &[u8] = b"format_version";
 /// formats 1 and 2, the first `wal` record).
 pub const META_CHECKPOINT: &[u8] = b"checkpoint_seq";
 
+/// A delete in progress (see `delete.rs`): the series and intervals it removes, until the
+/// checkpoint that makes it durable is written.
+pub const META_DELETE: &[u8] = b"delete_pending";
+
 /// The on-disk format version this code writes and reads.
 pub const FORMAT_VERSION: u32 = 4;
 /// Older format versions this code reads: a store in one of them replays its `wal` column

@@ -156,7 +156,7 @@ pub(super) fn checkpoint(inner: &Inner) -> Result<CheckpointStats> {
     checkpoint_locked(inner)
 }
 
-fn checkpoint_locked(inner: &Inner) -> Result<CheckpointStats> {
+pub(super) fn checkpoint_locked(inner: &Inner) -> Result<CheckpointStats> {
     // Every record in a segment below `seq` was written after its samples were applied, so
     // before this rotation: the walk below sees them.
     let seq = inner.log.rotate()?;
@@ -454,29 +454,9 @@ pub(super) fn apply_retention(inner: &Inner) -> Result<RetentionStats> {
             continue;
         };
         removed += 1;
-        batch.delete_cf(inner.cf(CF_SERIES), keys::series_key(id));
-        batch.delete_cf(inner.cf(CF_HEAD), keys::series_key(id));
-        batch.delete_range_cf(
-            inner.cf(CF_CHUNKS),
-            keys::chunk_key(id, i64::MIN),
-            keys::chunk_key(id, i64::MAX),
-        );
-        batch.delete_cf(inner.cf(CF_CHUNKS), keys::chunk_key(id, i64::MAX));
-        removed_postings
-            .entry(keys::ALL_POSTINGS_KEY.to_vec())
-            .or_default()
-            .push(id);
-        for l in &s.labels {
-            removed_postings
-                .entry(keys::postings_key(l.name, l.value))
-                .or_default()
-                .push(id);
-        }
+        stage_removal(inner, &mut batch, id, &s.labels, &mut removed_postings);
     }
-    for (key, mut ids) in removed_postings {
-        ids.sort_unstable();
-        batch.merge_cf(inner.cf(CF_POSTINGS), key, Delta::remove(&ids).encode());
-    }
+    stage_postings_removal(inner, &mut batch, removed_postings);
     inner.write(batch)?;
     inner
         .counters
@@ -486,6 +466,47 @@ pub(super) fn apply_retention(inner: &Inner) -> Result<RetentionStats> {
         cutoff,
         series_removed: removed,
     })
+}
+
+/// Stages the removal of a series already taken out of the head: its labels, head state and
+/// chunks; its ids are added to `postings` (by postings key) for [`stage_postings_removal`].
+pub(super) fn stage_removal(
+    inner: &Inner,
+    batch: &mut WriteBatch,
+    id: SeriesRef,
+    labels: &crate::Labels,
+    postings: &mut HashMap<Vec<u8>, Vec<SeriesRef>>,
+) {
+    batch.delete_cf(inner.cf(CF_SERIES), keys::series_key(id));
+    batch.delete_cf(inner.cf(CF_HEAD), keys::series_key(id));
+    batch.delete_range_cf(
+        inner.cf(CF_CHUNKS),
+        keys::chunk_key(id, i64::MIN),
+        keys::chunk_key(id, i64::MAX),
+    );
+    batch.delete_cf(inner.cf(CF_CHUNKS), keys::chunk_key(id, i64::MAX));
+    postings
+        .entry(keys::ALL_POSTINGS_KEY.to_vec())
+        .or_default()
+        .push(id);
+    for l in labels {
+        postings
+            .entry(keys::postings_key(l.name, l.value))
+            .or_default()
+            .push(id);
+    }
+}
+
+/// Stages one postings delta per list, removing the ids gathered by [`stage_removal`].
+pub(super) fn stage_postings_removal(
+    inner: &Inner,
+    batch: &mut WriteBatch,
+    postings: HashMap<Vec<u8>, Vec<SeriesRef>>,
+) {
+    for (key, mut ids) in postings {
+        ids.sort_unstable();
+        batch.merge_cf(inner.cf(CF_POSTINGS), key, Delta::remove(&ids).encode());
+    }
 }
 
 /// Starts the maintenance thread. It wakes every second, checkpoints when the interval has

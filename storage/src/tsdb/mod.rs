@@ -11,13 +11,16 @@
 //!   tail, and old WAL segments and RocksDB's own log files are released) and applies
 //!   retention (see `maintenance.rs`); recovery is in `recovery.rs`.
 //!
+//! - **delete**: the samples of matching series in a time range are removed at once from
+//!   memory and chunks, made durable by a checkpoint (see `delete.rs`).
 //! - **backfill**: history of any age is merged straight into `chunks`, one series at a time
 //!   (see `backfill.rs`); appends stay strictly in order.
 //!
-//! What it does not do: out-of-order appends, native histograms, exemplars.
+//! What it does not do: exemplars; out-of-order or backfilled native histograms.
 
 mod append;
 mod backfill;
+mod delete;
 mod head;
 pub(crate) mod keys;
 mod log;
@@ -45,6 +48,7 @@ use crate::labels::Labels;
 use head::Head;
 use keys::*;
 
+pub use delete::DeleteStats;
 pub use maintenance::{CheckpointStats, RetentionStats};
 pub use recovery::RecoveryStats;
 
@@ -417,6 +421,28 @@ impl Tsdb {
     /// acknowledged before the call is in it.
     pub fn snapshot(&self, dir: &Path) -> Result<()> {
         maintenance::snapshot(&self.inner, dir)
+    }
+
+    /// Deletes the samples in `[start, end]` (inclusive, milliseconds) of every series
+    /// matching any of `selectors` (each a list of matchers that must all hold); a series left
+    /// with no samples is removed. When it returns, reads no longer see them and a crash
+    /// cannot bring them back; a crash while it runs leaves all of them or none. The bytes
+    /// leave the disk at RocksDB's next compaction of their range, or at
+    /// [`Tsdb::clean_tombstones`].
+    pub fn delete_series(
+        &self,
+        selectors: &[Vec<crate::Matcher>],
+        start: i64,
+        end: i64,
+    ) -> Result<DeleteStats> {
+        delete::delete(&self.inner, selectors, start, end)
+    }
+
+    /// Compacts the whole store now, so the bytes of deleted samples and series leave the
+    /// disk (the admin API's `clean_tombstones`; Augur keeps no tombstones, deletes are
+    /// applied at once, but their space comes back only when RocksDB rewrites the files).
+    pub fn clean_tombstones(&self) -> Result<()> {
+        self.compact()
     }
 
     /// Applies retention now.

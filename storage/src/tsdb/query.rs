@@ -351,6 +351,11 @@ impl Budget<'_> {
 /// Positions `it` (over `chunks`) at the first chunk of series `id` that may hold samples at
 /// or after `t`: the one starting at or before `t` (the only earlier chunk that can reach it,
 /// since a series' chunks never overlap), else the first starting after it.
+/// Ids of the series matching every matcher, whatever their samples' times.
+pub(super) fn matching_ids(inner: &Inner, matchers: &[Matcher]) -> Result<Bitmap> {
+    TsdbQuerier::new(inner, i64::MIN, i64::MAX).postings_for(matchers)
+}
+
 pub(super) fn seek_chunks(it: &mut RawIter<'_>, id: SeriesRef, t: i64) {
     let target = keys::chunk_key(id, t);
     it.seek_for_prev(target);

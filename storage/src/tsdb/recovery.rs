@@ -311,8 +311,18 @@ pub(super) fn recover(inner: &Inner, meta: &Meta) -> Result<RecoveryStats> {
             stats.duration.as_secs_f64()
         );
     }
-    // A checkpoint now keeps the next restart short (and completes a legacy store's upgrade).
-    if stats.wal_records > 0 || meta.legacy {
+    // A delete a crash interrupted is finished now, after the WAL replay that may have
+    // brought its samples back (its own checkpoint then covers the replay).
+    if let Some(done) = super::delete::resume(inner)? {
+        tracing::info!(
+            series = done.series_matched,
+            removed = done.series_removed,
+            samples = done.samples_deleted,
+            "finished a delete interrupted by the last shutdown"
+        );
+    } else if stats.wal_records > 0 || meta.legacy {
+        // A checkpoint now keeps the next restart short (and completes a legacy store's
+        // upgrade).
         super::maintenance::checkpoint(inner)?;
     }
     Ok(stats)
