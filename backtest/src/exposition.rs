@@ -136,7 +136,14 @@ pub fn split_line(line: &str, format: Format) -> Result<Entry<'_>, LineError> {
     })?;
     let ts_col = value_col + value_text.len() + 1;
     let ts_text = match fields.next() {
-        None | Some("") => {
+        // The line ends after the value: the column just past its end.
+        None => {
+            return err(
+                ts_col - 1,
+                "sample has no timestamp (a backfill needs one on every sample)",
+            )
+        }
+        Some("") => {
             return err(
                 ts_col,
                 "sample has no timestamp (a backfill needs one on every sample)",
@@ -378,10 +385,11 @@ mod tests {
         assert_eq!(
             error("x 1", OM),
             (
-                5,
+                4,
                 "sample has no timestamp (a backfill needs one on every sample)".into()
             )
         );
+        assert_eq!(error("x 1 ", OM).0, 5);
         assert_eq!(error("x one 5", OM).0, 3);
         assert_eq!(error("x 1 1.5", PT), (5, "invalid timestamp \"1.5\" (Prometheus text format timestamps are integer milliseconds)".into()));
         assert_eq!(error("x{a=\"1\" 1 1", OM).0, 2);

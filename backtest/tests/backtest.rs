@@ -95,7 +95,7 @@ fn openmetrics_import_backfills_history_and_reports_bad_lines() {
         "{problems}"
     );
     assert!(
-        problems.contains("history.om:15:16: sample has no timestamp"),
+        problems.contains("history.om:15:15: sample has no timestamp"),
         "{problems}"
     );
     assert!(problems.contains("history.om:11: sample of"), "{problems}");
@@ -147,7 +147,7 @@ fn strict_import_stops_at_the_first_problem_and_writes_nothing_of_that_file() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.ends_with("a.prom:2:5: sample has no timestamp (a backfill needs one on every sample)"),
+        err.ends_with("a.prom:2:4: sample has no timestamp (a backfill needs one on every sample)"),
         "{err}"
     );
     assert!(read(&db, &[Matcher::equal("__name__", "a")]).is_empty());

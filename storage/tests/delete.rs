@@ -131,7 +131,10 @@ fn a_series_deleted_whole_leaves_the_index_and_can_be_written_again() {
     assert_eq!((st.series_matched, st.series_removed), (1, 1));
     assert_eq!(st.samples_deleted, 300);
     let q = db.querier(i64::MIN + 1, i64::MAX).unwrap();
-    assert_eq!(q.series(&sel("secret")[0]).unwrap(), std::slice::from_ref(&kept));
+    assert_eq!(
+        q.series(&sel("secret")[0]).unwrap(),
+        std::slice::from_ref(&kept)
+    );
     assert_eq!(q.label_values("job", &[]).unwrap(), ["b"]);
     drop(q);
     assert_eq!(minutes(&db, "secret", "a"), Vec::<i64>::new());

@@ -134,7 +134,7 @@ fn le_str(le: f64) -> String {
 }
 
 impl Target {
-    fn new(index: usize, rng: &mut Rng) -> Target {
+    fn new(index: usize, rng: &mut Rng, interval_ms: i64) -> Target {
         let instance = format!("host-{index:05}:9100");
         let svc = ["api", "checkout", "search", "auth", "billing"][index % 5];
         let mut series = Vec::with_capacity(SERIES_PER_TARGET);
@@ -386,14 +386,14 @@ impl Target {
         }
         assert_eq!(series.len(), SERIES_PER_TARGET, "target template size");
         Target {
-            phase_ms: rng.below(SCRAPE_INTERVAL_MS as u64) as i64,
+            phase_ms: rng.below(interval_ms as u64) as i64,
             series,
             hist_incr: vec![([0; 12], 0.0); 2],
         }
     }
 
-    fn advance(&mut self, rng: &mut Rng) {
-        let secs = SCRAPE_INTERVAL_MS as f64 / 1000.0;
+    fn advance(&mut self, rng: &mut Rng, interval_ms: i64) {
+        let secs = interval_ms as f64 / 1000.0;
         for h in &mut self.hist_incr {
             let burst = if rng.f64() < 0.1 { 4.0 } else { 1.0 };
             let requests = ((100.0 + 10.0 * rng.normal()).max(0.0) * burst) as u64;
@@ -461,6 +461,7 @@ pub struct Generator {
     rng: Rng,
     start_ms: i64,
     scrapes: i64,
+    interval_ms: i64,
 }
 
 /// One generated sample.
@@ -474,9 +475,16 @@ pub struct GenSample {
 impl Generator {
     /// About `series` series (rounded up to whole targets), first scrape at `start_ms`.
     pub fn new(series: usize, start_ms: i64, seed: u64) -> Generator {
+        Generator::with_interval(series, start_ms, seed, SCRAPE_INTERVAL_MS)
+    }
+
+    /// Like [`Generator::new`], scraping every `interval_ms` instead of every 15 s (counters
+    /// grow by the same rate per second). With the default interval the two are identical.
+    pub fn with_interval(series: usize, start_ms: i64, seed: u64, interval_ms: i64) -> Generator {
+        assert!(interval_ms > 0, "the scrape interval must be positive");
         let mut rng = Rng::new(seed);
         let targets = (0..series.div_ceil(SERIES_PER_TARGET))
-            .map(|i| Target::new(i, &mut rng))
+            .map(|i| Target::new(i, &mut rng, interval_ms))
             .collect();
         Generator {
             jitter: true,
@@ -484,6 +492,7 @@ impl Generator {
             rng,
             start_ms,
             scrapes: 0,
+            interval_ms,
         }
     }
 
@@ -521,10 +530,10 @@ impl Generator {
 
     /// Like [`Generator::scrape`], without allocating: calls `f` per sample.
     pub fn scrape_each(&mut self, mut f: impl FnMut(&Labels, i64, f64)) {
-        let nominal = self.start_ms + self.scrapes * SCRAPE_INTERVAL_MS;
+        let nominal = self.start_ms + self.scrapes * self.interval_ms;
         self.scrapes += 1;
         for target in &mut self.targets {
-            target.advance(&mut self.rng);
+            target.advance(&mut self.rng, self.interval_ms);
             let jitter = if !self.jitter || self.rng.f64() < 0.7 {
                 0
             } else {

@@ -3,12 +3,14 @@
 //! `prometheus.WriteRequest`s of at most `--batch` samples, one series' samples together
 //! within a request, requests in time order. Used by `scripts/bench-footprint`.
 //!
-//! Usage: rwload --series N --scrapes S [--batch 2000] [--seed 7] [--realtime] URL...
+//! Usage: rwload --series N --scrapes S [--batch 2000] [--seed 7] [--interval-ms 15000]
+//! [--realtime] URL...
 //!
 //! Without `--realtime` the scrapes are history that ends now (the first one is `S × 15 s`
 //! ago) and are sent as fast as each receiver takes them. With `--realtime` the first scrape
 //! is now and each request is sent when the newest sample in it is due (one scrape every
-//! 15 s), so the run lasts `S × 15 s`.
+//! 15 s), so the run lasts `S × 15 s`. `--interval-ms` scrapes more or less often than every
+//! 15 s (`scripts/soak` sends 100,000 series every second).
 //!
 //! One thread per URL, each with its own generator (same seed, so the same samples) and one
 //! keep-alive HTTP/1.1 connection. A request a receiver refuses (status not 2xx) is counted
@@ -35,12 +37,13 @@ struct Args {
     scrapes: usize,
     batch: usize,
     seed: u64,
+    interval_ms: i64,
     realtime: bool,
     urls: Vec<String>,
 }
 
 fn usage() -> ! {
-    eprintln!("usage: rwload --series N --scrapes S [--batch 2000] [--seed 7] [--realtime] URL...");
+    eprintln!("usage: rwload --series N --scrapes S [--batch 2000] [--seed 7] [--interval-ms 15000] [--realtime] URL...");
     std::process::exit(2);
 }
 
@@ -50,6 +53,7 @@ fn parse_args() -> Args {
         scrapes: 0,
         batch: 2000,
         seed: 7,
+        interval_ms: SCRAPE_INTERVAL_MS,
         realtime: false,
         urls: Vec::new(),
     };
@@ -66,6 +70,7 @@ fn parse_args() -> Args {
             "--scrapes" => a.scrapes = num("--scrapes") as usize,
             "--batch" => a.batch = num("--batch").max(1) as usize,
             "--seed" => a.seed = num("--seed"),
+            "--interval-ms" => a.interval_ms = num("--interval-ms").max(1) as i64,
             "--realtime" => a.realtime = true,
             u if u.starts_with("http://") => a.urls.push(u.to_owned()),
             _ => usage(),
@@ -227,7 +232,7 @@ struct Summary {
 }
 
 fn run(args: &Args, url: &str, start_ms: i64) -> Summary {
-    let mut gen = Generator::new(args.series, start_ms, args.seed);
+    let mut gen = Generator::with_interval(args.series, start_ms, args.seed, args.interval_ms);
     let labels: Vec<labels::Labels> = gen.labels().cloned().collect();
     let n = labels.len();
     let mut conn = Conn::new(url);
@@ -333,7 +338,7 @@ fn main() {
     let start_ms = if args.realtime {
         now_ms()
     } else {
-        now_ms() - args.scrapes as i64 * SCRAPE_INTERVAL_MS
+        now_ms() - args.scrapes as i64 * args.interval_ms
     };
     let sums: Vec<(String, Summary)> = std::thread::scope(|scope| {
         let handles: Vec<_> = args
