@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use augur_benches::{ingest, measuring, prometheus_xor_chunk_bytes, rss_bytes};
-use augur_storage::{Appendable, MatchOp, Matcher, Options, Queryable, Tsdb};
+use augur_storage::{Appendable, MatchOp, Matcher, Options, Queryable, ReadLimits, Tsdb};
 use augur_testdata::{Generator, SCRAPE_INTERVAL_MS};
 use criterion::{criterion_group, Criterion, Throughput};
 use tempfile::TempDir;
@@ -60,7 +60,43 @@ fn select(c: &mut Criterion) {
             got
         })
     });
+    lookback_reads(&mut group, &db, maxt, "15s_scrapes");
+    drop(db);
+    // Scraped every second for 10 minutes: the 5-minute lookback reaches past the samples
+    // in memory (120 per series) into persisted chunks.
+    let dir = TempDir::new().unwrap();
+    let db = open(&dir);
+    let mut gen = Generator::with_interval(10_000, T0, 2, 1000);
+    let scrapes = if measuring() { 600 } else { 5 };
+    ingest(&db, &mut gen, scrapes);
+    db.checkpoint().unwrap();
+    lookback_reads(&mut group, &db, T0 + scrapes as i64 * 1000, "1s_scrapes");
     group.finish();
+}
+
+/// An instant selector's read: the 5-minute lookback window before `maxt`, all of it, or
+/// with the hint that only each series' newest sample is needed.
+fn lookback_reads(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    db: &Tsdb,
+    maxt: i64,
+    data: &str,
+) {
+    let matchers = [Matcher::new(MatchOp::RegexMatch, "instance", "host-.*").unwrap()];
+    let newest = ReadLimits {
+        newest_only: true,
+        ..ReadLimits::default()
+    };
+    for (name, limits) in [("all", ReadLimits::default()), ("newest_only", newest)] {
+        group.bench_function(format!("lookback_5m_10000_series_{data}_{name}"), |b| {
+            b.iter(|| {
+                let q = db.querier(maxt - 300_000 + 1, maxt).unwrap();
+                let got = q.select_limited(&matchers, &limits).unwrap();
+                assert_eq!(got.len(), 10_000);
+                got
+            })
+        });
+    }
 }
 
 /// One day of data for 1,000 series, sealed and fully compacted: bytes on disk per sample, next

@@ -59,7 +59,9 @@ impl<S: Send + Sync> FromRequest<S> for Params {
                 ct.to_ascii_lowercase()
                     .starts_with("application/x-www-form-urlencoded")
             });
-        if req.method() == Method::POST && is_form {
+        // Go's ParseForm reads the body of POST, PUT and PATCH.
+        let has_body = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH);
+        if has_body && is_form {
             let body = axum::body::to_bytes(req.into_body(), 64 << 20)
                 .await
                 .map_err(|e| ApiError::BadData(format!("error parsing form values: {e}")))?;

@@ -510,11 +510,16 @@ async fn delete_series_admin_api() {
         "{body}"
     );
 
-    // All of up{job="api"}.
-    let (status, body) = srv
-        .post_form(DELETE, &[("match[]", r#"up{job="api"}"#)])
-        .await;
-    assert_eq!((status, body), (204, json!("")));
+    // All of up{job="api"}, by PUT with a form body (Go's ParseForm reads PUT bodies too).
+    let resp = srv
+        .client
+        .put(srv.url(DELETE))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("match%5B%5D=up%7Bjob%3D%22api%22%7D")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 204, "{}", resp.text().await.unwrap());
     assert_eq!(
         ok(srv.get("/api/v1/series?match[]=up").await),
         json!([{"__name__": "up", "job": "db", "instance": "b:1"}])

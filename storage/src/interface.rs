@@ -167,18 +167,20 @@ pub trait Queryable: Send + Sync {
     fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>>;
 }
 
-/// Reads series, label names and label values within one time range.
-///
-/// Series with no sample inside the range are not returned, and do not contribute label names
-/// or values. Results are sorted: series by labels, names and values lexicographically.
 /// Bounds on one read: the samples it may return (a query's `--query.max-samples` budget),
-/// and when to give up (the query's timeout and cancellation).
+/// and when to give up (the query's timeout and cancellation); and one hint on what the
+/// caller needs.
 #[derive(Debug, Clone, Default)]
 pub struct ReadLimits {
     /// Most samples the read may return; `None` for no limit.
     pub max_samples: Option<usize>,
     pub deadline: Option<std::time::Instant>,
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// A hint: the caller needs only each series' newest sample in the range (an instant
+    /// vector selector at one time). A querier may then return just that one, with its start
+    /// timestamp, and skip reading older data; returning more is also correct. (The TSDB
+    /// trims only series whose newest sample is a float.)
+    pub newest_only: bool,
 }
 
 impl ReadLimits {
@@ -209,6 +211,10 @@ impl ReadLimits {
     }
 }
 
+/// Reads series, label names and label values within one time range.
+///
+/// Series with no sample inside the range are not returned, and do not contribute label names
+/// or values. Results are sorted: series by labels, names and values lexicographically.
 pub trait Querier {
     /// Series matching every matcher, with their samples in the range. With no matchers, no
     /// series are returned.

@@ -297,3 +297,34 @@ fn clean_tombstones_gives_the_space_back() {
         .unwrap()
         .is_empty());
 }
+
+#[test]
+fn deleting_the_newest_samples_moves_the_series_end_and_emptying_it_removes_it() {
+    let dir = TempDir::new().unwrap();
+    let db = open(&dir);
+    let a = series("x", "a");
+    // Minutes 0..200, then a sample dated far ahead (a sender's clock gone wrong).
+    fill(&db, &a, 0, 200);
+    fill(&db, &a, 100_000, 100_001);
+    db.checkpoint().unwrap();
+    // Minute 500 is refused: the series' newest sample is at 100,000.
+    let mut app = db.appender();
+    app.append(&a, 500 * MIN, 500.0).unwrap();
+    assert_eq!(app.commit().unwrap().rejected.len(), 1);
+    db.delete_series(&sel("x"), 150 * MIN, i64::MAX).unwrap();
+    // Not listed after its new end; appends go on from minute 149.
+    let q = db.querier(160 * MIN, i64::MAX).unwrap();
+    assert!(q.series(&sel("x")[0]).unwrap().is_empty());
+    drop(q);
+    fill(&db, &a, 500, 501);
+    assert_eq!(
+        minutes(&db, "x", "a"),
+        range(0, 150).into_iter().chain([500]).collect::<Vec<_>>()
+    );
+    // Two deletes that together cover everything remove the series.
+    db.delete_series(&sel("x"), 400 * MIN, 600 * MIN).unwrap();
+    let st = db.delete_series(&sel("x"), 0, 149 * MIN).unwrap();
+    assert_eq!((st.series_removed, st.samples_deleted), (1, 150));
+    let q = db.querier(i64::MIN + 1, i64::MAX).unwrap();
+    assert!(q.label_values("job", &[]).unwrap().is_empty());
+}

@@ -719,3 +719,93 @@ fn start_timestamps_round_trip_through_every_stage() {
     check(&db, 0, 259, "after restart");
     check(&db, 255, 259, "tail after restart");
 }
+
+/// `ReadLimits::newest_only`: each series whose newest sample in range is a float comes back
+/// with that sample alone (from memory, from disk, with its start timestamp, a staleness
+/// marker included); a series whose newest is a histogram comes back whole.
+#[test]
+fn newest_only_reads_return_each_series_newest_float() {
+    use augur_storage::histogram::{Histogram, Span};
+    let dir = TempDir::new().unwrap();
+    let db = open(&dir);
+    let mem = labels(&[("__name__", "m"), ("k", "memory")]);
+    let disk = labels(&[("__name__", "m"), ("k", "disk")]);
+    let stale = labels(&[("__name__", "m"), ("k", "stale")]);
+    let hist = labels(&[("__name__", "m"), ("k", "hist")]);
+    let mut app = db.appender();
+    for i in 0..300i64 {
+        app.append_st(0, &mem, i * 1000, i as f64, 7).unwrap();
+        app.append(&disk, i * 1000, i as f64).unwrap();
+        let v = if i == 299 {
+            augur_storage::STALE_NAN
+        } else {
+            1.0
+        };
+        app.append(&stale, i * 1000, v).unwrap();
+        if i < 290 {
+            app.append(&hist, i * 1000, 2.0).unwrap();
+        } else {
+            let h = Histogram {
+                count: i as f64,
+                sum: 1.0,
+                positive_spans: vec![Span {
+                    offset: 0,
+                    length: 1,
+                }],
+                positive_buckets: vec![i as f64],
+                integer: true,
+                ..Histogram::default()
+            };
+            app.append_histogram(0, &hist, i * 1000, &h, 0).unwrap();
+        }
+    }
+    assert!(app.commit().unwrap().rejected.is_empty());
+    // `disk` is written out and dropped from memory: its newest sample is on disk only.
+    db.checkpoint().unwrap();
+    db.seal_all().unwrap();
+    let mut app = db.appender();
+    app.append_st(0, &mem, 300_000, 300.0, 7).unwrap();
+    assert!(app.commit().unwrap().rejected.is_empty());
+
+    let q = db.querier(100_000, 299_500).unwrap();
+    let limits = ReadLimits {
+        newest_only: true,
+        ..ReadLimits::default()
+    };
+    let got = q
+        .select_limited(&[Matcher::equal("__name__", "m")], &limits)
+        .unwrap();
+    let by_k = |k: &str| {
+        got.iter()
+            .find(|s| s.labels.get("k") == Some(k))
+            .unwrap_or_else(|| panic!("no series {k}"))
+    };
+    // 300 s is past the range: 299 s is the newest in it.
+    let m = by_k("memory");
+    assert_eq!(bits(&m.samples), [(299_000, 299f64.to_bits())]);
+    assert_eq!(m.start_timestamps, [7]);
+    assert_eq!(bits(&by_k("disk").samples), [(299_000, 299f64.to_bits())]);
+    assert_eq!(
+        bits(&by_k("stale").samples),
+        [(299_000, augur_storage::STALE_NAN.to_bits())]
+    );
+    let h = by_k("hist");
+    assert_eq!(
+        h.histograms.len(),
+        10,
+        "a newest histogram keeps its series whole"
+    );
+    assert_eq!(h.samples.len(), 190);
+    // With 300 s in range, the newest is in memory: RocksDB is not read for it.
+    let q2 = db.querier(100_000, 300_000).unwrap();
+    let got = q2
+        .select_limited(&[Matcher::equal("k", "memory")], &limits)
+        .unwrap();
+    assert_eq!(bits(&got[0].samples), [(300_000, 300f64.to_bits())]);
+    assert_eq!(got[0].start_timestamps, [7]);
+    // Without the hint, everything in range.
+    let all = q.select(&[Matcher::equal("__name__", "m")]).unwrap();
+    assert!(all
+        .iter()
+        .all(|s| s.samples.len() + s.histograms.len() == 200));
+}

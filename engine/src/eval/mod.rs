@@ -105,6 +105,7 @@ impl Ctx<'_> {
             max_samples: Some(self.settings.max_samples.saturating_sub(self.samples.get())),
             deadline: self.settings.deadline,
             cancel: self.settings.cancel.clone(),
+            newest_only: false,
         }
     }
 

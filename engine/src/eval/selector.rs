@@ -219,12 +219,28 @@ impl Ev<'_> {
     /// and cancellation are checked while reading, so a select past the limit fails before it
     /// has decoded much more than the limit.
     fn load(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>> {
+        self.load_hinted(matchers, mint, maxt, false)
+    }
+
+    /// [`Ev::load`]; with `newest_only`, storage may return only each series' newest sample
+    /// (see [`augur_storage::ReadLimits::newest_only`]).
+    fn load_hinted(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        newest_only: bool,
+    ) -> Result<Vec<Series>> {
         if mint > maxt {
             return Ok(Vec::new());
         }
         let querier = self.ctx.db.querier(mint, maxt)?;
+        let limits = augur_storage::ReadLimits {
+            newest_only,
+            ..self.ctx.read_limits()
+        };
         let series = querier
-            .select_limited(matchers, &self.ctx.read_limits())
+            .select_limited(matchers, &limits)
             .map_err(|e| match e {
                 StorageError::TooManySamples { .. } => Error::TooManySamples("query execution"),
                 StorageError::Timeout => Error::Timeout("query execution"),
@@ -247,7 +263,17 @@ impl Ev<'_> {
         let lookback = self.ctx.settings.lookback;
         let smoothed = ext_mode(vs) == Some("smoothed");
         let maxt = first.max(last) + if smoothed { lookback } else { 0 };
-        let series = self.select(vs, first.min(last) - lookback + 1, maxt)?;
+        let mint = first.min(last) - lookback + 1;
+        // At one time (an instant query, a rule) only each series' newest sample in the
+        // lookback window counts: storage need not decode or return the others.
+        let series = if refs.len() == 1 && !smoothed {
+            self.load_hinted(&selector_matchers(vs)?, mint, maxt, true)?
+                .into_iter()
+                .map(vseries)
+                .collect()
+        } else {
+            self.select(vs, mint, maxt)?
+        };
         if smoothed {
             return self.smoothed_vector(series, &refs);
         }

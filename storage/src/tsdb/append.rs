@@ -223,6 +223,8 @@ impl Appender for TsdbAppender<'_> {
         if samples.is_empty() && hists.is_empty() {
             return Ok(CommitReport::default());
         }
+        // Until the record is written (see `Inner::commit_gate`).
+        let _gate = inner.commit_gate.read().unwrap_or_else(|e| e.into_inner());
         // Group by shard, then series, keeping append order within a series.
         let mut order: Vec<u32> = (0..samples.len() as u32).collect();
         order.sort_unstable_by_key(|&i| {

@@ -2,7 +2,8 @@
 //!
 //! Prometheus records tombstones and hides what they cover at read time until a compaction
 //! rewrites the blocks. Augur removes the samples for real at once, so reads need no
-//! tombstone check: under the maintenance lock,
+//! tombstone check: under the maintenance lock, and with commits held off (the commit gate:
+//! a commit holds it from applying its samples to logging them),
 //! 1. every matching series' interval is clamped to the samples it holds now (`[max(start,
 //!    min_t), min(end, max_t)]`, as Prometheus clamps its tombstones, so samples appended
 //!    after the delete are kept whatever `end` says), and the list is written as one key,
@@ -11,17 +12,22 @@
 //!    (memory, `series`, `head`, postings, chunks); any other is written out as a backfill
 //!    does (its in-memory chunks sealed to `chunks`), then each chunk the interval touches is
 //!    rewritten without the samples in it, its out-of-order buffer filtered, and its head
-//!    state written with the new oldest time;
-//! 3. a checkpoint rotates the WAL and deletes the segments that still hold the deleted
-//!    samples, and only then is `delete_pending` deleted.
+//!    state written with its new oldest and newest samples (so deleting samples dated in
+//!    the future lets appends go on from the newest one left); a series left with nothing
+//!    is removed too;
+//! 3. commits resume; a checkpoint rotates the WAL and deletes the segments that hold the
+//!    deleted samples (every commit that applied one had logged it before step 1), and only
+//!    then is `delete_pending` deleted.
 //!
 //! A crash at any point after 1 leaves `delete_pending` behind; recovery replays the WAL
 //! (which may bring deleted samples back into memory) and then applies the list again, which
 //! is idempotent. Before 1 nothing changed. So a `kill -9` during a delete leaves the old
-//! state or the new one, never a mix. The bytes leave the disk when RocksDB compacts the
-//! ranges ([`super::Tsdb::clean_tombstones`] forces it).
+//! state or the new one, never a mix. A delete that fails (a full disk) leaves its list too;
+//! the next delete, or the next start, finishes it first. The bytes leave the disk when
+//! RocksDB compacts the ranges ([`super::Tsdb::clean_tombstones`] forces it).
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
 use croaring::Bitmap;
 use rocksdb::WriteBatch;
@@ -97,6 +103,15 @@ pub(super) fn delete(
     end: i64,
 ) -> Result<DeleteStats> {
     let _guard = lock_maintenance(inner);
+    // A delete that failed part-way (a full disk, say) left its list: finish it first, so
+    // this one's list does not replace it.
+    if let Some(bytes) = inner.db.get(META_DELETE)? {
+        finish(inner, decode(&bytes)?)?;
+    }
+    // No commit runs from here until the samples are gone: each either applied and logged
+    // before (its record is then in a segment the checkpoint below deletes), or applies
+    // after the delete, as new data.
+    let gate = inner.commit_gate.write().unwrap_or_else(|e| e.into_inner());
     let mut ids = Bitmap::new();
     for matchers in selectors {
         ids.or_inplace(&super::query::matching_ids(inner, matchers)?);
@@ -118,8 +133,13 @@ pub(super) fn delete(
     if list.is_empty() {
         return Ok(DeleteStats::default());
     }
-    inner.db.put(META_DELETE, encode(&list))?;
-    finish(inner, &list)
+    let mut batch = WriteBatch::default();
+    batch.put(META_DELETE, encode(&list));
+    inner.write(batch)?;
+    let stats = apply(inner, &list)?;
+    drop(gate);
+    durable(inner)?;
+    Ok(stats)
 }
 
 /// Completes a delete a crash interrupted (recovery calls it after replaying the WAL).
@@ -129,39 +149,55 @@ pub(super) fn resume(inner: &Inner) -> Result<Option<DeleteStats>> {
     let Some(bytes) = inner.db.get(META_DELETE)? else {
         return Ok(None);
     };
-    let list = decode(&bytes)?;
-    finish(inner, &list).map(Some)
+    finish(inner, decode(&bytes)?).map(Some)
 }
 
-/// Steps 2 and 3 of the module comment, under the maintenance lock.
-fn finish(inner: &Inner, list: &[Doomed]) -> Result<DeleteStats> {
+/// Steps 2 and 3 of the module comment for a list already written, under the maintenance
+/// lock.
+fn finish(inner: &Inner, list: Vec<Doomed>) -> Result<DeleteStats> {
+    let stats = {
+        let _gate = inner.commit_gate.write().unwrap_or_else(|e| e.into_inner());
+        apply(inner, &list)?
+    };
+    durable(inner)?;
+    Ok(stats)
+}
+
+/// Step 3: a checkpoint drops the WAL segments that still hold deleted samples, then the
+/// list goes.
+fn durable(inner: &Inner) -> Result<()> {
+    maintenance::checkpoint_locked(inner)?;
+    let mut batch = WriteBatch::default();
+    batch.delete(META_DELETE);
+    inner.write(batch)
+}
+
+/// Step 2: removes the samples, under the maintenance lock and the commit gate.
+fn apply(inner: &Inner, list: &[Doomed]) -> Result<DeleteStats> {
     let mut stats = DeleteStats {
         series_matched: list.len(),
         ..DeleteStats::default()
     };
-    let mut whole = Vec::new();
+    let mut gone = Vec::new();
     for d in list {
         match trim(inner, d)? {
-            Trimmed::Whole => whole.push(*d),
+            Trimmed::Whole => gone.push(*d),
+            Trimmed::Emptied(n) => {
+                stats.samples_deleted += n;
+                gone.push(*d);
+            }
             Trimmed::Samples(n) => stats.samples_deleted += n,
         }
     }
     let mut batch = WriteBatch::default();
     let mut postings: HashMap<Vec<u8>, Vec<SeriesRef>> = HashMap::new();
-    for d in whole {
+    for d in gone {
         let labels = match inner.head.shard(d.id).get(&d.id) {
             Some(s) => s.labels.clone(),
             None => continue,
         };
-        // Unless an append made it newer (or an out-of-order one older) meanwhile.
-        let Some(s) = inner
-            .head
-            .remove_if(d.id, &labels, |s| s.min_t >= d.t0 && s.max_t <= d.t1)
-        else {
-            // It went on: trim it instead.
-            if let Trimmed::Samples(n) = trim(inner, &d)? {
-                stats.samples_deleted += n;
-            }
+        // No commit can change the series meanwhile (the gate is held).
+        let Some(s) = inner.head.remove_if(d.id, &labels, |_| true) else {
             continue;
         };
         stats.samples_deleted += held_samples(inner, d.id, &s)?;
@@ -170,18 +206,18 @@ fn finish(inner: &Inner, list: &[Doomed]) -> Result<DeleteStats> {
     }
     maintenance::stage_postings_removal(inner, &mut batch, postings);
     inner.write(batch)?;
-    inner.counters.series_removed.fetch_add(
-        stats.series_removed as u64,
-        std::sync::atomic::Ordering::Relaxed,
-    );
-    maintenance::checkpoint_locked(inner)?;
-    inner.db.delete(META_DELETE)?;
+    inner
+        .counters
+        .series_removed
+        .fetch_add(stats.series_removed as u64, Ordering::Relaxed);
     Ok(stats)
 }
 
 enum Trimmed {
     /// The interval covers everything the series holds: remove it.
     Whole,
+    /// This many samples were deleted, and the series holds nothing else: remove it.
+    Emptied(u64),
     /// This many samples were deleted.
     Samples(u64),
 }
@@ -209,10 +245,16 @@ fn trim(inner: &Inner, d: &Doomed) -> Result<Trimmed> {
         let mut batch = WriteBatch::default();
         let starts = stage_series(inner, &mut batch, d.id, s, true);
         inner.write(batch)?;
+        let sealed = starts.len();
         for start in starts {
             s.chunk_written(start);
         }
         s.persisted = true;
+        let _ = inner
+            .pending_chunks
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_sub(sealed))
+            });
     }
     let mut deleted = 0u64;
     if let Some(buf) = s.ooo.as_mut() {
@@ -226,12 +268,31 @@ fn trim(inner: &Inner, d: &Doomed) -> Result<Trimmed> {
     let mut batch = WriteBatch::default();
     deleted += rewrite_chunks(inner, &mut batch, d)?;
     inner.write(batch)?;
+    let first_ooo = s.ooo.as_ref().and_then(|b| b.first()).map(|x| x.t);
+    let last_ooo = s.ooo.as_ref().and_then(|b| b.last()).copied();
+    let newest_chunk = newest_persisted_sample(inner, d.id)?;
+    if newest_chunk.is_none() && last_ooo.is_none() {
+        // Earlier deletes took the rest: nothing is left.
+        return Ok(Trimmed::Emptied(deleted));
+    }
     if d.t0 <= s.min_t {
         let first_chunk = first_chunk_start(inner, d.id)?;
-        let first_ooo = s.ooo.as_ref().and_then(|b| b.first()).map(|x| x.t);
         if let Some(t) = first_chunk.into_iter().chain(first_ooo).min() {
             s.min_t = t;
         }
+    }
+    if d.t1 >= s.max_t {
+        // The newest sample went: the newest left takes its place (for the ordering and
+        // duplicate rules and for time filtering).
+        let (t, bits, is_hist) = match (newest_chunk, last_ooo) {
+            (Some(c), Some(o)) if o.t > c.0 => (o.t, o.v.to_bits(), false),
+            (Some(c), _) => c,
+            (None, Some(o)) => (o.t, o.v.to_bits(), false),
+            (None, None) => unreachable!("handled above"),
+        };
+        s.max_t = t;
+        s.last_v = bits;
+        s.last_is_hist = is_hist;
     }
     // The rewrite may have replaced the newest chunk: forget which one it was.
     s.newest_persisted = i64::MIN;
@@ -240,6 +301,28 @@ fn trim(inner: &Inner, d: &Doomed) -> Result<Trimmed> {
     s.dirty = false;
     inner.write(batch)?;
     Ok(Trimmed::Samples(deleted))
+}
+
+/// The newest sample in the series' persisted chunks: time, value bits (for a histogram,
+/// [`histogram::Histogram::digest`]) and whether it is a histogram.
+fn newest_persisted_sample(inner: &Inner, id: SeriesRef) -> Result<Option<(i64, u64, bool)>> {
+    let mut it = inner.db.raw_iterator_cf(inner.cf(CF_CHUNKS));
+    it.seek_for_prev(keys::chunk_key(id, i64::MAX));
+    let found = match (it.key(), it.value()) {
+        (Some(k), Some(v)) if keys::parse_chunk_key(k).is_some_and(|(cid, _)| cid == id) => {
+            if histogram::is_histogram_chunk(v) {
+                let mut all = Vec::new();
+                histogram::decode_sealed(v, &mut all)?;
+                all.last().map(|x| (x.t, x.h.digest(), true))
+            } else {
+                let (samples, _) = chunk::decode(v)?;
+                samples.last().map(|x| (x.t, x.v.to_bits(), false))
+            }
+        }
+        _ => None,
+    };
+    it.status()?;
+    Ok(found)
 }
 
 /// Stages the rewrite of every persisted chunk of `d.id` that reaches into `[t0, t1]`,
@@ -388,6 +471,44 @@ mod tests {
             .series(&[Matcher::equal("__name__", "y")])
             .unwrap()
             .is_empty());
+    }
+
+    /// A list a failed delete left behind is finished before the next delete writes its own.
+    #[test]
+    fn a_left_over_list_is_finished_before_the_next_delete() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let db = Tsdb::open(
+            dir.path(),
+            Options {
+                background: false,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        let x = Labels::new([("__name__", "x")]).unwrap();
+        let y = Labels::new([("__name__", "y")]).unwrap();
+        let mut app = db.appender();
+        for t in 0..10 {
+            app.append(&x, t * 1000, 1.0).unwrap();
+            app.append(&y, t * 1000, 1.0).unwrap();
+        }
+        app.commit().unwrap();
+        let left = [Doomed {
+            id: db.inner.head.get_or_create(&x).0,
+            t0: 0,
+            t1: 9000,
+        }];
+        db.inner.db.put(META_DELETE, encode(&left)).unwrap();
+        db.delete_series(&[vec![Matcher::equal("__name__", "y")]], 0, 4000)
+            .unwrap();
+        assert!(db.inner.db.get(META_DELETE).unwrap().is_none());
+        let q = db.querier(i64::MIN + 1, i64::MAX).unwrap();
+        assert!(q
+            .select(&[Matcher::equal("__name__", "x")])
+            .unwrap()
+            .is_empty());
+        let got = q.select(&[Matcher::equal("__name__", "y")]).unwrap();
+        assert_eq!(got[0].samples.len(), 5);
     }
 
     #[test]

@@ -205,6 +205,10 @@ pub(crate) struct Inner {
     pub(crate) write_opts: WriteOptions,
     /// The out-of-order window in ms (0 = off), see [`Options::out_of_order_window`].
     pub(crate) ooo_window: AtomicI64,
+    /// Held shared by every commit from applying its samples to writing their WAL record,
+    /// and exclusively by a delete while it removes samples (see `delete.rs`): no sample
+    /// applied before the delete can then be logged after the checkpoint that follows it.
+    pub(crate) commit_gate: std::sync::RwLock<()>,
 }
 
 impl Inner {
@@ -385,6 +389,7 @@ impl Tsdb {
             relog_noops: AtomicBool::new(false),
             counters: Counters::default(),
             ooo_window: AtomicI64::new(ooo_window),
+            commit_gate: std::sync::RwLock::new(()),
             write_opts,
         });
         let recovery = recovery::recover(&inner, &found)?;

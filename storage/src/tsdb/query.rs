@@ -208,9 +208,14 @@ impl<'a> TsdbQuerier<'a> {
             s.head_samples(self.mint, self.maxt, &mut head, &mut head_sts);
             let mut head_hists = Vec::new();
             s.head_histograms(self.mint, self.maxt, &mut head_hists);
+            // The newest sample is a float in memory and in range: when it is all the caller
+            // needs, RocksDB has nothing newer (out-of-order samples are older than it).
+            let newest_here = budget.limits.newest_only
+                && s.max_t <= self.maxt
+                && head.iter().rev().any(|p| p.t == s.max_t);
             // Persisted chunks are all older than the in-memory ones (see `backfill.rs`):
             // when memory reaches back to `mint`, RocksDB has nothing in range.
-            let read = if s.oldest_in_memory().is_some_and(|t| t <= self.mint) {
+            let read = if newest_here || s.oldest_in_memory().is_some_and(|t| t <= self.mint) {
                 Persisted::Skip
             } else if s.newest_persisted != i64::MIN && s.newest_persisted <= self.mint {
                 // Every other persisted chunk ends before this one starts.
@@ -253,6 +258,9 @@ impl<'a> TsdbQuerier<'a> {
             }
             normalise(&mut samples, &mut sts);
             clip(&mut samples, &mut sts, self.mint, self.maxt);
+            if budget.limits.newest_only {
+                keep_newest(&mut samples, &mut sts, &mut hists);
+            }
             budget.take(samples.len() + hists.len())?;
             if !samples.is_empty() || !hists.is_empty() {
                 out.push(Series {
@@ -348,14 +356,14 @@ impl Budget<'_> {
     }
 }
 
-/// Positions `it` (over `chunks`) at the first chunk of series `id` that may hold samples at
-/// or after `t`: the one starting at or before `t` (the only earlier chunk that can reach it,
-/// since a series' chunks never overlap), else the first starting after it.
 /// Ids of the series matching every matcher, whatever their samples' times.
 pub(super) fn matching_ids(inner: &Inner, matchers: &[Matcher]) -> Result<Bitmap> {
     TsdbQuerier::new(inner, i64::MIN, i64::MAX).postings_for(matchers)
 }
 
+/// Positions `it` (over `chunks`) at the first chunk of series `id` that may hold samples at
+/// or after `t`: the one starting at or before `t` (the only earlier chunk that can reach it,
+/// since a series' chunks never overlap), else the first starting after it.
 pub(super) fn seek_chunks(it: &mut RawIter<'_>, id: SeriesRef, t: i64) {
     let target = keys::chunk_key(id, t);
     it.seek_for_prev(target);
@@ -412,6 +420,28 @@ fn normalise(samples: &mut Vec<Sample>, sts: &mut Vec<i64>) {
     pairs.sort_by_key(|(s, _)| s.t);
     pairs.dedup_by_key(|(s, _)| s.t);
     (*samples, *sts) = pairs.into_iter().unzip();
+}
+
+/// When the newest sample (both lists sorted) is a float, keeps only it, with its start
+/// timestamp. A newest histogram keeps everything: the reset hint a reader derives for it
+/// depends on the sample before it (see `engine`'s `hist::chunk_hint`).
+fn keep_newest(samples: &mut Vec<Sample>, sts: &mut Vec<i64>, hists: &mut Vec<HistogramSample>) {
+    let float_t = samples.last().map(|s| s.t);
+    let hist_t = hists.last().map(|h| h.t);
+    if hist_t > float_t {
+        return;
+    }
+    hists.clear();
+    let n = samples.len();
+    if n > 1 {
+        samples.drain(..n - 1);
+        if !sts.is_empty() {
+            sts.drain(..n - 1);
+            if sts[0] == 0 {
+                sts.clear();
+            }
+        }
+    }
 }
 
 /// Keeps the samples (and their start timestamps) within `[mint, maxt]`; `samples` is sorted.
