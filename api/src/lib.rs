@@ -21,6 +21,7 @@ pub mod rules_api;
 pub mod rules_cli;
 pub mod server;
 pub mod tls;
+pub mod ui;
 pub mod web_config;
 
 /// Protobuf types generated from `proto/` by `build.rs`.

@@ -488,6 +488,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/-/ready", get(ready).head(ready))
         .route("/-/reload", post(reload).put(reload))
         .route("/metrics", get(metrics))
+        .merge(crate::ui::routes())
         .layer(middleware::from_fn_with_state(Arc::clone(&state), track))
         .layer(middleware::from_fn_with_state(Arc::clone(&state), guard))
         .with_state(state)

@@ -519,7 +519,12 @@ async fn delete_series_admin_api() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status().as_u16(), 204, "{}", resp.text().await.unwrap());
+    assert_eq!(
+        resp.status().as_u16(),
+        204,
+        "{}",
+        resp.text().await.unwrap()
+    );
     assert_eq!(
         ok(srv.get("/api/v1/series?match[]=up").await),
         json!([{"__name__": "up", "job": "db", "instance": "b:1"}])
