@@ -3,7 +3,7 @@
 
 use augur_storage::{MatchOp, Matcher};
 use promql_parser::label::MatchOp as PromOp;
-use promql_parser::parser::{self, Expr as PromExpr};
+use promql_parser::parser::Expr as PromExpr;
 
 use crate::error::ApiError;
 
@@ -162,7 +162,7 @@ pub fn check_complexity(q: &str) -> Result<(), String> {
 /// Wraps a third-party parse error once, at the boundary.
 pub fn parse_promql(q: &str) -> Result<PromExpr, String> {
     check_complexity(q)?;
-    parser::parse(q).map_err(|e| format!("parse error: {e}"))
+    augur_engine::parse_raw(q).map_err(|e| format!("parse error: {e}"))
 }
 
 /// Whether an expression reads any series (has a vector or matrix selector anywhere).

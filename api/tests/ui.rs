@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use augur_testdata::tools::debian_tool;
 use common::*;
+use serde_json::{json, Value};
 
 const RULES: &str = r#"groups:
   - name: demo
@@ -245,5 +246,265 @@ async fn a_real_browser_draws_the_graph_band_and_alerts() {
 
     let dom = page("/status", "status").await;
     assert!(dom.contains("Augur") && dom.contains("demo_value"), "{dom}");
+    let _ = srv.stop().await;
+}
+
+/// A page in headless Chromium driven over the DevTools protocol (a WebSocket): typing,
+/// keys, evaluating script, screenshots.
+struct Browser {
+    proc: std::process::Child,
+    ws: tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>,
+    next: u64,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    fn open(binary: &Path, url: &str) -> Browser {
+        use std::io::{BufRead, BufReader};
+        let profile = tempfile::TempDir::new().unwrap();
+        let mut proc = Command::new(binary)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--hide-scrollbars",
+                "--window-size=1280,900",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(url)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start chromium");
+        // "DevTools listening on ws://127.0.0.1:PORT/devtools/browser/ID"
+        let mut stderr = BufReader::new(proc.stderr.take().unwrap()).lines();
+        let mut port = None;
+        for line in stderr.by_ref() {
+            let line = line.unwrap();
+            if let Some(rest) = line.split("ws://127.0.0.1:").nth(1) {
+                port = rest.split('/').next().map(str::to_owned);
+                break;
+            }
+        }
+        // The rest of its log is drained, so a write to it never fails.
+        std::thread::spawn(move || stderr.for_each(drop));
+        let port = port.expect("chromium printed its DevTools address");
+        // The page's own endpoint, from the target list.
+        let list: Value = (0..50)
+            .find_map(|_| {
+                let out = get_json(&port, "/json/list");
+                match out {
+                    Some(v)
+                        if v.as_array()
+                            .is_some_and(|a| a.iter().any(|t| t["type"] == "page")) =>
+                    {
+                        Some(v)
+                    }
+                    _ => {
+                        std::thread::sleep(Duration::from_millis(100));
+                        None
+                    }
+                }
+            })
+            .expect("chromium lists its page");
+        let ws_url = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["type"] == "page")
+            .and_then(|t| t["webSocketDebuggerUrl"].as_str())
+            .unwrap()
+            .to_owned();
+        let (ws, _) = tungstenite::connect(ws_url).expect("connect to the page");
+        Browser {
+            proc,
+            ws,
+            next: 0,
+            _profile: profile,
+        }
+    }
+
+    /// Sends one command and waits for its answer (events in between are skipped).
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next += 1;
+        let id = self.next;
+        let msg = json!({"id": id, "method": method, "params": params}).to_string();
+        self.ws.send(tungstenite::Message::text(msg)).unwrap();
+        loop {
+            let m = self.ws.read().expect("read from chromium");
+            if let Ok(text) = m.to_text() {
+                let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+                if v["id"] == id {
+                    assert!(v.get("error").is_none(), "{method}: {v}");
+                    return v["result"].clone();
+                }
+            }
+        }
+    }
+
+    fn eval(&mut self, script: &str) -> Value {
+        self.call(
+            "Runtime.evaluate",
+            json!({"expression": script, "returnByValue": true}),
+        )["result"]["value"]
+            .clone()
+    }
+
+    /// Waits up to 20 s for `script` to be truthy.
+    fn wait(&mut self, script: &str, what: &str) {
+        for _ in 0..200 {
+            let v = self.eval(script);
+            if !(v.is_null() || v == false || v == "" || v == 0) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let dom = self.eval("document.body.outerHTML");
+        panic!("waited 20 s for {what}; the page:\n{dom}");
+    }
+
+    fn key(&mut self, key: &str, code: i64) {
+        for kind in ["keyDown", "keyUp"] {
+            self.call(
+                "Input.dispatchKeyEvent",
+                json!({"type": kind, "key": key, "code": key, "windowsVirtualKeyCode": code}),
+            );
+        }
+    }
+
+    fn screenshot(&mut self, to: &Path) {
+        use base64::Engine;
+        let shot = self.call("Page.captureScreenshot", json!({"format": "png"}));
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().unwrap())
+            .unwrap();
+        std::fs::write(to, png).unwrap();
+    }
+}
+
+/// A plain HTTP/1.1 GET of JSON from Chromium's DevTools endpoint (which keeps the connection
+/// open: the body is read by its Content-Length).
+fn get_json(port: &str, path: &str) -> Option<Value> {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).ok()?;
+    c.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut data = Vec::new();
+    let mut buf = [0u8; 16384];
+    loop {
+        let n = c.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        data.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&data);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                })
+                .unwrap_or(usize::MAX);
+            if body.len() >= len {
+                return serde_json::from_str(body).ok();
+            }
+        }
+    }
+    None
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.proc.kill();
+        let _ = self.proc.wait();
+    }
+}
+
+/// A user types a query with completion, runs it with Enter and gets a graph.
+#[tokio::test(flavor = "multi_thread")]
+async fn typing_a_query_with_completion_draws_its_graph() {
+    let chromium_bin = match debian_tool("chromium", "chromium") {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("SKIPPED typing_a_query_with_completion_draws_its_graph: {why}");
+            return;
+        }
+    };
+    let srv = server(&[]).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let samples: Vec<(i64, f64)> = (0..120)
+        .map(|i| (now - 1_800_000 + i * 15_000, i as f64))
+        .collect();
+    let req = request(vec![series(
+        &[("__name__", "demo_value"), ("job", "demo")],
+        &samples,
+    )]);
+    assert_eq!(srv.write_v1(&req).await.0, 204);
+    let url = srv.url("/query");
+    let shot = tempfile::TempDir::new().unwrap();
+    let keep = std::env::var_os("UI_SCREENSHOTS").map(std::path::PathBuf::from);
+    let to = keep.as_deref().unwrap_or(shot.path()).join("typed.png");
+    tokio::task::spawn_blocking(move || {
+        let mut b = Browser::open(&chromium_bin, &url);
+        b.wait("document.querySelector('#expr')", "the editor");
+        b.eval("document.querySelector('#expr').focus()");
+        b.call("Input.insertText", json!({"text": "demo_va"}));
+        b.wait(
+            "document.querySelector('.complete') && !document.querySelector('.complete').hidden && document.querySelector('.complete').innerText.includes('demo_value')",
+            "the completion of demo_value",
+        );
+        b.key("Tab", 9);
+        assert_eq!(b.eval("document.querySelector('#expr').value"), "demo_value");
+        // Inside braces, label names, then the label's values.
+        b.call("Input.insertText", json!({"text": "{jo"}));
+        b.wait(
+            "document.querySelector('.complete').innerText.includes('job')",
+            "the completion of the label name job",
+        );
+        b.key("Tab", 9);
+        b.call("Input.insertText", json!({"text": "=\"de"}));
+        b.wait(
+            "document.querySelector('.complete').innerText.includes('demo')",
+            "the completion of the label value demo",
+        );
+        b.key("Tab", 9);
+        b.call("Input.insertText", json!({"text": "\"}"}));
+        assert_eq!(
+            b.eval("document.querySelector('#expr').value"),
+            "demo_value{job=\"demo\"}"
+        );
+        // Highlighted as typed.
+        b.wait(
+            "document.querySelector('pre.highlight .tok-str')",
+            "the highlighted string",
+        );
+        b.key("Enter", 13);
+        b.wait(
+            "document.querySelector('svg.chart path.series')",
+            "the graph",
+        );
+        assert!(b
+            .eval("location.search")
+            .as_str()
+            .unwrap()
+            .contains("g0.expr=demo_value"));
+        b.screenshot(&to);
+    })
+    .await
+    .unwrap();
     let _ = srv.stop().await;
 }

@@ -142,22 +142,60 @@ async function metricNamesOnce() {
   return metricNames;
 }
 
-function attachCompletion(textarea, box) {
-  let items = [], index = 0;
-  const word = () => {
-    const upto = textarea.value.slice(0, textarea.selectionStart);
-    const m = /[a-zA-Z_:][a-zA-Z0-9_:]*$/.exec(upto);
-    return m ? m[0] : "";
-  };
+const cache = new Map();
+async function cachedData(path) {
+  if (!cache.has(path)) cache.set(path, api(path).then((b) => b.data).catch(() => []));
+  return cache.get(path);
+}
+
+// What is being typed at the cursor: a label value (inside quotes after `name=`), a label
+// name (after `{` or `,` inside braces), or a metric, function or keyword.
+function completionContext(text) {
+  const open = text.lastIndexOf("{"), close = text.lastIndexOf("}");
+  if (open > close) {
+    const inside = text.slice(open + 1);
+    let m = /([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)\s*"([^"]*)$/.exec(inside);
+    if (m) return { kind: "value", label: m[1], prefix: m[2] };
+    m = /(?:^|,)\s*([a-zA-Z_][a-zA-Z0-9_]*)?$/.exec(inside);
+    if (m) return { kind: "label", prefix: m[1] || "" };
+    return null;
+  }
+  const m = /[a-zA-Z_:][a-zA-Z0-9_:]*$/.exec(text);
+  return m && m[0].length >= 2 ? { kind: "name", prefix: m[0] } : null;
+}
+
+async function completions(ctx) {
+  const lw = ctx.prefix.toLowerCase();
+  if (ctx.kind === "value") {
+    const values = await cachedData(`api/v1/label/${encodeURIComponent(ctx.label)}/values`);
+    return values.filter((v) => v.toLowerCase().includes(lw) && v !== ctx.prefix).slice(0, 12)
+      .map((v) => ({ text: v, hint: ctx.label }));
+  }
+  if (ctx.kind === "label") {
+    const names = await cachedData("api/v1/labels");
+    return names.filter((n) => n.startsWith(ctx.prefix) && n !== ctx.prefix && n !== "__name__").slice(0, 12)
+      .map((n) => ({ text: n, hint: "label" }));
+  }
+  const names = await metricNamesOnce();
+  return [
+    ...Object.entries(FUNCTIONS).filter(([f]) => f.startsWith(lw)).map(([f, sig]) => ({ text: f + "(", hint: sig })),
+    ...KEYWORDS.filter((k) => k.startsWith(lw) && k !== lw).map((k) => ({ text: k, hint: "keyword" })),
+    ...names.filter((n) => n.toLowerCase().includes(lw) && n !== ctx.prefix).slice(0, 30).map((n) => ({ text: n, hint: "metric" })),
+  ].slice(0, 12);
+}
+
+function attachCompletion(textarea, box, onChange) {
+  let items = [], index = 0, ctx = null;
   const close = () => { box.hidden = true; items = []; };
   const insert = (text) => {
-    const w = word();
     const at = textarea.selectionStart;
-    textarea.value = textarea.value.slice(0, at - w.length) + text + textarea.value.slice(at);
-    const pos = at - w.length + text.length;
+    const from = at - ctx.prefix.length;
+    textarea.value = textarea.value.slice(0, from) + text + textarea.value.slice(at);
+    const pos = from + text.length;
     textarea.setSelectionRange(pos, pos);
     close();
     textarea.focus();
+    onChange();
   };
   const render = () => {
     box.replaceChildren(...items.map((it, i) => el("div", {
@@ -166,26 +204,66 @@ function attachCompletion(textarea, box) {
     box.hidden = items.length === 0;
   };
   textarea.addEventListener("input", async () => {
-    const w = word();
-    if (w.length < 2) return close();
-    const names = await metricNamesOnce();
-    const lw = w.toLowerCase();
-    items = [
-      ...Object.entries(FUNCTIONS).filter(([f]) => f.startsWith(lw)).map(([f, sig]) => ({ text: f + "(", hint: sig })),
-      ...KEYWORDS.filter((k) => k.startsWith(lw) && k !== lw).map((k) => ({ text: k, hint: "keyword" })),
-      ...names.filter((n) => n.toLowerCase().includes(lw) && n !== w).slice(0, 30).map((n) => ({ text: n, hint: "metric" })),
-    ].slice(0, 12);
+    ctx = completionContext(textarea.value.slice(0, textarea.selectionStart));
+    if (!ctx) return close();
+    const asked = ctx;
+    const found = await completions(asked);
+    if (asked !== ctx) return; // typed on meanwhile
+    items = found;
     index = 0;
     render();
   });
   textarea.addEventListener("keydown", (e) => {
-    if (box.hidden) return;
+    if (box.hidden || !items.length) return;
     if (e.key === "ArrowDown") { index = (index + 1) % items.length; render(); e.preventDefault(); }
     else if (e.key === "ArrowUp") { index = (index + items.length - 1) % items.length; render(); e.preventDefault(); }
     else if (e.key === "Tab") { insert(items[index].text); e.preventDefault(); }
     else if (e.key === "Escape") close();
   });
   textarea.addEventListener("blur", () => setTimeout(close, 100));
+}
+
+// --- syntax highlighting -----------------------------------------------------------------
+
+const TOKEN = /("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|`[^`]*`?)|(#.*)|(\d+(?:\.\d+)?(?:e[+-]?\d+)?(?:ms|[smhdwy])?(?:\d+(?:ms|[smhdwy]))*|0x[0-9a-f]+|\b(?:NaN|Inf)\b)|([a-zA-Z_:][a-zA-Z0-9_:]*)(\s*\()?|(=~|!~|==|!=|<=|>=|[-+*\/%^<>=@])|([{}()[\],])/gi;
+
+// The query as spans: strings, comments, numbers and durations, functions, keywords, metric
+// and label names, operators.
+function highlight(text) {
+  const out = [];
+  let last = 0;
+  for (const m of text.matchAll(TOKEN)) {
+    if (m.index > last) out.push(document.createTextNode(text.slice(last, m.index)));
+    let cls = "";
+    if (m[1]) cls = "tok-str";
+    else if (m[2]) cls = "tok-comment";
+    else if (m[3]) cls = "tok-num";
+    else if (m[4]) {
+      const w = m[4];
+      cls = m[5] && FUNCTIONS[w] ? "tok-fn" : KEYWORDS.includes(w.toLowerCase()) ? "tok-kw" : "tok-name";
+    } else if (m[6]) cls = "tok-op";
+    else cls = "tok-punct";
+    out.push(el("span", { class: cls }, m[4] ? m[4] : m[0]));
+    if (m[4] && m[5]) out.push(document.createTextNode(m[5]));
+    last = m.index + m[0].length;
+  }
+  if (last < text.length) out.push(document.createTextNode(text.slice(last)));
+  // A trailing newline needs a character after it to take up its line.
+  out.push(document.createTextNode(text.endsWith("\n") ? " " : ""));
+  return out;
+}
+
+function attachHighlighting(textarea, pre) {
+  const sync = () => {
+    pre.replaceChildren(...highlight(textarea.value));
+    pre.scrollTop = textarea.scrollTop;
+    pre.style.height = textarea.offsetHeight + "px";
+  };
+  textarea.addEventListener("input", sync);
+  textarea.addEventListener("scroll", () => { pre.scrollTop = textarea.scrollTop; });
+  new ResizeObserver(sync).observe(textarea);
+  sync();
+  return sync;
 }
 
 // --- chart -------------------------------------------------------------------------------
@@ -282,6 +360,8 @@ function queryPage(main) {
   };
   const expr = el("textarea", { id: "expr", spellcheck: "false", placeholder: "Expression (press Shift+Enter for newlines)" });
   expr.value = st.expr;
+  const shown = el("pre", { class: "highlight", "aria-hidden": "true" });
+  const editor = el("div", { class: "editor" }, shown, expr);
   const complete = el("div", { class: "complete", hidden: true });
   const range = el("select", { id: "range" }, RANGES.map((r) => el("option", { selected: r === st.range }, r)));
   const endInput = el("input", { id: "end", placeholder: "end: now", value: st.end, size: 22, title: "RFC 3339 or Unix time; empty: now" });
@@ -302,7 +382,7 @@ function queryPage(main) {
     el("button", { "data-tab": "table", class: st.tab === "table" ? "on" : "" }, "Table"));
   const out = el("div", { id: "output" });
   main.replaceChildren(
-    el("div", { class: "panel" }, expr, complete,
+    el("div", { class: "panel" }, editor, complete,
       el("div", { class: "row", style: "margin-top:8px" }, run, cancel, status)),
     el("div", { class: "panel" }, tabs,
       el("div", { class: "row", style: "margin:8px 0" },
@@ -311,7 +391,8 @@ function queryPage(main) {
         el("label", {}, "Anomaly band ", band), el("label", {}, "α ", alpha), el("label", {}, "k ", k),
         el("label", {}, "window ", win)),
       out));
-  attachCompletion(expr, complete);
+  const rehighlight = attachHighlighting(expr, shown);
+  attachCompletion(expr, complete, rehighlight);
 
   let controller = null;
   const save = () => {

@@ -104,10 +104,30 @@ fn parse_text(
     functions::register_extensions();
     let text = rewrite::rewrite_with(query, step_ms, range_ms, implicit_step_ms)
         .map_err(|e| Error::Parse(format!("parse error: {e}")))?;
-    let expr = promql_parser::parser::parse(&text)
-        .map_err(|e| Error::Parse(format!("parse error: {e}")))?;
+    let expr = parse_raw(&text).map_err(|e| Error::Parse(format!("parse error: {e}")))?;
     eval::check(&expr)?;
     Ok((expr, text != query))
+}
+
+/// promql-parser's `parse`, without our rewrites. Its panics become errors: it converts a
+/// numeric duration with `Duration::from_secs_f64`, which panics when the number is too big
+/// for a `Duration` (`x[1e400]`); Prometheus answers "duration out of range".
+pub fn parse_raw(text: &str) -> std::result::Result<PromExpr, String> {
+    match std::panic::catch_unwind(|| promql_parser::parser::parse(text)) {
+        Ok(parsed) => parsed,
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("");
+            Err(if msg.contains("Duration") {
+                "duration out of range".to_owned()
+            } else {
+                format!("the query parser failed on this query ({msg})")
+            })
+        }
+    }
 }
 
 /// Evaluates PromQL against any [`Queryable`].
@@ -209,5 +229,26 @@ impl Engine {
                 .unwrap_or(self.opts.default_subquery_step_ms),
         };
         eval::run(db, expr, source, (start, end, step), settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// promql-parser panics on a numeric duration too big for a `Duration` (found by fuzzing).
+    #[test]
+    fn a_numeric_duration_out_of_range_is_a_parse_error() {
+        for q in [
+            "x[1e400]",
+            "x[11e308]",
+            "x offset 1e309",
+            "rate(x[5m:1e400])",
+        ] {
+            match super::parse(q, 0, 0) {
+                Err(super::Error::Parse(m)) => {
+                    assert_eq!(m, "parse error: duration out of range", "{q}")
+                }
+                other => panic!("{q}: {other:?}"),
+            }
+        }
     }
 }

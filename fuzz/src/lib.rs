@@ -209,13 +209,18 @@ pub fn fuzz(
     mut before_each: impl FnMut(&[u8]),
 ) -> Summary {
     let mut rng = Rng::new(seed);
-    let mut corpus: Vec<Vec<u8>> = (target.seeds)()
+    // The seeds stay; accepted mutants join a pool of their own. Without coverage feedback a
+    // pool that took every accepted input would drift to the cheapest ones (a bare number, an
+    // empty request) and stop exploring, so the pool takes only inputs it has not seen, at
+    // least half as long as the average seed, and mutation starts from a seed half the time.
+    let seeds: Vec<Vec<u8>> = (target.seeds)()
         .into_iter()
         .chain(extra.iter().cloned())
+        .chain(std::iter::once(Vec::new()))
         .collect();
-    if corpus.is_empty() {
-        corpus.push(Vec::new());
-    }
+    let min_len = seeds.iter().map(Vec::len).sum::<usize>() / seeds.len() / 2;
+    let mut pool: Vec<Vec<u8>> = Vec::new();
+    let mut seen: std::collections::HashSet<u64> = std::collections::HashSet::new();
     let started = Instant::now();
     let mut sum = Summary::default();
     let mut seen_messages: Vec<String> = Vec::new();
@@ -225,22 +230,32 @@ pub fn fuzz(
             Budget::Time(d) if sum.inputs % 16 == 0 && started.elapsed() >= d => break,
             _ => {}
         }
-        let mut input = corpus[rng.below(corpus.len())].clone();
+        let from_seed = pool.is_empty() || rng.chance(2);
+        let mut input = if from_seed {
+            seeds[rng.below(seeds.len())].clone()
+        } else {
+            pool[rng.below(pool.len())].clone()
+        };
         // Seeds themselves run once in a while too.
         if !rng.chance(20) {
-            mutate(&mut rng, &mut input, target.dict, &corpus, target.max_len);
+            let splice = if rng.chance(2) || pool.is_empty() {
+                &seeds
+            } else {
+                &pool
+            };
+            mutate(&mut rng, &mut input, target.dict, splice, target.max_len);
         }
         before_each(&input);
         sum.inputs += 1;
         match run_one(target, &input) {
             Ok(true) => {
                 sum.accepted += 1;
-                if rng.chance(4) {
-                    if corpus.len() < 4096 {
-                        corpus.push(input);
+                if input.len() >= min_len && seen.insert(hash(&input)) {
+                    if pool.len() < 4096 {
+                        pool.push(input);
                     } else {
-                        let i = rng.below(corpus.len());
-                        corpus[i] = input;
+                        let i = rng.below(pool.len());
+                        pool[i] = input;
                     }
                 }
             }
@@ -258,14 +273,19 @@ pub fn fuzz(
     sum
 }
 
-/// A stable file name for a crashing input: its 64-bit FNV-1a hash in hex.
-pub fn input_name(input: &[u8]) -> String {
+/// 64-bit FNV-1a.
+fn hash(input: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in input {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x100_0000_01b3);
     }
-    format!("{h:016x}")
+    h
+}
+
+/// A stable file name for a crashing input: its 64-bit FNV-1a hash in hex.
+pub fn input_name(input: &[u8]) -> String {
+    format!("{:016x}", hash(input))
 }
 
 #[cfg(test)]
