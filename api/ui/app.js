@@ -519,8 +519,14 @@ function queryPage(main) {
     }
     const alertSpans = [];
     const a = await alerts;
+    // An alert is about a graphed series when the labels they share agree (ALERTS carries
+    // the alerting expression's output labels and the rule's own).
+    const about = (alert) => data.result.some((r) => {
+      const shared = Object.keys(r.metric).filter((k) => k !== "__name__" && k in alert);
+      return shared.length > 0 && shared.every((k) => alert[k] === r.metric[k]);
+    });
     if (a) {
-      for (const r of a.data.result) {
+      for (const r of a.data.result.filter((x) => about(x.metric))) {
         const spans = [];
         for (const [t] of r.values || []) {
           const last = spans[spans.length - 1];
